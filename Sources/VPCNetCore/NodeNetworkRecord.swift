@@ -1,0 +1,268 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What the eni-controller found in EC2 for one node, stored as JSON in the Node's
+/// ``WellKnown/Annotations/nodeNetwork`` annotation and read by that node's daemon.
+///
+/// The controller always derives it from EC2's state (never from memory), so the daemon can treat
+/// it as the truth for its node. It lists every attached ENI, the primary one (device index 0,
+/// the host's) included; pods use the secondary addresses of the others.
+///
+/// Compatibility contract: the document carries a `version`. A reader accepts only the versions in
+/// ``supportedVersions`` and rejects unknown fields, so a record it cannot fully understand is a
+/// clear error, never a silently partial configuration. Any change of fields is a new version;
+/// writers keep emitting the oldest version their readers need during a rolling upgrade.
+public struct NodeNetworkRecord: Hashable, Sendable {
+    public static let currentVersion = 1
+    public static let supportedVersions: ClosedRange<Int> = 1...1
+
+    public var instanceID: InstanceID
+    public var instanceType: String
+    public var availabilityZone: String
+    public var vpcID: VPCID
+    /// Every IPv4 CIDR block of the VPC: traffic to them is never SNATed.
+    public var vpcCIDRs: [IPv4CIDR]
+    /// All attached ENIs, ordered by device index; device index 0 is the primary.
+    public var enis: [ENI]
+
+    public struct ENI: Hashable, Sendable, Codable {
+        public var id: NetworkInterfaceID
+        public var macAddress: MACAddress
+        public var deviceIndex: Int
+        public var subnetID: SubnetID
+        public var subnetCIDR: IPv4CIDR
+        /// The subnet's VPC router; the default route of this ENI's table points here.
+        public var gateway: IPv4Address
+        public var securityGroupIDs: [SecurityGroupID]
+        public var primaryIP: IPv4Address
+        /// For pod ENIs, the pod address pool; empty on the primary ENI.
+        public var secondaryIPs: [IPv4Address]
+
+        public init(id: NetworkInterfaceID, macAddress: MACAddress, deviceIndex: Int, subnetID: SubnetID,
+                    subnetCIDR: IPv4CIDR, gateway: IPv4Address, securityGroupIDs: [SecurityGroupID],
+                    primaryIP: IPv4Address, secondaryIPs: [IPv4Address]) {
+            self.id = id
+            self.macAddress = macAddress
+            self.deviceIndex = deviceIndex
+            self.subnetID = subnetID
+            self.subnetCIDR = subnetCIDR
+            self.gateway = gateway
+            self.securityGroupIDs = securityGroupIDs
+            self.primaryIP = primaryIP
+            self.secondaryIPs = secondaryIPs
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, macAddress = "mac", deviceIndex, subnetID, subnetCIDR, gateway
+            case securityGroupIDs = "securityGroups", primaryIP, secondaryIPs
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(NetworkInterfaceID.self, forKey: .id)
+            macAddress = try c.decode(MACAddress.self, forKey: .macAddress)
+            deviceIndex = try c.decode(Int.self, forKey: .deviceIndex)
+            subnetID = try c.decode(SubnetID.self, forKey: .subnetID)
+            subnetCIDR = try c.decode(IPv4CIDR.self, forKey: .subnetCIDR)
+            gateway = try c.decode(IPv4Address.self, forKey: .gateway)
+            securityGroupIDs = try c.decode([SecurityGroupID].self, forKey: .securityGroupIDs)
+            primaryIP = try c.decode(IPv4Address.self, forKey: .primaryIP)
+            secondaryIPs = try c.decode([IPv4Address].self, forKey: .secondaryIPs)
+        }
+    }
+
+    public init(instanceID: InstanceID, instanceType: String, availabilityZone: String, vpcID: VPCID,
+                vpcCIDRs: [IPv4CIDR], enis: [ENI]) {
+        self.instanceID = instanceID
+        self.instanceType = instanceType
+        self.availabilityZone = availabilityZone
+        self.vpcID = vpcID
+        self.vpcCIDRs = vpcCIDRs
+        self.enis = enis.sorted { $0.deviceIndex < $1.deviceIndex }
+    }
+
+    /// The host's ENI (device index 0).
+    public var primaryENI: ENI? { enis.first { $0.deviceIndex == 0 } }
+
+    /// The ENIs whose secondary addresses are handed to pods.
+    public var podENIs: [ENI] { enis.filter { $0.deviceIndex != 0 } }
+
+    /// Every pod address of the node, in ENI order.
+    public var podAddresses: [IPv4Address] { podENIs.flatMap(\.secondaryIPs) }
+}
+
+// MARK: - JSON
+
+extension NodeNetworkRecord: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case version, instanceID, instanceType, availabilityZone, vpcID, vpcCIDRs, enis
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try c.decode(Int.self, forKey: .version)
+        guard Self.supportedVersions.contains(version) else {
+            throw DecodingError.dataCorruptedError(forKey: .version, in: c, debugDescription: "unsupported version \(version)")
+        }
+        self.init(
+            instanceID: try c.decode(InstanceID.self, forKey: .instanceID),
+            instanceType: try c.decode(String.self, forKey: .instanceType),
+            availabilityZone: try c.decode(String.self, forKey: .availabilityZone),
+            vpcID: try c.decode(VPCID.self, forKey: .vpcID),
+            vpcCIDRs: try c.decode([IPv4CIDR].self, forKey: .vpcCIDRs),
+            enis: try c.decode([ENI].self, forKey: .enis))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Self.currentVersion, forKey: .version)
+        try c.encode(instanceID, forKey: .instanceID)
+        try c.encode(instanceType, forKey: .instanceType)
+        try c.encode(availabilityZone, forKey: .availabilityZone)
+        try c.encode(vpcID, forKey: .vpcID)
+        try c.encode(vpcCIDRs, forKey: .vpcCIDRs)
+        try c.encode(enis, forKey: .enis)
+    }
+
+    /// The annotation value: compact JSON with sorted keys, so an unchanged record encodes to
+    /// identical bytes and the controller can skip no-op updates.
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Every field is a plain string, number or array of them: encoding cannot fail.
+        let data = try! encoder.encode(self)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Decodes and validates an annotation value. Every failure names what is wrong and where.
+    public init(json: String) throws(NodeNetworkRecordError) {
+        let data = Data(json.utf8)
+        let record: NodeNetworkRecord
+        do {
+            // Probe the version first, so an unknown version is reported as such rather than as
+            // whatever field the newer format changed.
+            let probe = try JSONDecoder().decode(VersionProbe.self, from: data)
+            guard let version = probe.version else { throw NodeNetworkRecordError.missingVersion }
+            guard Self.supportedVersions.contains(version) else {
+                throw NodeNetworkRecordError.unsupportedVersion(version, supported: Self.supportedVersions)
+            }
+            record = try JSONDecoder().decode(NodeNetworkRecord.self, from: data)
+        } catch let error as NodeNetworkRecordError {
+            throw error
+        } catch let error as DecodingError {
+            throw NodeNetworkRecordError(error)
+        } catch {
+            throw .malformedJSON(String(describing: error))
+        }
+        try record.validate()
+        self = record
+    }
+
+    private struct VersionProbe: Decodable {
+        var version: Int?
+    }
+}
+
+// MARK: - Validation
+
+extension NodeNetworkRecord {
+    /// Checks the invariants every reader relies on; the controller calls it before writing.
+    public func validate() throws(NodeNetworkRecordError) {
+        func fail(_ path: String, _ reason: String) -> NodeNetworkRecordError { .invalid(path: path, reason: reason) }
+        if instanceType.isEmpty { throw fail("instanceType", "must not be empty") }
+        if availabilityZone.isEmpty { throw fail("availabilityZone", "must not be empty") }
+        if vpcCIDRs.isEmpty { throw fail("vpcCIDRs", "must list at least the VPC's primary CIDR") }
+        if enis.filter({ $0.deviceIndex == 0 }).count != 1 {
+            throw fail("enis", "must contain exactly one primary ENI (device index 0)")
+        }
+        var seenIndexes = Set<Int>(), seenIDs = Set<NetworkInterfaceID>(), seenMACs = Set<MACAddress>()
+        var owner: [IPv4Address: NetworkInterfaceID] = [:]
+        for (i, eni) in enis.enumerated() {
+            let path = "enis[\(i)]"
+            guard eni.deviceIndex >= 0 else { throw fail("\(path).deviceIndex", "must not be negative") }
+            guard seenIndexes.insert(eni.deviceIndex).inserted else { throw fail("\(path).deviceIndex", "\(eni.deviceIndex) is used twice") }
+            guard seenIDs.insert(eni.id).inserted else { throw fail("\(path).id", "\(eni.id) is listed twice") }
+            guard seenMACs.insert(eni.macAddress).inserted else { throw fail("\(path).mac", "\(eni.macAddress) is used twice") }
+            if eni.securityGroupIDs.isEmpty { throw fail("\(path).securityGroups", "an ENI always has at least one security group") }
+            let subnet = eni.subnetCIDR
+            if !vpcCIDRs.contains(where: { $0.contains(subnet) }) {
+                throw fail("\(path).subnetCIDR", "\(subnet) is not inside the VPC CIDRs \(vpcCIDRs.map(\.description))")
+            }
+            let usable = { (ip: IPv4Address) in subnet.contains(ip) && ip != subnet.network && ip != subnet.broadcast }
+            if !usable(eni.gateway) { throw fail("\(path).gateway", "\(eni.gateway) is not a host address of \(subnet)") }
+            for (j, ip) in ([eni.primaryIP] + eni.secondaryIPs).enumerated() {
+                let field = j == 0 ? "\(path).primaryIP" : "\(path).secondaryIPs[\(j - 1)]"
+                if !usable(ip) { throw fail(field, "\(ip) is not a host address of subnet \(subnet)") }
+                if ip == eni.gateway { throw fail(field, "\(ip) is the subnet gateway") }
+                if let other = owner.updateValue(eni.id, forKey: ip) {
+                    throw fail(field, "\(ip) is also held by \(other)")
+                }
+            }
+        }
+    }
+}
+
+/// Why a node network record could not be read.
+public enum NodeNetworkRecordError: Error, Hashable, Sendable, CustomStringConvertible {
+    case malformedJSON(String)
+    case missingVersion
+    case unsupportedVersion(Int, supported: ClosedRange<Int>)
+    /// A field is missing, of the wrong type or value, unknown, or breaks an invariant; `path` is
+    /// a JSON path such as `enis[1].secondaryIPs[3]`.
+    case invalid(path: String, reason: String)
+
+    public var description: String {
+        let prefix = "node network record"
+        switch self {
+        case .malformedJSON(let detail): return "\(prefix): not valid JSON: \(detail)"
+        case .missingVersion: return "\(prefix): no 'version' field"
+        case .unsupportedVersion(let v, let supported):
+            return "\(prefix): version \(v) is not supported by this build (supports \(supported.lowerBound)...\(supported.upperBound)); upgrade vpcnet"
+        case .invalid(let path, let reason): return "\(prefix): \(path.isEmpty ? "<root>" : path): \(reason)"
+        }
+    }
+
+    init(_ error: DecodingError) {
+        func render(_ path: [any CodingKey]) -> String {
+            path.reduce(into: "") { out, key in
+                if let index = key.intValue { out += "[\(index)]" } else { out += out.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            self = .invalid(path: render(context.codingPath + [key]), reason: "required field is missing")
+        case .typeMismatch(let type, let context):
+            self = .invalid(path: render(context.codingPath), reason: "expected \(type)")
+        case .valueNotFound(let type, let context):
+            self = .invalid(path: render(context.codingPath), reason: "expected \(type), found null")
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            self = .malformedJSON(context.debugDescription)
+        case .dataCorrupted(let context):
+            self = .invalid(path: render(context.codingPath), reason: context.debugDescription)
+        @unknown default:
+            self = .malformedJSON(String(describing: error))
+        }
+    }
+}
+
+/// Throws when the object being decoded has a key outside `known`.
+func rejectUnknownKeys(in decoder: any Decoder, known: [String]) throws {
+    let container = try decoder.container(keyedBy: AnyCodingKey.self)
+    if let unknown = container.allKeys.first(where: { !known.contains($0.stringValue) }) {
+        throw DecodingError.dataCorrupted(.init(
+            codingPath: container.codingPath + [unknown],
+            debugDescription: "unknown field (known: \(known.joined(separator: ", ")))"))
+    }
+}
+
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+}

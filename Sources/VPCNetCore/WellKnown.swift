@@ -1,0 +1,71 @@
+/// Every label, annotation, taint and EC2 tag vpcnet reads or writes, in one place, so components,
+/// manifests, RBAC/IAM policy and documentation cannot drift apart.
+public enum WellKnown {
+    /// The prefix of every key vpcnet owns on Kubernetes objects.
+    public static let domain = "k8s-vpcnet"
+
+    public enum Labels {
+        /// On a Node, set by the eni-controller: the EC2 instance ID (`i-…`). The daemon selects
+        /// its own Node by name, not by this label; users and tooling can select by it.
+        public static let instanceID = "k8s-vpcnet/instance-id"
+        /// On a Node, set by the eni-controller: the number of pod addresses the node's ENIs
+        /// provide (see ``InstanceTypeLimits/maxPods(prefixDelegation:)``), so schedulers and
+        /// autoscalers need no separate max-pods calculation.
+        public static let podCapacity = "k8s-vpcnet/pod-capacity"
+    }
+
+    public enum Annotations {
+        /// On a Node, written by the eni-controller and read by the daemon: the JSON
+        /// ``NodeNetworkRecord`` describing the node's ENIs and addresses.
+        public static let nodeNetwork = "k8s-vpcnet/node-network"
+    }
+
+    public enum Taints {
+        /// Kept on a node from its registration until its daemon has configured every ENI and
+        /// written the CNI configuration. Register nodes with it (`kubelet
+        /// --register-with-taints=k8s-vpcnet/no-interface-configured=:NoSchedule`) to close the race
+        /// before the controller first sees the node.
+        public static let noInterfaceConfigured = Taint(key: "k8s-vpcnet/no-interface-configured", effect: .noSchedule)
+        /// Managed by the daemon: present while the node has no free pod address.
+        public static let noFreeIPs = Taint(key: "k8s-vpcnet/no-free-ips", effect: .noSchedule)
+    }
+
+    /// Tags the eni-controller puts on every ENI it creates, so it can always find (and adopt or
+    /// clean up) what it made, and so IAM conditions can scope mutating calls to them.
+    public enum ENITags {
+        /// The cluster name; the value must equal the controller's `--cluster-name`.
+        public static let cluster = "k8s-vpcnet/cluster"
+        public static let nodeName = "k8s-vpcnet/node-name"
+        public static let instanceID = "k8s-vpcnet/instance-id"
+        /// RFC 3339 creation time, used by the leak sweep's grace period.
+        public static let createdAt = "k8s-vpcnet/created-at"
+    }
+
+    /// The prefix of the description of every ENI the controller creates (followed by the node name).
+    public static let eniDescriptionPrefix = "vpcnet pod ENI for node "
+}
+
+/// A Kubernetes taint (`key[=value]:effect`).
+public struct Taint: Hashable, Codable, Sendable, CustomStringConvertible {
+    public enum Effect: String, Codable, Sendable, CaseIterable {
+        case noSchedule = "NoSchedule"
+        case preferNoSchedule = "PreferNoSchedule"
+        case noExecute = "NoExecute"
+    }
+
+    public var key: String
+    public var value: String?
+    public var effect: Effect
+
+    public init(key: String, value: String? = nil, effect: Effect) {
+        self.key = key
+        self.value = value
+        self.effect = effect
+    }
+
+    /// The form `kubectl taint` takes: `key=value:Effect` or `key:Effect`.
+    public var description: String {
+        if let value, !value.isEmpty { return "\(key)=\(value):\(effect.rawValue)" }
+        return "\(key):\(effect.rawValue)"
+    }
+}
