@@ -12,8 +12,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "VPCNetCore", targets: ["VPCNetCore"]),
+        .library(name: "AWSEC2", targets: ["AWSEC2"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder", exact: "0.18.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", "2.101.2"..<"2.102.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
     ],
     targets: [
@@ -25,6 +32,35 @@ let package = Package(
             dependencies: [
                 "VPCNetCore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // The EC2 Query API client: SigV4, credential chain, typed operations, retries, rate budget.
+        // Hand-written because no AWS SDK for Swift is available here (see the file headers).
+        .target(
+            name: "AWSEC2",
+            dependencies: [
+                "VPCNetCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "XMLCoder", package: "XMLCoder"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AWSEC2Tests",
+            dependencies: [
+                "AWSEC2",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
