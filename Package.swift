@@ -13,9 +13,12 @@ let package = Package(
     products: [
         .library(name: "VPCNetCore", targets: ["VPCNetCore"]),
         .library(name: "AWSEC2", targets: ["AWSEC2"]),
+        .library(name: "EC2Sim", targets: ["EC2Sim"]),
+        .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder", exact: "0.18.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
@@ -62,6 +65,31 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+
+        // The EC2 simulator: EC2's limits, state machines, throttling and SigV4, in memory, over HTTP.
+        .target(
+            name: "EC2Sim",
+            dependencies: [
+                "VPCNetCore", "AWSEC2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EC2SimTests",
+            dependencies: [
+                "EC2Sim", "AWSEC2",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vpcnet-sim",
+            dependencies: ["EC2Sim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
     ],

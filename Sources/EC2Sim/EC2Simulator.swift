@@ -1,0 +1,185 @@
+import AWSEC2
+import Foundation
+import Synchronization
+import VPCNetCore
+
+/// An in-memory EC2 region that says "no" where EC2 does: instance-type ENI and address limits,
+/// subnet exhaustion, attachment state machines, request throttling, SigV4, injected faults.
+///
+/// Thread-safe; every action runs atomically against the state. Transitions that EC2 performs
+/// asynchronously (attaching → attached, detaching → detached) complete after the configured
+/// delays, and each completed change is reported to ``Hooks`` so a simulated hypervisor and VPC
+/// can follow.
+public final class EC2Simulator: Sendable {
+    /// The AWS documentation's example keys: the default everywhere in vpcnet's simulated cluster.
+    public static let testAccessKeyID = "AKIAIOSFODNN7EXAMPLE"
+    public static let testSecretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+    public struct Configuration: Sendable {
+        public var region: String
+        /// Access key ID → secret. Requests signed with anything else are refused.
+        public var keys: [String: String]
+        public var verifySignatures: Bool
+        public var attachDelay: Duration
+        public var detachDelay: Duration
+        /// Latency per action; `"*"` applies to actions without their own entry.
+        public var latency: [String: SimLatency]
+
+        public init(region: String = "us-east-1", keys: [String: String] = [EC2Simulator.testAccessKeyID: EC2Simulator.testSecretAccessKey],
+                    verifySignatures: Bool = true, attachDelay: Duration = .zero, detachDelay: Duration = .zero,
+                    latency: [String: SimLatency] = [:]) {
+            self.region = region
+            self.keys = keys
+            self.verifySignatures = verifySignatures
+            self.attachDelay = attachDelay
+            self.detachDelay = detachDelay
+            self.latency = latency
+        }
+    }
+
+    /// Called, outside the simulator's lock, for every completed hardware change.
+    public typealias Hook = @Sendable (SimEvent) -> Void
+
+    public let configuration: Configuration
+    public let throttle: SimThrottle
+    public let faults = SimFaults()
+    private let state: Mutex<SimState>
+    private let hooks = Mutex<[Hook]>([])
+    private let auth: SimAuth
+    private let requestCounter = Atomic<Int>(0)
+
+    public init(configuration: Configuration = Configuration(), throttle: SimThrottle = SimThrottle()) {
+        self.configuration = configuration
+        self.throttle = throttle
+        state = Mutex(SimState(region: configuration.region, clock: { Date().formatted(.iso8601) }))
+        auth = SimAuth(keys: configuration.keys, region: configuration.region)
+    }
+
+    public func addHook(_ hook: @escaping Hook) { hooks.withLock { $0.append(hook) } }
+
+    /// The HTTP answer to one request.
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: String
+        /// Close the connection without answering (an injected fault).
+        public var drop = false
+    }
+
+    /// Handles one Query API request (POST form body, or GET with the parameters in the URL).
+    public func handle(method: String, url: URL, headers: [(String, String)], body: [UInt8]) async -> Response {
+        let requestID = UUID().uuidString.lowercased()
+        requestCounter.add(1, ordering: .relaxed)
+        var pairs = QueryForm.decode(String(decoding: body, as: UTF8.self)) ?? []
+        if let query = URLComponents(url: url, resolvingAgainstBaseURL: false)?.percentEncodedQuery, let decoded = QueryForm.decode(query) {
+            pairs += decoded
+        }
+        let parameters = SimParameters(pairs)
+        let action = parameters["Action"] ?? ""
+        func failure(_ e: SimError) -> Response { Response(status: e.status, body: XMLWriter.error(e, requestID: requestID)) }
+
+        if configuration.verifySignatures {
+            do {
+                try auth.verify(method: method, url: url, headers: headers, body: body, now: Date())
+            } catch {
+                return failure(error)
+            }
+        }
+        guard SimActions.supported.contains(action) else {
+            return failure(SimError("InvalidAction", "The action '\(action)' is not valid for this web service."))
+        }
+        guard throttle.admit(action) else {
+            return failure(SimError("RequestLimitExceeded", "Request limit exceeded.", status: 503))
+        }
+        if let latency = configuration.latency[action] ?? configuration.latency["*"] {
+            try? await Task.sleep(for: latency.sample())
+        }
+        switch faults.next(action) {
+        case .error(let code, let status, let message)?: return failure(SimError(code, message, status: status))
+        case .drop?: return Response(status: 0, body: "", drop: true)
+        case .delay(let duration)?: try? await Task.sleep(for: duration)
+        case nil: break
+        }
+
+        let outcome: SimOutcome
+        do {
+            outcome = try state.withLock { state throws(SimError) in
+                try SimActions.handle(action, parameters, state: &state, requestID: requestID)
+            }
+        } catch {
+            return failure(error)
+        }
+        deliver(outcome.events)
+        for (eni, attachment) in outcome.pendingAttachments {
+            schedule(after: configuration.attachDelay) { $0.completeAttachment(eniID: eni, attachmentID: attachment) }
+        }
+        for (eni, attachment) in outcome.pendingDetachments {
+            schedule(after: configuration.detachDelay) { $0.completeDetachment(eniID: eni, attachmentID: attachment) }
+        }
+        return Response(status: 200, body: outcome.xml)
+    }
+
+    private func schedule(after delay: Duration, _ transition: @escaping @Sendable (inout SimState) -> SimEvent?) {
+        if delay == .zero {
+            deliver([state.withLock { transition(&$0) }].compactMap { $0 })
+            return
+        }
+        Task {
+            try? await Task.sleep(for: delay)
+            deliver([state.withLock { transition(&$0) }].compactMap { $0 })
+        }
+    }
+
+    private func deliver(_ events: [SimEvent]) {
+        guard !events.isEmpty else { return }
+        let hooks = self.hooks.withLock { $0 }
+        for event in events { for hook in hooks { hook(event) } }
+    }
+
+    // MARK: Inspection (tests, the simulated cluster)
+
+    /// Every ENI, in creation order.
+    public var networkInterfaces: [SimENI] { state.withLock { s in s.eniOrder.compactMap { s.enis[$0] } } }
+
+    public var requestCount: Int { requestCounter.load(ordering: .relaxed) }
+
+    /// Counts of resources, for tests and the admin endpoint.
+    public var summary: [String: Int] {
+        state.withLock { s in
+            ["vpcs": s.vpcs.count, "subnets": s.subnets.count, "securityGroups": s.groups.count,
+             "instances": s.instances.values.filter { $0.state != "terminated" }.count, "networkInterfaces": s.enis.count,
+             "requests": requestCounter.load(ordering: .relaxed)]
+        }
+    }
+
+    /// Checks the invariants EC2 guarantees; returns a description of each violation (empty when sound).
+    public func invariantViolations() -> [String] {
+        state.withLock { s in
+            var problems: [String] = []
+            var holder: [IPv4Address: String] = [:]
+            for eni in s.enis.values {
+                for address in eni.allAddresses {
+                    if let other = holder.updateValue(eni.id, forKey: address) { problems.append("\(address) held by \(other) and \(eni.id)") }
+                    if s.subnets[eni.subnetID]?.used.contains(address) != true { problems.append("\(address) of \(eni.id) not marked used") }
+                }
+                if let attachment = eni.attachment, let instance = s.instances[attachment.instanceID] {
+                    if eni.slotsUsed > instance.limits.ipv4AddressesPerENI { problems.append("\(eni.id) exceeds its address limit") }
+                    if instance.availabilityZone != eni.availabilityZone { problems.append("\(eni.id) attached across zones") }
+                } else if eni.slotsUsed > unattachedAddressLimit {
+                    problems.append("\(eni.id) exceeds the unattached address limit")
+                }
+            }
+            for subnet in s.subnets.values {
+                let held = s.enis.values.filter { $0.subnetID == subnet.id }.reduce(0) { $0 + $1.allAddresses.count }
+                if held != subnet.used.count { problems.append("\(subnet.id): \(subnet.used.count) marked used, \(held) held") }
+                if subnet.availableCount < 0 { problems.append("\(subnet.id): negative available count") }
+            }
+            for instance in s.instances.values where instance.state != "terminated" {
+                let attached = s.attachedENIs(instance.id)
+                if attached.count > instance.limits.maxENIs { problems.append("\(instance.id) has \(attached.count) ENIs") }
+                let indexes = attached.map { "\($0.attachment!.networkCardIndex)/\($0.attachment!.deviceIndex)" }
+                if Set(indexes).count != indexes.count { problems.append("\(instance.id) has duplicate device indexes") }
+            }
+            return problems
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Synchronization
+
+/// EC2's request-rate limiting, server side: a token bucket per action; an empty bucket answers
+/// `RequestLimitExceeded` (HTTP 503) instead of waiting.
+public final class SimThrottle: Sendable {
+    public struct Bucket: Sendable, Hashable, Codable {
+        public var capacity: Double
+        public var refillPerSecond: Double
+        public init(capacity: Double, refillPerSecond: Double) {
+            self.capacity = capacity
+            self.refillPerSecond = refillPerSecond
+        }
+    }
+
+    struct State {
+        var enabled: Bool
+        var nonMutating: Bucket
+        var mutating: Bucket
+        var overrides: [String: Bucket]
+        var tokens: [String: (Double, ContinuousClock.Instant)] = [:]
+    }
+
+    private let state: Mutex<State>
+
+    /// Defaults from the EC2 documentation ("Request throttling for the Amazon EC2 API"):
+    /// non-mutating actions 100 tokens refilled at 20/s, mutating actions 200 at 5/s.
+    public init(enabled: Bool = true, nonMutating: Bucket = Bucket(capacity: 100, refillPerSecond: 20),
+                mutating: Bucket = Bucket(capacity: 200, refillPerSecond: 5)) {
+        state = Mutex(State(enabled: enabled, nonMutating: nonMutating, mutating: mutating, overrides: [:]))
+    }
+
+    public func configure(enabled: Bool? = nil, action: String? = nil, bucket: Bucket? = nil) {
+        state.withLock { s in
+            if let enabled { s.enabled = enabled }
+            if let bucket {
+                if let action { s.overrides[action] = bucket; s.tokens[action] = nil } else { s.nonMutating = bucket; s.mutating = bucket; s.tokens = [:] }
+            }
+        }
+    }
+
+    /// Takes a token for `action`; false means throttled.
+    func admit(_ action: String) -> Bool {
+        state.withLock { s in
+            guard s.enabled else { return true }
+            let bucket = s.overrides[action] ?? (action.hasPrefix("Describe") ? s.nonMutating : s.mutating)
+            let now = ContinuousClock.now
+            var (tokens, updated) = s.tokens[action] ?? (bucket.capacity, now)
+            let elapsed = now - updated
+            tokens = min(bucket.capacity, tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * bucket.refillPerSecond)
+            updated = now
+            let admitted = tokens >= 1
+            if admitted { tokens -= 1 }
+            s.tokens[action] = (tokens, updated)
+            return admitted
+        }
+    }
+}
+
+/// Injected faults, consumed in order per action (`*` matches any action).
+public final class SimFaults: Sendable {
+    public enum Fault: Sendable, Hashable {
+        case error(code: String, status: Int, message: String)
+        case delay(Duration)
+        /// Close the connection without answering.
+        case drop
+    }
+
+    private let queue = Mutex<[String: [Fault]]>([:])
+
+    public init() {}
+
+    public func inject(_ fault: Fault, action: String, count: Int = 1) {
+        queue.withLock { $0[action, default: []] += Array(repeating: fault, count: max(0, count)) }
+    }
+
+    public func clear() { queue.withLock { $0 = [:] } }
+
+    func next(_ action: String) -> Fault? {
+        queue.withLock { q in
+            for key in [action, "*"] where !(q[key]?.isEmpty ?? true) { return q[key]!.removeFirst() }
+            return nil
+        }
+    }
+}
+
+/// Per-action latency: a fixed part plus uniform jitter.
+public struct SimLatency: Sendable, Hashable {
+    public var fixed: Duration
+    public var jitter: Duration
+    public init(fixed: Duration = .zero, jitter: Duration = .zero) {
+        self.fixed = fixed
+        self.jitter = jitter
+    }
+
+    func sample() -> Duration {
+        let jitterNanos = jitter.components.seconds * 1_000_000_000 + jitter.components.attoseconds / 1_000_000_000
+        return fixed + .nanoseconds(jitterNanos > 0 ? Int64.random(in: 0...jitterNanos) : 0)
+    }
+}

@@ -1,0 +1,143 @@
+import VPCNetCore
+
+/// The ENI actions: create, attach, detach, delete, modify, assign, unassign, describe, tag.
+enum SimENIActions {
+    static func handle(_ action: String, _ p: SimParameters, state: inout SimState, respond: ((inout XMLWriter) -> Void) -> String,
+                       returnTrue: () -> String) throws(SimError) -> SimOutcome {
+        switch action {
+        case "CreateNetworkInterface":
+            var primary: IPv4Address?
+            if let text = p["PrivateIpAddress"] {
+                guard let address = IPv4Address(text) else { throw .invalid("Invalid IPv4 address '\(text)'") }
+                primary = address
+            }
+            let count = try p.int("SecondaryPrivateIpAddressCount") ?? 0
+            let prefixCount = try p.int("Ipv4PrefixCount") ?? 0
+            guard count >= 0, prefixCount >= 0 else { throw .invalid("Counts must not be negative") }
+            if prefixCount > 0 && count > 0 {
+                throw SimError("InvalidParameterCombination", "You cannot specify both secondary addresses and IPv4 prefixes")
+            }
+            let eni = try state.createENI(.init(
+                subnetID: p.required("SubnetId"), groupIDs: p.list("SecurityGroupId"), description: p["Description"] ?? "",
+                tags: p.tagSpecifications(for: "network-interface"), primaryIP: primary, secondaryCount: count,
+                secondaryIPs: [], prefixCount: prefixCount, clientToken: p["ClientToken"]))
+            return SimOutcome(xml: respond { w in
+                w.open("networkInterface") { w in w.networkInterface(eni, state: state) }
+                w.element("clientToken", p["ClientToken"])
+            })
+
+        case "AttachNetworkInterface":
+            let eniID = try p.required("NetworkInterfaceId")
+            guard let index = try p.int("DeviceIndex") else { throw .missing("DeviceIndex") }
+            let card = try p.int("NetworkCardIndex") ?? 0
+            let attachment = try state.attach(eniID: eniID, instanceID: p.required("InstanceId"), deviceIndex: index, networkCardIndex: card)
+            return SimOutcome(xml: respond { w in
+                w.element("attachmentId", attachment.id)
+                w.element("networkCardIndex", card)
+            }, pendingAttachments: [(eniID, attachment.id)])
+
+        case "DetachNetworkInterface":
+            let attachmentID = try p.required("AttachmentId")
+            let eni = try state.detach(attachmentID: attachmentID)
+            return SimOutcome(xml: returnTrue(), pendingDetachments: [(eni.id, attachmentID)])
+
+        case "DeleteNetworkInterface":
+            try state.deleteENI(p.required("NetworkInterfaceId"))
+            return SimOutcome(xml: returnTrue())
+
+        case "ModifyNetworkInterfaceAttribute":
+            let id = try p.required("NetworkInterfaceId")
+            var eni = try state.eni(id)
+            if let attachmentID = p["Attachment.AttachmentId"] {
+                guard let value = try p.bool("Attachment.DeleteOnTermination") else { throw .missing("Attachment.DeleteOnTermination") }
+                try state.setDeleteOnTermination(eniID: id, attachmentID: attachmentID, value)
+                eni = try state.eni(id)
+            } else if let value = try p.bool("SourceDestCheck.Value") {
+                eni.sourceDestCheck = value
+            } else if let text = p["Description.Value"] {
+                eni.description = text
+            } else if !p.list("SecurityGroupId").isEmpty {
+                let ids = p.list("SecurityGroupId")
+                try state.checkGroups(ids, vpcID: eni.vpcID)
+                eni.groupIDs = ids
+            } else {
+                throw .missing("an attribute to modify")
+            }
+            state.enis[id] = eni
+            return SimOutcome(xml: returnTrue())
+
+        case "AssignPrivateIpAddresses":
+            let id = try p.required("NetworkInterfaceId")
+            let assigned = try state.assign(eniID: id, count: p.int("SecondaryPrivateIpAddressCount") ?? 0,
+                                            addresses: p.addresses("PrivateIpAddress"), prefixCount: p.int("Ipv4PrefixCount") ?? 0,
+                                            prefixes: p.prefixes("Ipv4Prefix"))
+            let addresses = assigned.addresses + assigned.prefixes.flatMap { Array($0.addresses) }
+            return SimOutcome(xml: respond { w in
+                w.element("networkInterfaceId", id)
+                w.list("assignedPrivateIpAddressesSet", assigned.addresses) { w, a in w.element("privateIpAddress", a.description) }
+                w.list("assignedIpv4PrefixSet", assigned.prefixes) { w, prefix in w.element("ipv4Prefix", prefix.description) }
+                w.element("return", true)
+            }, events: [.addressesAssigned(eniID: id, addresses)])
+
+        case "UnassignPrivateIpAddresses":
+            let id = try p.required("NetworkInterfaceId")
+            let addresses = try p.addresses("PrivateIpAddress"), prefixes = try p.prefixes("Ipv4Prefix")
+            guard !addresses.isEmpty || !prefixes.isEmpty else { throw .missing("PrivateIpAddress or Ipv4Prefix") }
+            let released = try state.unassign(eniID: id, addresses: addresses, prefixes: prefixes)
+            return SimOutcome(xml: returnTrue(), events: [.addressesUnassigned(eniID: id, released)])
+
+        case "DescribeNetworkInterfaces":
+            let ids = p.list("NetworkInterfaceId")
+            var enis = state.eniOrder.compactMap { state.enis[$0] }
+            if !ids.isEmpty {
+                for id in ids where state.enis[id] == nil { throw .notFound("InvalidNetworkInterfaceID.NotFound", id, "network interface") }
+                enis = enis.filter { ids.contains($0.id) }
+            }
+            enis = try SimFilter.apply(p.filters(), to: enis, fields: [
+                "network-interface-id": { [$0.id] }, "subnet-id": { [$0.subnetID] }, "vpc-id": { [$0.vpcID] },
+                "availability-zone": { [$0.availabilityZone] }, "status": { [$0.status] }, "description": { [$0.description] },
+                "mac-address": { [$0.macAddress] }, "group-id": { $0.groupIDs },
+                "private-ip-address": { $0.allAddresses.map(\.description) },
+                "addresses.private-ip-address": { ([$0.primaryIP] + $0.secondaryIPs).map(\.description) },
+                "attachment.instance-id": { $0.attachment.map { [$0.instanceID] } ?? [] },
+                "attachment.attachment-id": { $0.attachment.map { [$0.id] } ?? [] },
+                "attachment.device-index": { $0.attachment.map { [String($0.deviceIndex)] } ?? [] },
+                "attachment.status": { $0.attachment.map { [$0.status] } ?? [] },
+                "attachment.delete-on-termination": { $0.attachment.map { [$0.deleteOnTermination ? "true" : "false"] } ?? [] },
+                "owner-id": { [$0.ownerID] }, "requester-managed": { _ in ["false"] },
+            ], tags: \.tags)
+            let (page, next) = try SimActions.paginate(enis, p, explicitIDs: !ids.isEmpty)
+            return SimOutcome(xml: respond { w in
+                w.list("networkInterfaceSet", page) { w, eni in w.networkInterface(eni, state: state) }
+                w.element("nextToken", next)
+            })
+
+        case "CreateTags":
+            let resources = p.list("ResourceId")
+            let tags = p.tags("Tag")
+            guard !resources.isEmpty else { throw .missing("ResourceId") }
+            guard !tags.isEmpty else { throw .missing("Tag") }
+            for id in resources {
+                let exists = state.enis[id] != nil || state.instances[id] != nil || state.subnets[id] != nil || state.vpcs[id] != nil
+                    || state.groups[id] != nil
+                guard exists else { throw SimError("InvalidID", "The ID '\(id)' is not valid") }
+            }
+            func merge(_ existing: inout [SimTag]) {
+                for tag in tags {
+                    if let i = existing.firstIndex(where: { $0.key == tag.key }) { existing[i] = tag } else { existing.append(tag) }
+                }
+            }
+            for id in resources {
+                if state.enis[id] != nil { merge(&state.enis[id]!.tags) }
+                if state.instances[id] != nil { merge(&state.instances[id]!.tags) }
+                if state.subnets[id] != nil { merge(&state.subnets[id]!.tags) }
+                if state.vpcs[id] != nil { merge(&state.vpcs[id]!.tags) }
+                if state.groups[id] != nil { merge(&state.groups[id]!.tags) }
+            }
+            return SimOutcome(xml: returnTrue())
+
+        default:
+            throw SimError("InvalidAction", "The action \(action) is not valid for this web service.")
+        }
+    }
+}

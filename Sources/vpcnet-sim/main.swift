@@ -1,0 +1,111 @@
+// vpcnet-sim: vpcnet's simulators on one machine. Thin: the logic lives in the EC2Sim library.
+
+import ArgumentParser
+import EC2Sim
+import Foundation
+
+@main
+struct VPCNetSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpcnet-sim",
+        abstract: "Run vpcnet's simulators: EC2 today; the Kubernetes API and the whole cluster as they are built.",
+        subcommands: [EC2Command.self])
+}
+
+struct EC2Command: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ec2",
+        abstract: "Serve a simulated EC2 region (Query API, SigV4, EC2's limits and throttling).",
+        discussion: """
+            Prints one line, `listening on URL`, when ready, and serves until SIGINT or SIGTERM. \
+            Without --access-key-id it accepts the AWS documentation's example keys \
+            (\(EC2Simulator.testAccessKeyID) / \(EC2Simulator.testSecretAccessKey)).
+
+            Point clients at it with AWS_ENDPOINT_URL_EC2=URL. Tests steer it through \
+            /_sim/state, /_sim/faults and /_sim/throttle (see docs/ec2-simulator.md).
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
+    var listen = "127.0.0.1:0"
+
+    @Option(help: "The simulated region.")
+    var region = "us-east-1"
+
+    @Option(help: "Access key ID accepted (with --secret-access-key).")
+    var accessKeyID: String?
+
+    @Option(help: "Secret access key of --access-key-id.")
+    var secretAccessKey: String?
+
+    @Flag(help: "Accept requests without checking their SigV4 signatures.")
+    var noVerifySignatures = false
+
+    @Flag(help: "Disable request throttling (RequestLimitExceeded).")
+    var noThrottle = false
+
+    @Option(help: "Seconds an attachment stays 'attaching' before it is 'attached'.")
+    var attachDelay: Double = 0
+
+    @Option(help: "Seconds a detachment stays 'detaching' before the ENI is 'available'.")
+    var detachDelay: Double = 0
+
+    @Option(help: "Latency added to every action, in milliseconds.")
+    var latencyMs: Int = 0
+
+    @Option(help: "Random extra latency per action, up to this many milliseconds.")
+    var jitterMs: Int = 0
+
+    func validate() throws {
+        guard (accessKeyID == nil) == (secretAccessKey == nil) else {
+            throw ValidationError("--access-key-id and --secret-access-key go together")
+        }
+        guard attachDelay >= 0, detachDelay >= 0, latencyMs >= 0, jitterMs >= 0 else {
+            throw ValidationError("delays and latencies cannot be negative")
+        }
+        _ = try hostAndPort()
+    }
+
+    func hostAndPort() throws -> (String, Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+        }
+        return (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
+    func run() async throws {
+        var keys = [EC2Simulator.testAccessKeyID: EC2Simulator.testSecretAccessKey]
+        if let accessKeyID, let secretAccessKey { keys = [accessKeyID: secretAccessKey] }
+        let latency = latencyMs + jitterMs > 0
+            ? ["*": SimLatency(fixed: .milliseconds(latencyMs), jitter: .milliseconds(jitterMs))] : [:]
+        let simulator = EC2Simulator(
+            configuration: .init(region: region, keys: keys, verifySignatures: !noVerifySignatures,
+                                 attachDelay: .milliseconds(Int64(attachDelay * 1000)), detachDelay: .milliseconds(Int64(detachDelay * 1000)),
+                                 latency: latency),
+            throttle: SimThrottle(enabled: !noThrottle))
+        let (host, port) = try hostAndPort()
+        let server = try await EC2SimServer.start(simulator, host: host, port: port)
+        // One line, flushed at once: scripts wait for it before they connect.
+        FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
+        try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
+        try await server.wait()
+    }
+}
+
+/// Runs `onSignal` once when one of `signals` arrives.
+func withSignals(_ signals: [Int32], _ onSignal: @escaping @Sendable () async throws -> Void) async throws {
+    for signalNumber in signals {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler {
+            Task { try? await onSignal() }
+        }
+        source.resume()
+        SignalSources.keep(source)
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}

@@ -1,0 +1,190 @@
+import AWSEC2
+@testable import EC2Sim
+import Foundation
+import Synchronization
+import Testing
+import VPCNetCore
+
+/// vpcnet's own EC2 client against the simulator over HTTP, signatures verified: the same
+/// lifecycle as against moto, plus the limits moto does not model.
+@Suite struct EC2SimClientTests {
+    /// Serves `simulator` and hands out an HTTP client; both are shut down however `body` ends.
+    func serving(_ simulator: EC2Simulator, _ body: (EC2SimServer, AWSHTTPClient) async throws -> Void) async throws {
+        let server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
+        let http = AWSHTTPClient()
+        do {
+            try await body(server, http)
+        } catch {
+            try? await http.shutdown()
+            try? await server.stop()
+            throw error
+        }
+        try await http.shutdown()
+        try await server.stop()
+    }
+
+    func withSimulator(_ configuration: EC2Simulator.Configuration = .init(), throttle: SimThrottle = SimThrottle(enabled: false),
+                       _ body: (EC2Simulator, EC2Client) async throws -> Void) async throws {
+        let simulator = EC2Simulator(configuration: configuration, throttle: throttle)
+        let server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
+        let http = AWSHTTPClient()
+        let client = EC2Client(
+            configuration: .init(region: "us-east-1", endpoint: server.url,
+                                 retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200))),
+            credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
+                                                                 secretAccessKey: EC2Simulator.testSecretAccessKey)),
+            httpClient: http, rateBudget: RateBudget())
+        do {
+            try await body(simulator, client)
+        } catch {
+            try? await http.shutdown()
+            try? await server.stop()
+            throw error
+        }
+        try await http.shutdown()
+        try await server.stop()
+        #expect(simulator.invariantViolations() == [])
+    }
+
+    /// A VPC, a /24 subnet in us-east-1a, a group and one instance, through the client's raw `send`.
+    func network(_ client: EC2Client, type: String = "m5.large") async throws -> (subnet: String, group: String, instance: String) {
+        func value(_ body: [UInt8], _ element: String) throws -> String {
+            let text = String(decoding: body, as: UTF8.self)
+            let start = try #require(text.range(of: "<\(element)>"))
+            let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
+            return String(text[start.upperBound..<end.lowerBound])
+        }
+        let vpc = try value(await client.send("CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
+        let subnet = try value(await client.send("CreateSubnet", [("VpcId", vpc), ("CidrBlock", "10.0.0.0/24"),
+                                                                   ("AvailabilityZone", "us-east-1a")]), "subnetId")
+        let group = try value(await client.send("CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"),
+                                                                         ("GroupDescription", "nodes")]), "groupId")
+        let instance = try value(await client.send("RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type),
+                                                                     ("MinCount", "1"), ("MaxCount", "1"), ("SubnetId", subnet),
+                                                                     ("SecurityGroupId.1", group)]), "instanceId")
+        return (subnet, group, instance)
+    }
+
+    @Test func lifecycleThroughOurClient() async throws {
+        try await withSimulator { simulator, client in
+            let (subnet, group, instanceID) = try await network(client)
+            let instance = try #require(try await client.describeInstances(ids: [instanceID]).first)
+            #expect(instance.networkInterfaces.count == 1 && instance.networkInterfaces[0].attachment?.deviceIndex == 0)
+            #expect(instance.availabilityZone == "us-east-1a" && instance.securityGroups.map(\.id) == [group])
+
+            let tags = [Tag(key: WellKnown.ENITags.cluster, value: "sim"), Tag(key: WellKnown.ENITags.nodeName, value: "node-1")]
+            var enis: [NetworkInterface] = []
+            for index in 1...2 {
+                let eni = try await client.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group], description: "pod ENI",
+                                                                        tags: tags, secondaryPrivateIPAddressCount: 9, clientToken: "tok-\(index)"))
+                #expect(eni.secondaryIPAddresses.count == 9)
+                let attachment = try await client.attachNetworkInterface(id: eni.id, instanceID: instanceID, deviceIndex: index)
+                try await client.modifyNetworkInterfaceAttribute(id: eni.id, .deleteOnTermination(attachmentID: attachment, true))
+                enis.append(eni)
+            }
+            // ClientToken makes a repeated create return the first ENI instead of a second one.
+            let again = try await client.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group], tags: tags,
+                                                                      secondaryPrivateIPAddressCount: 9, clientToken: "tok-1"))
+            #expect(again.id == enis[0].id)
+
+            let third = try await client.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group]))
+            await #expect(throws: EC2Error.self) { try await client.attachNetworkInterface(id: third.id, instanceID: instanceID, deviceIndex: 3) }
+            do {
+                _ = try await client.attachNetworkInterface(id: third.id, instanceID: instanceID, deviceIndex: 3)
+            } catch let error as EC2Error { #expect(error.code == .attachmentLimitExceeded) }
+            do {
+                _ = try await client.assignPrivateIPAddresses(id: enis[0].id, .count(1))
+                Issue.record("assigned an 11th address on m5.large")
+            } catch let error as EC2Error { #expect(error.code == .privateIpAddressLimitExceeded) }
+
+            let found = try await client.describeNetworkInterfaces(filters: [.tag(WellKnown.ENITags.cluster, "sim"),
+                                                                             Filter("attachment.instance-id", [instanceID])])
+            #expect(Set(found.map(\.id)) == Set(enis.map(\.id)))
+            #expect(found.allSatisfy { $0.attachment?.deleteOnTermination == true && $0.status == "in-use" })
+            let allAddresses = found.flatMap { $0.privateIPAddresses.map(\.address) }
+            #expect(Set(allAddresses).count == allAddresses.count, "no address is held twice")
+
+            try await client.unassignPrivateIPAddresses(id: enis[1].id, addresses: Array(enis[1].secondaryIPAddresses.prefix(3)))
+            let assigned = try await client.assignPrivateIPAddresses(id: enis[1].id, .count(3))
+            #expect(assigned.addresses.count == 3)
+            #expect(Set(assigned.addresses).isDisjoint(with: enis[0].secondaryIPAddresses))
+
+            try await client.deleteNetworkInterface(id: third.id)
+            _ = try await client.send("TerminateInstances", [("InstanceId.1", instanceID)])
+            #expect(try await client.describeNetworkInterfaces().isEmpty, "DeleteOnTermination removed every ENI")
+            #expect(try await client.describeSubnets(ids: [subnet]).first?.availableIPAddressCount == 251)
+            #expect(simulator.networkInterfaces.isEmpty)
+        }
+    }
+
+    @Test func attachmentsTakeTheirTimeAndHooksSeeThem() async throws {
+        let configuration = EC2Simulator.Configuration(attachDelay: .milliseconds(200), detachDelay: .milliseconds(200))
+        try await withSimulator(configuration) { simulator, client in
+            let events = Mutex<[SimEvent]>([])
+            simulator.addHook { event in events.withLock { $0.append(event) } }
+            let (subnet, group, instanceID) = try await network(client)
+            let eni = try await client.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group], secondaryPrivateIPAddressCount: 2))
+            let attachment = try await client.attachNetworkInterface(id: eni.id, instanceID: instanceID, deviceIndex: 1)
+            #expect(try await client.describeNetworkInterfaces(ids: [eni.id]).first?.attachment?.status == "attaching")
+            #expect(events.withLock { $0 }.isEmpty)
+            for _ in 0..<100 where events.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(20)) }
+            guard case .attached(let attached)? = events.withLock({ $0.first }) else { Issue.record("no attach event"); return }
+            #expect(attached.id == eni.id && attached.attachment?.deviceIndex == 1 && attached.macAddress == eni.macAddress)
+            #expect(try await client.describeNetworkInterfaces(ids: [eni.id]).first?.status == "in-use")
+
+            await #expect(throws: EC2Error.self) { try await client.deleteNetworkInterface(id: eni.id) }
+            try await client.detachNetworkInterface(attachmentID: attachment)
+            #expect(try await client.describeNetworkInterfaces(ids: [eni.id]).first?.status == "detaching")
+            for _ in 0..<100 where events.withLock({ $0.count < 2 }) { try await Task.sleep(for: .milliseconds(20)) }
+            guard case .detached(let detached, let from)? = events.withLock({ $0.last }) else { Issue.record("no detach event"); return }
+            #expect(detached.id == eni.id && from == instanceID)
+            try await client.deleteNetworkInterface(id: eni.id)
+        }
+    }
+
+    @Test func throttlingIsRetriedByOurClientAndAvoidedByItsBudget() async throws {
+        let bucket = SimThrottle.Bucket(capacity: 2, refillPerSecond: 20)
+        let simulator = EC2Simulator(throttle: SimThrottle(enabled: true, nonMutating: bucket))
+        try await serving(simulator) { server, http in
+            func client(budget: RateBudget, retry: RetryPolicy) -> EC2Client {
+                EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url, retry: retry),
+                          credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
+                                                                               secretAccessKey: EC2Simulator.testSecretAccessKey)),
+                          httpClient: http, rateBudget: budget)
+            }
+            // Without a matching budget, EC2 throttles and the client's retries get through.
+            let eager = client(budget: RateBudget(),
+                               retry: RetryPolicy(maxAttempts: 8, baseBackoff: .milliseconds(50), maxBackoff: .milliseconds(400)))
+            for _ in 0..<6 { _ = try await eager.describeSubnets() }
+            #expect(simulator.requestCount > 6, "some calls were throttled and retried")
+            // With the client-side budget a little below EC2's bucket, calls queue and nothing is throttled.
+            try await Task.sleep(for: .milliseconds(200))  // let the server's bucket refill
+            let before = simulator.requestCount
+            let polite = client(budget: RateBudget(configuration: .init(nonMutating: .init(capacity: 2, refillPerSecond: 15))),
+                                retry: RetryPolicy(maxAttempts: 1))
+            for _ in 0..<8 { _ = try await polite.describeSubnets() }
+            #expect(simulator.requestCount - before == 8, "no request was throttled")
+        }
+    }
+
+    @Test func badSignaturesAndSkewAreRefused() async throws {
+        try await serving(EC2Simulator()) { server, http in
+            func client(secret: String, skew: TimeInterval = 0) -> EC2Client {
+                EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url, retry: RetryPolicy(maxAttempts: 1)),
+                          credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
+                                                                               secretAccessKey: secret)),
+                          httpClient: http, rateBudget: RateBudget(), now: { Date().addingTimeInterval(skew) })
+            }
+            do throws(EC2Error) {
+                _ = try await client(secret: "wrong").describeVPCs()
+                Issue.record("wrong secret accepted")
+            } catch { #expect(error.code == .authFailure) }
+            do throws(EC2Error) {
+                _ = try await client(secret: EC2Simulator.testSecretAccessKey, skew: 600).describeVPCs()
+                Issue.record("a request from 10 minutes in the future was accepted")
+            } catch { #expect(error.code == .requestExpired) }
+            let accepted = try await client(secret: EC2Simulator.testSecretAccessKey, skew: 60).describeVPCs()
+            #expect(accepted.isEmpty, "a minute of skew is tolerated")
+        }
+    }
+}

@@ -1,0 +1,240 @@
+"""boto3, the reference AWS client, drives vpcnet's EC2 simulator (`vpcnet-sim ec2`).
+
+botocore parses every response against EC2's real service model and verifies nothing about our
+Swift code, so a wrong XML shape, status code or error envelope shows up here. Run by `make test`
+(pytest Tests/peers), with VPCNET_SIM pointing at the built `vpcnet-sim` binary.
+"""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+SIM = os.environ.get("VPCNET_SIM", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "vpcnet-sim"))
+KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def start(*args):
+    proc = subprocess.Popen([SIM, "ec2", "--listen", "127.0.0.1:0", *args], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), f"unexpected first line {line!r}"
+    return proc, line.split()[-1].rstrip("/")
+
+
+@pytest.fixture
+def sim():
+    proc, url = start("--no-throttle")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def client(url, retries=0, key=KEY, secret=SECRET):
+    config = botocore.config.Config(retries={"max_attempts": retries, "mode": "standard"} if retries else {"max_attempts": 0})
+    return boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=config)
+
+
+def control(url, path, body=None):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def network(ec2, instance_type="m5.large", cidr="10.0.0.0/24"):
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]
+    subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=cidr, AvailabilityZone="us-east-1a")["Subnet"]
+    group = ec2.create_security_group(VpcId=vpc["VpcId"], GroupName="nodes", Description="nodes")["GroupId"]
+    instance = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType=instance_type,
+                                 SubnetId=subnet["SubnetId"], SecurityGroupIds=[group])["Instances"][0]
+    return vpc, subnet, group, instance
+
+
+def test_every_modelled_call(sim):
+    ec2 = client(sim)
+    vpc, subnet, group, instance = network(ec2)
+    assert subnet["AvailableIpAddressCount"] == 256 - 5
+    assert ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["CidrBlock"] == "10.0.0.0/16"
+    assert ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"][0]["AvailableIpAddressCount"] == 250
+    assert ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["GroupName"] == "nodes"
+
+    described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert described["State"]["Name"] == "running" and described["InstanceType"] == "m5.large"
+    primary = described["NetworkInterfaces"][0]
+    assert primary["Attachment"]["DeviceIndex"] == 0 and primary["Attachment"]["DeleteOnTermination"] is True
+
+    types = ec2.describe_instance_types(InstanceTypes=["m5.large", "t2.micro"])["InstanceTypes"]
+    limits = {t["InstanceType"]: t["NetworkInfo"] for t in types}
+    assert limits["m5.large"]["MaximumNetworkInterfaces"] == 3 and limits["m5.large"]["Ipv4AddressesPerInterface"] == 10
+    assert limits["t2.micro"]["Ipv4AddressesPerInterface"] == 2
+    paginator = ec2.get_paginator("describe_instance_types")
+    assert sum(len(page["InstanceTypes"]) for page in paginator.paginate(PaginationConfig={"PageSize": 100})) > 1000
+
+    eni = ec2.create_network_interface(
+        SubnetId=subnet["SubnetId"], Groups=[group], Description="pod ENI", SecondaryPrivateIpAddressCount=9,
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "k8s-vpcnet/cluster", "Value": "test"}]}],
+    )["NetworkInterface"]
+    assert len(eni["PrivateIpAddresses"]) == 10 and eni["Status"] == "available"
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"], InstanceId=instance["InstanceId"],
+                                              DeviceIndex=1)["AttachmentId"]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                           Attachment={"AttachmentId": attachment, "DeleteOnTermination": True})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"], SourceDestCheck={"Value": False})
+    ec2.create_tags(Resources=[eni["NetworkInterfaceId"]], Tags=[{"Key": "k8s-vpcnet/node-name", "Value": "node-1"}])
+    found = ec2.describe_network_interfaces(Filters=[
+        {"Name": "tag:k8s-vpcnet/cluster", "Values": ["test"]},
+        {"Name": "attachment.instance-id", "Values": [instance["InstanceId"]]},
+    ])["NetworkInterfaces"]
+    assert [f["NetworkInterfaceId"] for f in found] == [eni["NetworkInterfaceId"]]
+    assert found[0]["Attachment"]["Status"] == "attached" and found[0]["Attachment"]["DeleteOnTermination"] is True
+    assert found[0]["SourceDestCheck"] is False
+    assert {t["Key"] for t in found[0]["TagSet"]} == {"k8s-vpcnet/cluster", "k8s-vpcnet/node-name"}
+
+    secondary = [a["PrivateIpAddress"] for a in eni["PrivateIpAddresses"] if not a["Primary"]]
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=eni["NetworkInterfaceId"], PrivateIpAddresses=secondary[:2])
+    assigned = ec2.assign_private_ip_addresses(NetworkInterfaceId=eni["NetworkInterfaceId"], SecondaryPrivateIpAddressCount=1)
+    assert len(assigned["AssignedPrivateIpAddresses"]) == 1
+
+    ec2.detach_network_interface(AttachmentId=attachment)
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]["Status"] == "available"
+    ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+    with pytest.raises(ClientError) as e:
+        ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])
+    assert code(e) == "InvalidNetworkInterfaceID.NotFound"
+
+    terminated = ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])["TerminatingInstances"][0]
+    assert terminated["CurrentState"]["Name"] == "terminated" and terminated["PreviousState"]["Name"] == "running"
+    assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"][0]["AvailableIpAddressCount"] == 251
+    assert control(sim, "/_sim/state")["violations"] == []
+
+
+def test_limits_say_no_where_ec2_does(sim):
+    ec2 = client(sim)
+    vpc, subnet, group, instance = network(ec2)
+    enis = [ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[group])["NetworkInterface"]["NetworkInterfaceId"]
+            for _ in range(3)]
+    ec2.attach_network_interface(NetworkInterfaceId=enis[0], InstanceId=instance["InstanceId"], DeviceIndex=1)
+    with pytest.raises(ClientError) as e:  # device index taken
+        ec2.attach_network_interface(NetworkInterfaceId=enis[1], InstanceId=instance["InstanceId"], DeviceIndex=1)
+    assert code(e) == "InvalidParameterValue"
+    ec2.attach_network_interface(NetworkInterfaceId=enis[1], InstanceId=instance["InstanceId"], DeviceIndex=2)
+    with pytest.raises(ClientError) as e:  # m5.large: 3 ENIs
+        ec2.attach_network_interface(NetworkInterfaceId=enis[2], InstanceId=instance["InstanceId"], DeviceIndex=3)
+    assert code(e) == "AttachmentLimitExceeded"
+    with pytest.raises(ClientError) as e:  # m5.large: 10 addresses per ENI
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=enis[0], SecondaryPrivateIpAddressCount=10)
+    assert code(e) == "PrivateIpAddressLimitExceeded"
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=enis[0], SecondaryPrivateIpAddressCount=9)
+    with pytest.raises(ClientError) as e:
+        ec2.delete_network_interface(NetworkInterfaceId=enis[0])
+    assert code(e) == "InvalidNetworkInterface.InUse"
+    with pytest.raises(ClientError) as e:
+        ec2.detach_network_interface(AttachmentId=ec2.describe_instances(InstanceIds=[instance["InstanceId"]])
+                                     ["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]["Attachment"]["AttachmentId"])
+    assert code(e) == "OperationNotPermitted"
+
+    other_zone = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24", AvailabilityZone="us-east-1b")["Subnet"]
+    far = ec2.create_network_interface(SubnetId=other_zone["SubnetId"], Groups=[group])["NetworkInterface"]["NetworkInterfaceId"]
+    with pytest.raises(ClientError) as e:
+        ec2.attach_network_interface(NetworkInterfaceId=far, InstanceId=instance["InstanceId"], DeviceIndex=3)
+    assert code(e) == "InvalidParameterCombination"
+
+    tiny = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.10.0/28", AvailabilityZone="us-east-1a")["Subnet"]
+    assert tiny["AvailableIpAddressCount"] == 11
+    ec2.create_network_interface(SubnetId=tiny["SubnetId"], SecondaryPrivateIpAddressCount=10)
+    with pytest.raises(ClientError) as e:
+        ec2.create_network_interface(SubnetId=tiny["SubnetId"])
+    assert code(e) == "InsufficientFreeAddressesInSubnet"
+    with pytest.raises(ClientError) as e:  # the only /28 is partly used
+        ec2.create_network_interface(SubnetId=subnet["SubnetId"], Ipv4PrefixCount=16)
+    assert code(e) == "InsufficientCidrBlocks"
+    prefixed = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Ipv4PrefixCount=1)["NetworkInterface"]
+    prefix = prefixed["Ipv4Prefixes"][0]["Ipv4Prefix"]
+    assert prefix.endswith("/28") and int(prefix.split("/")[0].split(".")[3]) % 16 == 0
+    with pytest.raises(ClientError) as e:
+        ec2.describe_network_interfaces(Filters=[{"Name": "no-such-filter", "Values": ["x"]}])
+    assert code(e) == "InvalidParameterValue"
+    assert control(sim, "/_sim/state")["violations"] == []
+
+
+def test_prefixes_only_on_nitro(sim):
+    ec2 = client(sim)
+    _, subnet, group, xen = network(ec2, instance_type="t2.large")
+    eni = ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[group])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=xen["InstanceId"], DeviceIndex=1)
+    with pytest.raises(ClientError) as e:
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=1)
+    assert code(e) == "InvalidParameterValue"
+
+
+def test_pagination_and_deleteontermination(sim):
+    ec2 = client(sim)
+    _, subnet, group, instance = network(ec2, cidr="10.0.0.0/20")
+    created = {ec2.create_network_interface(SubnetId=subnet["SubnetId"], Groups=[group])["NetworkInterface"]["NetworkInterfaceId"]
+               for _ in range(23)}
+    pages = list(ec2.get_paginator("describe_network_interfaces").paginate(
+        Filters=[{"Name": "status", "Values": ["available"]}], PaginationConfig={"PageSize": 5}))
+    assert len(pages) == 5
+    assert {e["NetworkInterfaceId"] for p in pages for e in p["NetworkInterfaces"]} == created
+    kept = sorted(created)[0]
+    attachment = ec2.attach_network_interface(NetworkInterfaceId=kept, InstanceId=instance["InstanceId"], DeviceIndex=1)["AttachmentId"]
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    # DeleteOnTermination false: the ENI survives, detached; the primary ENI is gone.
+    survivor = ec2.describe_network_interfaces(NetworkInterfaceIds=[kept])["NetworkInterfaces"][0]
+    assert survivor["Status"] == "available" and "Attachment" not in survivor
+    assert len(ec2.describe_network_interfaces()["NetworkInterfaces"]) == 23
+    assert attachment
+
+
+def test_throttling_is_seen_by_boto3_retries():
+    proc, url = start()
+    try:
+        control(url, "/_sim/throttle", {"action": "DescribeSubnets", "capacity": 2, "refill_per_second": 5})
+        bare = client(url)
+        bare.describe_subnets()
+        bare.describe_subnets()
+        with pytest.raises(ClientError) as e:
+            bare.describe_subnets()
+        assert code(e) == "RequestLimitExceeded"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        # boto3's standard retry mode treats it as throttling and gets through after backing off.
+        patient = client(url, retries=10)
+        for _ in range(4):
+            patient.describe_subnets()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_bad_signatures_and_faults(sim):
+    with pytest.raises(ClientError) as e:
+        client(sim, secret="wrong-secret").describe_vpcs()
+    assert code(e) == "AuthFailure" and e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    with pytest.raises(ClientError) as e:
+        client(sim, key="AKIAUNKNOWNKEY000000").describe_vpcs()
+    assert code(e) == "AuthFailure"
+    unsigned = urllib.request.Request(sim + "/", data=b"Action=DescribeVpcs&Version=2016-11-15")
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(unsigned)
+    assert http.value.code == 401
+
+    ec2 = client(sim)
+    control(sim, "/_sim/faults", {"action": "DescribeVpcs", "code": "InternalError", "status": 500, "count": 1})
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpcs()
+    assert code(e) == "InternalError"
+    ec2.describe_vpcs()
+    control(sim, "/_sim/faults", {"action": "DescribeVpcs", "delay_ms": 300})
+    started = time.monotonic()
+    ec2.describe_vpcs()
+    assert time.monotonic() - started >= 0.3
