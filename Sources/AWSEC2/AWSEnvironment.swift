@@ -42,9 +42,10 @@ public struct AWSEnvironment: Sendable {
         return URL(string: "https://\(service).\(region).\(suffix)")!
     }
 
-    /// The default chain: environment keys, web identity (IRSA), shared files, instance metadata.
+    /// The default chain, in the AWS SDKs' order: environment keys, web identity (IRSA), shared
+    /// files, the container endpoint (EKS Pod Identity, ECS), instance metadata.
     public func credentialChain(files: SharedConfigFiles, stsEndpoint: URL, metadata: InstanceMetadataClient?,
-                                httpClient: AWSHTTPClient) -> CredentialChain {
+                                httpClient: AWSHTTPClient) throws(EC2Error) -> CredentialChain {
         var providers: [any AWSCredentialProvider] = [EnvironmentCredentialProvider(environment: variables)]
         var webIdentityVariables = variables
         // A profile may name the role and token file instead of the environment.
@@ -58,6 +59,9 @@ public struct AWSEnvironment: Sendable {
             providers.append(webIdentity)
         }
         providers.append(SharedFileCredentialProvider(files: files))
+        if let container = try ContainerCredentialProvider(environment: variables, httpClient: httpClient) {
+            providers.append(container)
+        }
         if let metadata { providers.append(InstanceMetadataCredentialProvider(metadata: metadata)) }
         return CredentialChain(providers)
     }
@@ -74,7 +78,7 @@ extension EC2Client {
         let region = try await environment.region(files: files, metadata: metadata)
         let endpoint = try environment.endpoint(service: "ec2", region: region)
         let sts = try environment.endpoint(service: "sts", region: region)
-        let chain = environment.credentialChain(files: files, stsEndpoint: sts, metadata: metadata, httpClient: httpClient)
+        let chain = try environment.credentialChain(files: files, stsEndpoint: sts, metadata: metadata, httpClient: httpClient)
         return EC2Client(configuration: .init(region: region, endpoint: endpoint, requestTimeout: requestTimeout, retry: retry),
                          credentials: chain, httpClient: httpClient, rateBudget: rateBudget)
     }

@@ -66,6 +66,7 @@ public actor CachingCredentialProvider {
     private let now: @Sendable () -> Date
     private var cached: AWSCredentials?
     private var refreshing: Task<AWSCredentials, any Error>?
+    private var lastFailure: Date?
 
     public init(_ source: any AWSCredentialProvider, refreshAhead: Duration = .seconds(15 * 60),
                 mandatoryRefresh: Duration = .seconds(5 * 60), now: @escaping @Sendable () -> Date = Date.init) {
@@ -81,7 +82,9 @@ public actor CachingCredentialProvider {
             let remaining = expiration.timeIntervalSince(now())
             if remaining > seconds(refreshAhead) { return cached }
             if remaining > seconds(mandatoryRefresh) {
-                _ = startRefresh()
+                // After a failed background refresh, wait a little before the next, so an STS or
+                // IMDS outage does not turn every call into a refresh attempt.
+                if lastFailure.map({ now().timeIntervalSince($0) > 30 }) ?? true { _ = startRefresh() }
                 return cached
             }
         }
@@ -117,8 +120,13 @@ public actor CachingCredentialProvider {
     }
 
     private func finish(_ task: Task<AWSCredentials, any Error>) async {
-        let result = await task.result
-        if case .success(let credentials) = result { cached = credentials }
+        switch await task.result {
+        case .success(let credentials):
+            cached = credentials
+            lastFailure = nil
+        case .failure:
+            lastFailure = now()
+        }
         if refreshing == task { refreshing = nil }
     }
 

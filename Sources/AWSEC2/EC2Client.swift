@@ -90,6 +90,7 @@ public final class EC2Client: Sendable {
         let policy = configuration.retry
         var lastRetryCost = 0
         var attempt = 0
+        var retriedExpired = false
         while true {
             attempt += 1
             do {
@@ -108,8 +109,12 @@ public final class EC2Client: Sendable {
                 return response
             } catch {
                 count("vpcnet_ec2_attempts_total", action, outcome: Self.outcome(error))
-                if error.code == "ExpiredToken" || error.code == "RequestExpired" { await credentials.invalidate() }
-                let retryable = error.isRetryable || error.code == "ExpiredToken"
+                // EC2 reports expired session credentials as RequestExpired (STS-style services as
+                // ExpiredToken): drop the cache and retry once with fresh credentials.
+                let expired = error.code.map(Self.expiredCredentialCodes.contains) ?? false
+                if expired { await credentials.invalidate() }
+                let retryable = error.isRetryable || (expired && !retriedExpired)
+                if expired { retriedExpired = true }
                 guard retryable, attempt < policy.maxAttempts, !Task.isCancelled else {
                     count("vpcnet_ec2_requests_total", action, outcome: Self.outcome(error))
                     throw error
@@ -153,6 +158,8 @@ public final class EC2Client: Sendable {
     private func count(_ label: String, _ action: String, outcome: String) {
         Counter(label: label, dimensions: [("action", action), ("outcome", outcome)], factory: metrics).increment()
     }
+
+    static let expiredCredentialCodes: Set<EC2ErrorCode> = ["RequestExpired", "ExpiredToken", "ExpiredTokenException"]
 
     static func outcome(_ error: EC2Error) -> String {
         switch error {

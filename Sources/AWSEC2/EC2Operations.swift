@@ -1,3 +1,5 @@
+import Foundation
+
 // The EC2 operations vpcnet's controller issues, typed. Parameter names follow the EC2 Query API
 // (lists are `Name.N`, 1-based; structures `Name.N.Member`). Written by hand: no SDK here.
 
@@ -104,7 +106,9 @@ extension EC2Client {
         public var tags: [Tag]
         public var secondaryPrivateIPAddressCount: Int?
         public var ipv4PrefixCount: Int?
-        /// Makes the create idempotent: a retry with the same token returns the first ENI.
+        /// Makes the create idempotent: a retry with the same token returns the first ENI. When
+        /// nil, a fresh token is generated per call (as botocore does), so the client's own retries
+        /// after a lost response never create a second ENI.
         public var clientToken: String?
 
         public init(subnetID: String, securityGroupIDs: [String], description: String? = nil, tags: [Tag] = [],
@@ -129,7 +133,7 @@ extension EC2Client {
         p.add("Description", request.description)
         p.add("SecondaryPrivateIpAddressCount", request.secondaryPrivateIPAddressCount)
         p.add("Ipv4PrefixCount", request.ipv4PrefixCount)
-        p.add("ClientToken", request.clientToken)
+        p.add("ClientToken", request.clientToken ?? UUID().uuidString.lowercased())
         if !request.tags.isEmpty {
             p.add("TagSpecification.1.ResourceType", "network-interface")
             p.tags("TagSpecification.1.Tag", request.tags)

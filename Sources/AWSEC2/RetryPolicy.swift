@@ -4,7 +4,7 @@ import Synchronization
 ///
 /// - At most `maxAttempts` attempts per call (first try included).
 /// - Backoff before retry *i* (1-based) is full jitter: `random(0 ..< min(maxBackoff, base × 2^(i−1)))`.
-/// - A process-wide retry quota stops retry storms when the service is unhealthy: each retry
+/// - A retry quota per client stops retry storms when the service is unhealthy: each retry
 ///   costs `retryCost` (`timeoutRetryCost` after a timeout or transport error); a success after
 ///   retries refunds that cost, a first-try success refunds one token. When the quota cannot pay
 ///   for a retry, the call fails with its last error at once.
@@ -43,7 +43,7 @@ public struct RetryPolicy: Sendable {
     }
 }
 
-/// The shared token pool of the standard retry mode; one per client configuration.
+/// The token pool of the standard retry mode, shared by every call of one client.
 public final class RetryQuota: Sendable {
     private let tokens: Mutex<Int>
     public let capacity: Int

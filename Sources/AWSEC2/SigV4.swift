@@ -123,7 +123,8 @@ public struct SigV4Signer: Sendable {
     }
 
     static func hostHeader(_ url: URL) -> String {
-        let host = url.host ?? ""
+        var host = url.host ?? ""
+        if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }  // an IPv6 literal, as sent on the wire
         guard let port = url.port else { return host }
         let isDefault = (url.scheme == "https" && port == 443) || (url.scheme == "http" && port == 80)
         return isDefault ? host : "\(host):\(port)"
@@ -144,8 +145,9 @@ public struct SigV4Signer: Sendable {
             .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
+    /// Trims and collapses every run of whitespace (tabs and line breaks included) to one space.
     static func trimmed(_ value: String) -> String {
-        value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        value.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 
     /// RFC 3986 encoding: everything but `A-Z a-z 0-9 - _ . ~` as uppercase `%XX` of UTF-8 bytes.

@@ -8,7 +8,8 @@ import NIOPosix
 ///
 /// - `GET /_sim/state` — resource counts and invariant violations, as JSON
 /// - `POST /_sim/faults` — `{"action": "AttachNetworkInterface", "count": 2, "code": "InternalError",
-///   "status": 500}`, or with `"delay_ms": 500`, or `"drop": true`; `{"clear": true}` removes all
+///   "status": 500}`, or with `"delay_ms": 500`, `"drop": true` (before the action runs) or
+///   `"drop_response": true` (after it ran); `{"clear": true}` removes all
 /// - `POST /_sim/throttle` — `{"enabled": false}`, or `{"action": "DescribeSubnets", "capacity": 2,
 ///   "refill_per_second": 0.5}` (without `action`: every action)
 public final class EC2SimServer: Sendable {
@@ -53,6 +54,8 @@ final class SimHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     let simulator: EC2Simulator
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// Set after a 413: the rest of that request is read and dropped.
+    private var discarding = false
     /// EC2 requests are small; anything larger is refused rather than buffered.
     private let maxBody = 1 << 20
 
@@ -63,14 +66,18 @@ final class SimHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .head(let h):
             head = h
             body = []
+            discarding = false
         case .body(let buffer):
+            guard !discarding else { return }
             body += buffer.readableBytesView
             if body.count > maxBody {
-                write(context: context, status: 413, contentType: "text/plain", text: "request body too large", keepAlive: false)
+                discarding = true
+                body = []
                 head = nil
+                write(context: context, status: 413, contentType: "text/plain", text: "request body too large", keepAlive: false)
             }
         case .end:
-            guard let head else { return }
+            guard let head, !discarding else { return }
             self.head = nil
             let request = (head: head, body: body)
             let loop = context.eventLoop
@@ -143,13 +150,18 @@ enum SimControlAPI {
                 return json(200, ["ok": true])
             }
             guard let action = request["action"] as? String else { return json(400, ["error": "action is required"]) }
-            let count = (request["count"] as? NSNumber)?.intValue ?? 1
+            let count = min(max((request["count"] as? NSNumber)?.intValue ?? 1, 0), 10_000)
             if request["drop"] as? Bool == true {
                 simulator.faults.inject(.drop, action: action, count: count)
+            } else if request["drop_response"] as? Bool == true {
+                simulator.faults.inject(.dropResponse, action: action, count: count)
             } else if let delay = (request["delay_ms"] as? NSNumber)?.intValue {
+                guard (0...600_000).contains(delay) else { return json(400, ["error": "delay_ms must be 0...600000"]) }
                 simulator.faults.inject(.delay(.milliseconds(delay)), action: action, count: count)
             } else if let code = request["code"] as? String {
-                simulator.faults.inject(.error(code: code, status: (request["status"] as? NSNumber)?.intValue ?? 400,
+                let status = (request["status"] as? NSNumber)?.intValue ?? 400
+                guard (400...599).contains(status) else { return json(400, ["error": "status must be 400...599"]) }
+                simulator.faults.inject(.error(code: code, status: status,
                                                message: request["message"] as? String ?? "injected fault"), action: action, count: count)
             } else {
                 return json(400, ["error": "one of drop, delay_ms or code is required"])

@@ -37,7 +37,7 @@ public final class EC2Simulator: Sendable {
         }
     }
 
-    /// Called, outside the simulator's lock, for every completed hardware change.
+    /// Called, outside the state lock and in commit order, for every completed hardware change.
     public typealias Hook = @Sendable (SimEvent) -> Void
 
     public let configuration: Configuration
@@ -45,6 +45,8 @@ public final class EC2Simulator: Sendable {
     public let faults = SimFaults()
     private let state: Mutex<SimState>
     private let hooks = Mutex<[Hook]>([])
+    /// Serialises hook delivery (see `deliverPendingEvents`). Hooks must not block on the simulator.
+    private let delivery = Mutex<Void>(())
     private let auth: SimAuth
     private let requestCounter = Atomic<Int>(0)
 
@@ -93,52 +95,81 @@ public final class EC2Simulator: Sendable {
         if let latency = configuration.latency[action] ?? configuration.latency["*"] {
             try? await Task.sleep(for: latency.sample())
         }
+        var dropResponse = false
         switch faults.next(action) {
         case .error(let code, let status, let message)?: return failure(SimError(code, message, status: status))
         case .drop?: return Response(status: 0, body: "", drop: true)
+        case .dropResponse?: dropResponse = true
         case .delay(let duration)?: try? await Task.sleep(for: duration)
         case nil: break
+        }
+        if let bad = pairs.first(where: { Self.hasControlCharacters($0.1) }) {
+            // XML 1.0 cannot carry them: EC2 refuses such values rather than store what it cannot return.
+            return failure(.invalid("Value for parameter \(bad.0) contains control characters."))
         }
 
         let outcome: SimOutcome
         do {
             outcome = try state.withLock { state throws(SimError) in
-                try SimActions.handle(action, parameters, state: &state, requestID: requestID)
+                let outcome = try SimActions.handle(action, parameters, state: &state, requestID: requestID)
+                state.pendingEvents += outcome.events
+                return outcome
             }
         } catch {
             return failure(error)
         }
-        deliver(outcome.events)
+        deliverPendingEvents()
         for (eni, attachment) in outcome.pendingAttachments {
             schedule(after: configuration.attachDelay) { $0.completeAttachment(eniID: eni, attachmentID: attachment) }
         }
         for (eni, attachment) in outcome.pendingDetachments {
             schedule(after: configuration.detachDelay) { $0.completeDetachment(eniID: eni, attachmentID: attachment) }
         }
-        return Response(status: 200, body: outcome.xml)
+        return Response(status: 200, body: outcome.xml, drop: dropResponse)
     }
 
     private func schedule(after delay: Duration, _ transition: @escaping @Sendable (inout SimState) -> SimEvent?) {
-        if delay == .zero {
-            deliver([state.withLock { transition(&$0) }].compactMap { $0 })
-            return
+        let complete: @Sendable () -> Void = { [self] in
+            state.withLock { s in
+                if let event = transition(&s) { s.pendingEvents.append(event) }
+            }
+            deliverPendingEvents()
         }
-        Task {
-            try? await Task.sleep(for: delay)
-            deliver([state.withLock { transition(&$0) }].compactMap { $0 })
+        if delay == .zero {
+            complete()
+        } else {
+            Task {
+                try? await Task.sleep(for: delay)
+                complete()
+            }
         }
     }
 
-    private func deliver(_ events: [SimEvent]) {
-        guard !events.isEmpty else { return }
-        let hooks = self.hooks.withLock { $0 }
-        for event in events { for hook in hooks { hook(event) } }
+    /// Hands committed events to the hooks in commit order. Events are queued inside the state's
+    /// lock with the change that caused them; one deliverer at a time drains the queue, so
+    /// concurrent requests cannot report their changes out of order.
+    private func deliverPendingEvents() {
+        delivery.withLock { _ in
+            while true {
+                let batch = state.withLock { s in
+                    defer { s.pendingEvents.removeAll() }
+                    return s.pendingEvents
+                }
+                if batch.isEmpty { return }
+                let hooks = self.hooks.withLock { $0 }
+                for event in batch { for hook in hooks { hook(event) } }
+            }
+        }
+    }
+
+    static func hasControlCharacters(_ value: String) -> Bool {
+        value.unicodeScalars.contains { $0.value < 0x20 && $0 != "\t" && $0 != "\n" && $0 != "\r" }
     }
 
     // MARK: Inspection (tests, the simulated cluster)
 
     /// Every ENI, in creation order.
-    public var networkInterfaces: [SimENI] { state.withLock { s in s.eniOrder.compactMap { s.enis[$0] } } }
+    public var networkInterfaces: [SimENI] { state.withLock { $0.enis.inOrder } }
 
     public var requestCount: Int { requestCounter.load(ordering: .relaxed) }
 
@@ -168,8 +199,10 @@ public final class EC2Simulator: Sendable {
                     problems.append("\(eni.id) exceeds the unattached address limit")
                 }
             }
+            var heldBySubnet: [String: Int] = [:]
+            for eni in s.enis.values { heldBySubnet[eni.subnetID, default: 0] += eni.allAddresses.count }
             for subnet in s.subnets.values {
-                let held = s.enis.values.filter { $0.subnetID == subnet.id }.reduce(0) { $0 + $1.allAddresses.count }
+                let held = heldBySubnet[subnet.id] ?? 0
                 if held != subnet.used.count { problems.append("\(subnet.id): \(subnet.used.count) marked used, \(held) held") }
                 if subnet.availableCount < 0 { problems.append("\(subnet.id): negative available count") }
             }

@@ -38,7 +38,7 @@ enum SimActions {
                 "vpc-id": { [$0.id] }, "cidr-block": { [$0.cidr.description] }, "cidr": { [$0.cidr.description] },
                 "state": { _ in ["available"] },
             ], tags: \.tags)
-            let (page, next) = try paginate(vpcs, p, explicitIDs: !ids.isEmpty)
+            let (page, next) = try paginate(vpcs, p, explicitIDs: !ids.isEmpty, id: \.id)
             return SimOutcome(xml: respond { w in
                 w.list("vpcSet", page) { w, vpc in vpcXML(&w, vpc) }
                 w.element("nextToken", next)
@@ -60,7 +60,7 @@ enum SimActions {
                 "subnet-id": { [$0.id] }, "vpc-id": { [$0.vpcID] }, "availability-zone": { [$0.availabilityZone] },
                 "cidr-block": { [$0.cidr.description] }, "state": { _ in ["available"] },
             ], tags: \.tags)
-            let (page, next) = try paginate(subnets, p, explicitIDs: !ids.isEmpty)
+            let (page, next) = try paginate(subnets, p, explicitIDs: !ids.isEmpty, id: \.id)
             return SimOutcome(xml: respond { w in
                 w.list("subnetSet", page) { w, subnet in subnetXML(&w, subnet, owner: state.ownerID) }
                 w.element("nextToken", next)
@@ -84,7 +84,7 @@ enum SimActions {
             groups = try SimFilter.apply(p.filters(), to: groups, fields: [
                 "group-id": { [$0.id] }, "group-name": { [$0.name] }, "vpc-id": { [$0.vpcID] },
             ], tags: \.tags)
-            let (page, next) = try paginate(groups, p, explicitIDs: !ids.isEmpty)
+            let (page, next) = try paginate(groups, p, explicitIDs: !ids.isEmpty, id: \.id)
             return SimOutcome(xml: respond { w in
                 w.list("securityGroupInfo", page) { w, group in
                     w.element("ownerId", state.ownerID)
@@ -99,10 +99,9 @@ enum SimActions {
 
         case "RunInstances":
             let minCount = try p.int("MinCount") ?? 1, maxCount = try p.int("MaxCount") ?? minCount
-            guard minCount <= maxCount else { throw .invalid("MinCount must not exceed MaxCount") }
             let instances = try state.runInstances(.init(
                 imageID: p.required("ImageId"), instanceType: p["InstanceType"] ?? "m1.small", subnetID: p.required("SubnetId"),
-                groupIDs: p.list("SecurityGroupId"), count: maxCount, tags: p.tagSpecifications(for: "instance")))
+                groupIDs: p.list("SecurityGroupId"), minCount: minCount, maxCount: maxCount, tags: p.tagSpecifications(for: "instance")))
             return SimOutcome(xml: respond { w in
                 w.element("reservationId", "r-\(requestID.prefix(17).replacingOccurrences(of: "-", with: ""))")
                 w.element("ownerId", state.ownerID)
@@ -126,11 +125,11 @@ enum SimActions {
                         w.element("name", change.previous)
                     }
                 }
-            }, events: changes.map { .instanceTerminated(instanceID: $0.id) })
+            })
 
         case "DescribeInstances":
             let ids = p.list("InstanceId")
-            var instances = state.instanceOrder.compactMap { state.instances[$0] }
+            var instances = state.instances.values.sorted { $0.id < $1.id }
             if !ids.isEmpty {
                 for id in ids where state.instances[id] == nil { throw .notFound("InvalidInstanceID.NotFound", id, "instance") }
                 instances = instances.filter { ids.contains($0.id) }
@@ -142,7 +141,7 @@ enum SimActions {
                 "private-ip-address": { snapshot.attachedENIs($0.id).filter { $0.attachment?.deviceIndex == 0 }.map(\.primaryIP.description) },
                 "network-interface.network-interface-id": { snapshot.attachedENIs($0.id).map(\.id) },
             ], tags: \.tags)
-            let (page, next) = try paginate(instances, p, explicitIDs: !ids.isEmpty)
+            let (page, next) = try paginate(instances, p, explicitIDs: !ids.isEmpty, id: \.id)
             return SimOutcome(xml: respond { w in
                 w.list("reservationSet", page) { w, instance in
                     w.element("reservationId", "r-\(instance.id.dropFirst(2))")
@@ -167,7 +166,7 @@ enum SimActions {
                     types.append(limits)
                 }
             }
-            let (page, next) = try paginate(types, p, explicitIDs: !names.isEmpty, maxPage: 100)
+            let (page, next) = try paginate(types, p, explicitIDs: !names.isEmpty, maxPage: 100, id: \.instanceType)
             return SimOutcome(xml: respond { w in
                 w.list("instanceTypeSet", page) { w, t in instanceTypeXML(&w, t) }
                 w.element("nextToken", next)
@@ -178,29 +177,27 @@ enum SimActions {
         }
     }
 
-    /// `MaxResults` (5…1000, 100 for instance types) and an opaque `NextToken`; EC2 refuses
-    /// `MaxResults` together with explicit IDs.
-    static func paginate<T>(_ items: [T], _ p: SimParameters, explicitIDs: Bool, maxPage: Int = 1000) throws(SimError) -> ([T], String?) {
+    /// `MaxResults` (5…1000, 100 for instance types) and a `NextToken` cursor: the ID after which
+    /// the next page starts, so deletions between pages skip nothing. `items` must be sorted by
+    /// `id`. EC2 refuses `MaxResults` together with explicit IDs.
+    static func paginate<T>(_ items: [T], _ p: SimParameters, explicitIDs: Bool, maxPage: Int = 1000,
+                            id: (T) -> String) throws(SimError) -> ([T], String?) {
         let maxResults = try p.int("MaxResults")
         if maxResults != nil && explicitIDs {
             throw SimError("InvalidParameterCombination", "The parameter MaxResults cannot be used with explicit resource IDs")
         }
-        var start = 0
+        var remaining = items[...]
         if let token = p["NextToken"] {
-            guard token.hasPrefix("sim-"), let offset = Int(token.dropFirst(4)), offset >= 0, offset <= items.count else {
-                throw SimError("InvalidParameterValue", "The token '\(token)' is invalid")
-            }
-            start = offset
+            guard token.hasPrefix("sim-"), token.count > 4 else { throw SimError("InvalidParameterValue", "The token '\(token)' is invalid") }
+            let after = String(token.dropFirst(4))
+            remaining = items.drop { id($0) <= after }
         }
-        guard let maxResults else {
-            if start == 0 { return (items, nil) }
-            return (Array(items[start...]), nil)
-        }
+        guard let maxResults else { return (Array(remaining), nil) }
         guard (5...maxPage).contains(maxResults) else {
             throw .invalid("Value (\(maxResults)) for parameter maxResults is invalid. Expecting a value between 5 and \(maxPage).")
         }
-        let end = min(items.count, start + maxResults)
-        return (Array(items[start..<end]), end < items.count ? "sim-\(end)" : nil)
+        let page = Array(remaining.prefix(maxResults))
+        return (page, remaining.count > maxResults ? page.last.map { "sim-\(id($0))" } : nil)
     }
 
     static func vpcXML(_ w: inout XMLWriter, _ vpc: SimVPC) {
@@ -244,9 +241,7 @@ enum SimActions {
             w.element("ipv6Supported", true)
             w.element("maximumNetworkCards", t.networkCards)
             w.element("defaultNetworkCardIndex", 0)
-            let cards = (0..<t.networkCards).map { index in
-                index == 0 ? t.maxENIsOnDefaultCard : (t.maxENIs - t.maxENIsOnDefaultCard) / max(1, t.networkCards - 1)
-            }
+            let cards = (0..<t.networkCards).map { t.maxENIs(onCard: $0) }
             w.list("networkCards", Array(cards.enumerated())) { w, card in
                 w.element("networkCardIndex", card.offset)
                 w.element("maximumNetworkInterfaces", card.element)

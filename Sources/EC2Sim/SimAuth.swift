@@ -2,12 +2,12 @@ import AWSEC2
 import Foundation
 
 /// Verifies SigV4 signatures of incoming requests against the configured access keys, as EC2
-/// does: unknown key or wrong signature → `AuthFailure` (401); a request time more than five
+/// does: unknown key or wrong signature → `AuthFailure` (401); a request time more than 15
 /// minutes from the server's clock → `RequestExpired` (400).
 struct SimAuth: Sendable {
     var keys: [String: String]
     var region: String
-    var maxSkew: TimeInterval = 300
+    var maxSkew: TimeInterval = 900
 
     func verify(method: String, url: URL, headers: [(String, String)], body: [UInt8], now: Date) throws(SimError) {
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name }?.1 }

@@ -61,16 +61,20 @@ public final class SimFaults: Sendable {
     public enum Fault: Sendable, Hashable {
         case error(code: String, status: Int, message: String)
         case delay(Duration)
-        /// Close the connection without answering.
+        /// Close the connection without answering, before the action runs.
         case drop
+        /// Run the action, then close the connection without answering: the response is lost
+        /// although EC2 made the change (what idempotency tokens exist for).
+        case dropResponse
     }
 
     private let queue = Mutex<[String: [Fault]]>([:])
 
     public init() {}
 
+    /// Queues `count` (at most 10 000) faults for `action`, or for any action with `"*"`.
     public func inject(_ fault: Fault, action: String, count: Int = 1) {
-        queue.withLock { $0[action, default: []] += Array(repeating: fault, count: max(0, count)) }
+        queue.withLock { $0[action, default: []] += Array(repeating: fault, count: min(max(0, count), 10_000)) }
     }
 
     public func clear() { queue.withLock { $0 = [:] } }

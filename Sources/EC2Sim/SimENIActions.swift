@@ -13,7 +13,9 @@ enum SimENIActions {
             }
             let count = try p.int("SecondaryPrivateIpAddressCount") ?? 0
             let prefixCount = try p.int("Ipv4PrefixCount") ?? 0
-            guard count >= 0, prefixCount >= 0 else { throw .invalid("Counts must not be negative") }
+            guard (0...unattachedAddressLimit).contains(count), (0...unattachedAddressLimit).contains(prefixCount) else {
+                throw .invalid("Counts must be between 0 and \(unattachedAddressLimit).")
+            }
             if prefixCount > 0 && count > 0 {
                 throw SimError("InvalidParameterCombination", "You cannot specify both secondary addresses and IPv4 prefixes")
             }
@@ -88,7 +90,7 @@ enum SimENIActions {
 
         case "DescribeNetworkInterfaces":
             let ids = p.list("NetworkInterfaceId")
-            var enis = state.eniOrder.compactMap { state.enis[$0] }
+            var enis = state.enis.values.sorted { $0.id < $1.id }
             if !ids.isEmpty {
                 for id in ids where state.enis[id] == nil { throw .notFound("InvalidNetworkInterfaceID.NotFound", id, "network interface") }
                 enis = enis.filter { ids.contains($0.id) }
@@ -97,7 +99,7 @@ enum SimENIActions {
                 "network-interface-id": { [$0.id] }, "subnet-id": { [$0.subnetID] }, "vpc-id": { [$0.vpcID] },
                 "availability-zone": { [$0.availabilityZone] }, "status": { [$0.status] }, "description": { [$0.description] },
                 "mac-address": { [$0.macAddress] }, "group-id": { $0.groupIDs },
-                "private-ip-address": { $0.allAddresses.map(\.description) },
+                "private-ip-address": { ([$0.primaryIP] + $0.secondaryIPs).map(\.description) },
                 "addresses.private-ip-address": { ([$0.primaryIP] + $0.secondaryIPs).map(\.description) },
                 "attachment.instance-id": { $0.attachment.map { [$0.instanceID] } ?? [] },
                 "attachment.attachment-id": { $0.attachment.map { [$0.id] } ?? [] },
@@ -106,7 +108,7 @@ enum SimENIActions {
                 "attachment.delete-on-termination": { $0.attachment.map { [$0.deleteOnTermination ? "true" : "false"] } ?? [] },
                 "owner-id": { [$0.ownerID] }, "requester-managed": { _ in ["false"] },
             ], tags: \.tags)
-            let (page, next) = try SimActions.paginate(enis, p, explicitIDs: !ids.isEmpty)
+            let (page, next) = try SimActions.paginate(enis, p, explicitIDs: !ids.isEmpty, id: \.id)
             return SimOutcome(xml: respond { w in
                 w.list("networkInterfaceSet", page) { w, eni in w.networkInterface(eni, state: state) }
                 w.element("nextToken", next)

@@ -44,7 +44,14 @@ extension SimState {
     }
 
     mutating func createENI(_ request: CreateENI) throws(SimError) -> SimENI {
-        if let token = request.clientToken, let existing = clientTokens[token], let eni = enis[existing] { return eni }
+        if let token = request.clientToken, let existing = clientTokens[token] {
+            // EC2: the same token with the same request returns the first result; with another
+            // request it is an error.
+            guard existing.subnetID == request.subnetID, let eni = enis[existing.eniID] else {
+                throw SimError("IdempotentParameterMismatch", "The client token \(token) was already used with different parameters.")
+            }
+            return eni
+        }
         guard let subnet = subnets[request.subnetID] else { throw .notFound("InvalidSubnetID.NotFound", request.subnetID, "subnet") }
         let groupIDs = request.groupIDs.isEmpty ? defaultGroup(vpcID: subnet.vpcID) : request.groupIDs
         try checkGroups(groupIDs, vpcID: subnet.vpcID)
@@ -69,17 +76,14 @@ extension SimState {
                          secondaryIPs: secondaries, prefixes: prefixes, groupIDs: groupIDs, attachment: nil, tags: request.tags,
                          sourceDestCheck: true, ownerID: ownerID)
         next.enis[eni.id] = eni
-        next.eniOrder.append(eni.id)
-        if let token = request.clientToken { next.clientTokens[token] = eni.id }
+        if let token = request.clientToken { next.clientTokens[token] = (eni.id, subnet.id) }
         self = next
         return eni
     }
 
-    mutating func defaultGroup(vpcID: String) -> [String] {
-        if let group = groups.values.first(where: { $0.vpcID == vpcID && $0.name == "default" }) { return [group.id] }
-        let group = SimSecurityGroup(id: newID("sg"), name: "default", description: "default VPC security group", vpcID: vpcID, tags: [])
-        groups[group.id] = group
-        return [group.id]
+    /// The VPC's `default` group, created with the VPC as in EC2.
+    func defaultGroup(vpcID: String) -> [String] {
+        groups.values.first { $0.vpcID == vpcID && $0.name == "default" }.map { [$0.id] } ?? []
     }
 
     mutating func deleteENI(_ id: String) throws(SimError) {
@@ -89,7 +93,6 @@ extension SimState {
         }
         release(eni.allAddresses, in: eni.subnetID)
         enis[id] = nil
-        eniOrder.removeAll { $0 == id }
     }
 
     // MARK: Attach / detach
@@ -108,16 +111,15 @@ extension SimState {
             throw SimError("InvalidParameterCombination",
                            "You may not attach a network interface to an instance if they are not in the same availability zone")
         }
-        guard (0..<max(instance.limits.networkCards, 1)).contains(networkCardIndex) else {
+        guard instance.limits.maxENIs(onCard: networkCardIndex) > 0 else {
             throw .invalid("Network card index \(networkCardIndex) is not valid for \(instance.instanceType)")
         }
-        let attached = enis.values.filter { $0.attachment?.instanceID == instanceID }
+        let attached = enis.attached(to: instanceID)
         guard deviceIndex >= 0, !attached.contains(where: { $0.attachment?.deviceIndex == deviceIndex && $0.attachment?.networkCardIndex == networkCardIndex }) else {
             throw .invalid("Instance '\(instanceID)' already has an interface attached at device index '\(deviceIndex)'.")
         }
         let onCard = attached.filter { $0.attachment?.networkCardIndex == networkCardIndex }.count
-        let cardLimit = networkCardIndex == 0 ? instance.limits.maxENIsOnDefaultCard : instance.limits.maxENIs - instance.limits.maxENIsOnDefaultCard
-        guard attached.count < instance.limits.maxENIs, onCard < max(cardLimit, 1) else {
+        guard attached.count < instance.limits.maxENIs, onCard < instance.limits.maxENIs(onCard: networkCardIndex) else {
             throw SimError("AttachmentLimitExceeded",
                            "Interface count \(attached.count + 1) exceeds the limit for \(instance.instanceType)")
         }
@@ -149,7 +151,7 @@ extension SimState {
     }
 
     mutating func detach(attachmentID: String) throws(SimError) -> SimENI {
-        guard var eni = enis.values.first(where: { $0.attachment?.id == attachmentID }), var attachment = eni.attachment else {
+        guard var eni = enis.withAttachment(attachmentID), var attachment = eni.attachment else {
             throw SimError("InvalidAttachmentID.NotFound", "The attachment ID '\(attachmentID)' does not exist")
         }
         guard attachment.deviceIndex != 0 else {
@@ -186,6 +188,13 @@ extension SimState {
     mutating func assign(eniID: String, count: Int, addresses: [IPv4Address], prefixCount: Int, prefixes: [IPv4CIDR])
         throws(SimError) -> (addresses: [IPv4Address], prefixes: [IPv4CIDR]) {
         var eni = try eni(eniID)
+        guard (0...unattachedAddressLimit).contains(count), (0...unattachedAddressLimit).contains(prefixCount) else {
+            throw .invalid("Counts must be between 0 and \(unattachedAddressLimit).")
+        }
+        let kinds = [count > 0, !addresses.isEmpty, prefixCount > 0, !prefixes.isEmpty].filter { $0 }.count
+        guard kinds <= 1 else {
+            throw SimError("InvalidParameterCombination", "Specify only one of a count, addresses, a prefix count or prefixes.")
+        }
         let adding = count + addresses.count + prefixCount + prefixes.count
         guard adding > 0 else { throw .missing("SecondaryPrivateIpAddressCount, PrivateIpAddress, Ipv4PrefixCount or Ipv4Prefix") }
         guard eni.slotsUsed + adding <= addressLimit(for: eni) else {

@@ -6,7 +6,8 @@ extension SimState {
         var instanceType: String
         var subnetID: String
         var groupIDs: [String]
-        var count: Int
+        var minCount: Int
+        var maxCount: Int
         var tags: [SimTag]
     }
 
@@ -17,15 +18,19 @@ extension SimState {
             throw SimError("InvalidParameterValue", "Invalid value '\(request.instanceType)' for InstanceType.")
         }
         guard let subnet = subnets[request.subnetID] else { throw .notFound("InvalidSubnetID.NotFound", request.subnetID, "subnet") }
-        guard (1...1000).contains(request.count) else { throw .invalid("MinCount and MaxCount must be between 1 and 1000") }
+        guard (1...1000).contains(request.minCount), (request.minCount...1000).contains(request.maxCount) else {
+            throw .invalid("MinCount and MaxCount must be between 1 and 1000, MinCount no larger than MaxCount")
+        }
         var next = self
         let groupIDs = request.groupIDs.isEmpty ? next.defaultGroup(vpcID: subnet.vpcID) : request.groupIDs
         try next.checkGroups(groupIDs, vpcID: subnet.vpcID)
-        guard next.subnets[subnet.id]!.availableCount >= request.count else {
+        // As EC2: launch as many as capacity allows up to MaxCount, and fail only below MinCount.
+        let count = min(request.maxCount, subnet.availableCount)
+        guard count >= request.minCount else {
             throw SimError("InsufficientFreeAddressesInSubnet", "There are not enough free addresses in subnet '\(subnet.id)' to satisfy the requested number of instances.")
         }
         var launched: [SimInstance] = []
-        for _ in 0..<request.count {
+        for _ in 0..<count {
             let instance = SimInstance(id: next.newID("i"), instanceType: request.instanceType, imageID: request.imageID,
                                        availabilityZone: subnet.availabilityZone, subnetID: subnet.id, vpcID: subnet.vpcID,
                                        state: "running", groupIDs: groupIDs, tags: request.tags, launchTime: clock(), limits: limits)
@@ -38,9 +43,7 @@ extension SimState {
                                                        attachTime: clock()),
                              tags: [], sourceDestCheck: true, ownerID: ownerID)
             next.enis[eni.id] = eni
-            next.eniOrder.append(eni.id)
             next.instances[instance.id] = instance
-            next.instanceOrder.append(instance.id)
             launched.append(instance)
         }
         self = next
@@ -54,16 +57,21 @@ extension SimState {
         for id in ids {
             let previous = instances[id]!.state
             instances[id]!.state = "terminated"
-            for eni in enis.values where eni.attachment?.instanceID == id {
+            for eni in enis.attached(to: id) {
+                // Every ENI leaves the instance; those with DeleteOnTermination also free their addresses.
+                var detached = eni
+                detached.attachment = nil
+                detached.status = "available"
+                pendingEvents.append(.detached(detached, instanceID: id))
                 if eni.attachment!.deleteOnTermination {
                     release(eni.allAddresses, in: eni.subnetID)
                     enis[eni.id] = nil
-                    eniOrder.removeAll { $0 == eni.id }
+                    pendingEvents.append(.addressesUnassigned(eniID: eni.id, eni.allAddresses))
                 } else {
-                    enis[eni.id]!.attachment = nil
-                    enis[eni.id]!.status = "available"
+                    enis[eni.id] = detached
                 }
             }
+            pendingEvents.append(.instanceTerminated(instanceID: id))
             result.append((id, previous))
         }
         return result
@@ -71,6 +79,6 @@ extension SimState {
 
     /// The ENIs attached to an instance, by device index.
     func attachedENIs(_ instanceID: String) -> [SimENI] {
-        enis.values.filter { $0.attachment?.instanceID == instanceID }.sorted { $0.attachment!.deviceIndex < $1.attachment!.deviceIndex }
+        enis.attached(to: instanceID)
     }
 }

@@ -22,13 +22,13 @@ struct SimState {
     var subnets: [String: SimSubnet] = [:]
     var groups: [String: SimSecurityGroup] = [:]
     var instances: [String: SimInstance] = [:]
-    var enis: [String: SimENI] = [:]
-    /// Insertion order, so Describe results and pagination are stable.
-    var eniOrder: [String] = []
-    var instanceOrder: [String] = []
+    var enis = SimENIStore()
     var usedIDs: Set<String> = []
     var usedMACs: Set<String> = []
-    var clientTokens: [String: String] = [:]
+    /// ClientToken → what it created, for idempotent CreateNetworkInterface.
+    var clientTokens: [String: (eniID: String, subnetID: String)] = [:]
+    /// Hardware changes committed but not yet delivered to hooks, in commit order.
+    var pendingEvents: [SimEvent] = []
     var clock: @Sendable () -> String
 
     init(region: String, clock: @escaping @Sendable () -> String) {
@@ -67,6 +67,8 @@ struct SimState {
         }
         let vpc = SimVPC(id: newID("vpc"), cidr: cidr, tags: tags)
         vpcs[vpc.id] = vpc
+        let group = SimSecurityGroup(id: newID("sg"), name: "default", description: "default VPC security group", vpcID: vpc.id, tags: [])
+        groups[group.id] = group
         return vpc
     }
 

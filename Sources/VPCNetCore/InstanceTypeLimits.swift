@@ -30,6 +30,14 @@ public struct InstanceTypeLimits: Hashable, Sendable {
         self.maxENIsOnDefaultCard = maxENIsOnDefaultCard ?? maxENIs
     }
 
+    /// ENIs attachable on network card `index`. The generated table records only the default
+    /// card's figure; the other cards share the rest evenly, as on every multi-card type AWS sells.
+    public func maxENIs(onCard index: Int) -> Int {
+        guard (0..<networkCards).contains(index) else { return 0 }
+        if index == 0 { return maxENIsOnDefaultCard }
+        return (maxENIs - maxENIsOnDefaultCard) / (networkCards - 1)
+    }
+
     /// IPv4 prefix delegation (/28 prefixes instead of single addresses) is available on Nitro
     /// instances, bare metal included.
     public var supportsPrefixDelegation: Bool { hypervisor == .nitro || isBareMetal }

@@ -97,8 +97,13 @@ import Testing
         async let b = cache.credentials()
         let early = try await [a, b].map(\.accessKeyID)
         #expect(early.allSatisfy { $0 == "KEY1" || $0 == "KEY2" })
-        for _ in 0..<100 where source.calls.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(try await cache.credentials().accessKeyID == "KEY2")
+        var refreshed = ""
+        for _ in 0..<400 {
+            refreshed = try await cache.credentials().accessKeyID
+            if refreshed == "KEY2" { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(refreshed == "KEY2")
         #expect(source.calls.withLock { $0 } == 2, "one background refresh, not one per caller")
 
         // Expired: callers wait for exactly one refresh.
@@ -147,6 +152,36 @@ import Testing
         #expect(requests[0].headers.contains { $0.0 == "X-aws-ec2-metadata-token-ttl-seconds" && $0.1 == "21600" })
         #expect(requests.dropFirst().allSatisfy { $0.headers.contains { $0.0 == "X-aws-ec2-metadata-token" && $0.1 == "TOKEN-1" } },
                 "one session token serves every read")
+        try await http.shutdown()
+        await server.stop()
+    }
+
+    @Test func containerCredentialsForEKSPodIdentity() async throws {
+        let server = ScriptedHTTPServer(script: [
+            .respond(status: 200, body: #"{"AccessKeyId":"ASIAPOD","SecretAccessKey":"pod-secret","Token":"pod-token","Expiration":"2030-01-01T00:00:00Z","AccountId":"123456789012"}"#),
+            .respond(status: 500, body: "agent restarting"),
+            .respond(status: 200, body: #"{"AccessKeyId":"ASIAPOD2","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T01:00:00Z"}"#),
+        ])
+        try await server.start()
+        let http = AWSHTTPClient()
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-pod-token-\(UUID().uuidString)")
+        try "token-1\n".write(to: tokenFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokenFile) }
+        let environment = ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/v1/credentials",
+                           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile.path]
+        let provider = try #require(try ContainerCredentialProvider(environment: environment, httpClient: http))
+        #expect(try await provider.resolve()?.accessKeyID == "ASIAPOD")
+        try "token-2\n".write(to: tokenFile, atomically: true, encoding: .utf8)
+        #expect(try await provider.resolve()?.accessKeyID == "ASIAPOD2", "a 500 from the agent is retried")
+        let requests = server.requests
+        #expect(requests.map(\.uri) == ["/v1/credentials", "/v1/credentials", "/v1/credentials"])
+        #expect(requests.first?.headers.first { $0.0 == "Authorization" }?.1 == "token-1")
+        #expect(requests.last?.headers.first { $0.0 == "Authorization" }?.1 == "token-2", "the rotated token file is re-read")
+
+        #expect(try ContainerCredentialProvider(environment: [:], httpClient: http) == nil)
+        #expect(throws: EC2Error.self) {
+            try ContainerCredentialProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://evil.example.com/creds"], httpClient: http)
+        }
         try await http.shutdown()
         await server.stop()
     }

@@ -29,14 +29,14 @@ import Testing
     }
 
     @Test func concurrentCallersAreSpacedByTheRefillRate() async throws {
-        let budget = RateBudget(configuration: .init(mutating: .init(capacity: 1, refillPerSecond: 20)))
+        let clock = ManualClock()
+        let budget = clock.budget(.init(mutating: .init(capacity: 1, refillPerSecond: 20)))
         let waits = try await withThrowingTaskGroup(of: Duration.self) { group in
             for _ in 0..<10 { group.addTask { try await budget.acquire("AttachNetworkInterface") } }
             return try await group.reduce(into: [Duration]()) { $0.append($1) }
         }.sorted()
-        // Reservations are booked in turn: the n-th caller waits about n/rate, never longer.
-        #expect(waits[0] == .zero)
-        for (n, wait) in waits.enumerated() { #expect(wait <= .milliseconds(50 * n + 1), "caller \(n) waited \(wait)") }
+        // Reservations are booked in turn, one refill slot (50 ms at 20/s) apart.
+        #expect(waits == (0..<10).map { Duration.milliseconds(50 * $0) })
     }
 
     @Test func actionsHaveTheirOwnBuckets() async throws {
@@ -51,13 +51,17 @@ import Testing
     }
 
     @Test func cancelledWaitersGiveTheirReservationBack() async throws {
-        let budget = RateBudget(configuration: .init(mutating: .init(capacity: 1, refillPerSecond: 0.5)))
+        // Frozen time, and a sleep that lasts until cancelled: the waiter is certainly queued.
+        let time = Mutex(Duration.zero)
+        let budget = RateBudget(configuration: .init(mutating: .init(capacity: 1, refillPerSecond: 1)),
+                                now: { time.withLock { $0 } }, sleep: { _ in try await Task.sleep(for: .seconds(3600)) })
         _ = try await budget.acquire("CreateNetworkInterface")
         let waiter = Task { try await budget.acquire("CreateNetworkInterface") }
-        try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<1000 where await budget.available("CreateNetworkInterface") > -1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(await budget.available("CreateNetworkInterface") == -1, "the waiter holds a reservation")
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
-        #expect(await budget.available("CreateNetworkInterface") > -0.5, "the cancelled reservation was returned")
+        #expect(await budget.available("CreateNetworkInterface") == 0, "the cancelled reservation was returned")
     }
 
     @Test func backoffIsBoundedFullJitter() {

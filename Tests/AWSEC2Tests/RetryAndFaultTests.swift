@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func slowResponsesTimeOutAndAreRetried() async throws {
-        try await withServer([.delay(.seconds(3), Self.ok), Self.ok], timeout: .milliseconds(300)) { client, server, metrics in
+        try await withServer([.delay(.seconds(6), Self.ok), Self.ok], timeout: .seconds(1)) { client, server, metrics in
             _ = try await client.describeVPCs()
             #expect(server.requests.count == 2)
             #expect(metrics.counterTotal(label: "vpcnet_ec2_retries_total", dimensions: [("action", "DescribeVpcs"), ("reason", "timeout")]) == 1)
@@ -89,6 +89,18 @@ import Testing
                 if case .api(let api) = error { #expect(api.requestID == "req-RequestLimitExceeded" && api.statusCode == 503) }
             }
             #expect(server.requests.count == 3, "maxAttempts is 3: no retry storm")
+        }
+    }
+
+    @Test func expiredCredentialsAreRefreshedAndRetriedOnce() async throws {
+        try await withServer([Self.ec2Error("RequestExpired", status: 400), Self.ok]) { client, server, _ in
+            _ = try await client.describeVPCs()
+            #expect(server.requests.count == 2)
+        }
+        try await withServer([Self.ec2Error("RequestExpired", status: 400), Self.ec2Error("RequestExpired", status: 400), Self.ok]) {
+            client, server, _ in
+            await #expect(throws: EC2Error.self) { try await client.describeVPCs() }
+            #expect(server.requests.count == 2, "only one retry for expired credentials")
         }
     }
 
@@ -143,7 +155,10 @@ import Testing
         }
         // An error status whose body is not the envelope keeps the status and a preview.
         try await withServer([.respond(status: 400, body: "<html>bad gateway page</html>")]) { client, _, _ in
-            do { _ = try await client.describeVPCs() } catch let error as EC2Error {
+            do {
+                _ = try await client.describeVPCs()
+                Issue.record("an HTML 400 page was accepted as a response")
+            } catch let error as EC2Error {
                 guard case .invalidResponse(400, let detail) = error else { Issue.record("\(error)"); return }
                 #expect(detail.contains("bad gateway page"))
             }

@@ -199,7 +199,8 @@ def test_pagination_and_deleteontermination(sim):
 def test_throttling_is_seen_by_boto3_retries():
     proc, url = start()
     try:
-        control(url, "/_sim/throttle", {"action": "DescribeSubnets", "capacity": 2, "refill_per_second": 5})
+        # A slow refill, so the third call is throttled even on a loaded machine.
+        control(url, "/_sim/throttle", {"action": "DescribeSubnets", "capacity": 2, "refill_per_second": 1})
         bare = client(url)
         bare.describe_subnets()
         bare.describe_subnets()
