@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "VPCNetCore", targets: ["VPCNetCore"]),
         .library(name: "AWSEC2", targets: ["AWSEC2"]),
         .library(name: "EC2Sim", targets: ["EC2Sim"]),
+        .library(name: "Kube", targets: ["Kube"]),
         .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
     ],
     dependencies: [
@@ -85,6 +86,14 @@ let package = Package(
                 "EC2Sim", "AWSEC2",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: strict
+        ),
+        // The Kubernetes API's shared pieces (JSON documents, the three patch formats, selectors);
+        // the client, informer and leader election, and the API simulator, grow from here (issue 4).
+        .target(name: "Kube", swiftSettings: strict),
+        .testTarget(
+            name: "KubeTests",
+            dependencies: ["Kube", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .executableTarget(
