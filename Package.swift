@@ -88,12 +88,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The Kubernetes API's shared pieces (JSON documents, the three patch formats, selectors);
+        // The Kubernetes API's shared pieces (objects kept whole as JSON, the three patch formats, selectors);
         // the client, informer and leader election, and the API simulator, grow from here (issue 4).
-        .target(name: "Kube", swiftSettings: strict),
+        .target(name: "Kube", dependencies: ["VPCNetCore"], swiftSettings: strict),
         .testTarget(
             name: "KubeTests",
-            dependencies: ["Kube", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Kube", "VPCNetCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .executableTarget(
