@@ -96,6 +96,10 @@ let package = Package(
             dependencies: ["Kube", "VPCNetCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
+        // The Kubernetes API simulator (issue 4): storage with resourceVersions, optimistic
+        // concurrency and watch history so far; the HTTP API for kubectl comes next.
+        .target(name: "KubeSim", dependencies: ["Kube"], swiftSettings: strict),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube"], swiftSettings: strict),
         .executableTarget(
             name: "vpcnet-sim",
             dependencies: ["EC2Sim", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -1,0 +1,268 @@
+import Foundation
+import Kube
+import Synchronization
+
+/// An API error as the Kubernetes API server reports it: an HTTP code and a `Status` object.
+public struct KubeStatusError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var code: Int
+    /// `NotFound`, `AlreadyExists`, `Conflict`, `Gone`, `Invalid`, `BadRequest`, …
+    public var reason: String
+    public var message: String
+
+    public init(code: Int, reason: String, message: String) {
+        self.code = code
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(code) \(reason): \(message)" }
+
+    /// The `Status` object of the error, as the API server writes it.
+    public var status: JSONValue {
+        ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure", "message": .string(message),
+         "reason": .string(reason), "code": .int(Int64(code))]
+    }
+
+    static func notFound(_ resource: String, _ name: String) -> Self {
+        .init(code: 404, reason: "NotFound", message: "\(resource) \"\(name)\" not found")
+    }
+    static func conflict(_ resource: String, _ name: String) -> Self {
+        .init(code: 409, reason: "Conflict",
+              message: "Operation cannot be fulfilled on \(resource) \"\(name)\": the object has been modified; please apply your changes to the latest version and try again")
+    }
+    static func invalid(_ message: String) -> Self { .init(code: 422, reason: "Invalid", message: message) }
+    static func badRequest(_ message: String) -> Self { .init(code: 400, reason: "BadRequest", message: message) }
+}
+
+/// One change, as a watch delivers it.
+public struct WatchEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK" }
+    public var kind: Kind
+    public var resource: String
+    public var object: JSONValue
+    public var resourceVersion: Int64
+}
+
+/// The storage of the Kubernetes API simulator: objects by resource, namespace and name, one
+/// global resourceVersion counter, optimistic concurrency, and an event history that watches
+/// replay from a resourceVersion (`410 Gone` once it has been compacted away).
+///
+/// Every operation is atomic. Objects are kept whole as JSON, as etcd keeps them.
+public final class KubeStore: Sendable {
+    struct Key: Hashable { var resource: String; var namespace: String; var name: String }
+
+    struct State {
+        var objects: [Key: JSONValue] = [:]
+        var revision: Int64 = 0
+        var history: [WatchEvent] = []
+        var watchers: [UUID: Watcher] = [:]
+    }
+
+    struct Watcher {
+        var resource: String
+        var namespace: String?
+        var continuation: AsyncStream<WatchEvent>.Continuation
+    }
+
+    private let state = Mutex(State())
+    /// How many events are kept for watches that resume; older resourceVersions get 410 Gone.
+    public let historyLimit: Int
+
+    public init(historyLimit: Int = 10_000) {
+        self.historyLimit = max(1, historyLimit)
+    }
+
+    public var currentRevision: Int64 { state.withLock { $0.revision } }
+
+    // MARK: Reads
+
+    public func get(_ resource: String, namespace: String?, name: String) throws(KubeStatusError) -> JSONValue {
+        guard let object = state.withLock({ $0.objects[Key(resource: resource, namespace: namespace ?? "", name: name)] }) else {
+            throw .notFound(resource, name)
+        }
+        return object
+    }
+
+    /// A consistent list: the items (sorted by namespace and name) and the revision they reflect.
+    /// `limit` and `continueToken` page through it; the token encodes the last key returned.
+    public func list(_ resource: String, namespace: String?, labelSelector: LabelSelector? = nil,
+                     fieldSelector: FieldSelector? = nil, limit: Int? = nil,
+                     continueToken: String? = nil) throws(KubeStatusError) -> (items: [JSONValue], revision: Int64, continueToken: String?) {
+        var after: (String, String)?
+        if let continueToken, !continueToken.isEmpty {
+            let parts = continueToken.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { throw .badRequest("invalid continue token") }
+            after = (parts[0], parts[1])
+        }
+        return state.withLock { s in
+            var keys = s.objects.keys.filter { $0.resource == resource && (namespace == nil || $0.namespace == namespace) }
+            keys.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+            if let after { keys = keys.filter { ($0.namespace, $0.name) > after } }
+            var items: [JSONValue] = []
+            var last: Key?
+            var more = false
+            for key in keys {
+                let object = s.objects[key]!
+                let labels = (object.value(at: "metadata.labels")?.objectValue ?? [:]).compactMapValues(\.stringValue)
+                guard labelSelector?.matches(labels) ?? true, fieldSelector?.matches(object) ?? true else { continue }
+                if let limit, items.count >= limit {
+                    more = true
+                    break
+                }
+                items.append(object)
+                last = key
+            }
+            return (items, s.revision, more ? last.map { "\($0.namespace)/\($0.name)" } : nil)
+        }
+    }
+
+    // MARK: Writes
+
+    /// Stores a new object; its name, namespace, uid, creationTimestamp and resourceVersion are set here.
+    public func create(_ resource: String, namespace: String?, object: JSONValue) throws(KubeStatusError) -> JSONValue {
+        guard case .object = object else { throw .badRequest("the body must be a JSON object") }
+        guard let name = object.value(at: "metadata.name")?.stringValue, !name.isEmpty else {
+            throw .invalid("metadata.name: Required value: name is required")
+        }
+        return try state.withLock { s throws(KubeStatusError) in
+            let key = Key(resource: resource, namespace: namespace ?? "", name: name)
+            guard s.objects[key] == nil else {
+                throw KubeStatusError(code: 409, reason: "AlreadyExists", message: "\(resource) \"\(name)\" already exists")
+            }
+            s.revision += 1
+            var stored = object
+            var metadata = object["metadata"] ?? [:]
+            if let namespace { metadata["namespace"] = .string(namespace) }
+            metadata["uid"] = .string(UUID().uuidString.lowercased())
+            metadata["creationTimestamp"] = .string(Self.timestamp())
+            metadata["resourceVersion"] = .string(String(s.revision))
+            stored["metadata"] = metadata
+            s.objects[key] = stored
+            Self.record(&s, WatchEvent(kind: .added, resource: resource, object: stored, resourceVersion: s.revision), limit: historyLimit)
+            return stored
+        }
+    }
+
+    /// Replaces an object. A `metadata.resourceVersion` in `object` must match the stored one
+    /// (optimistic concurrency, 409 otherwise); without it the update is unconditional.
+    public func update(_ resource: String, namespace: String?, name: String, object: JSONValue) throws(KubeStatusError) -> JSONValue {
+        try mutate(resource, namespace: namespace, name: name) { current throws(KubeStatusError) in
+            guard case .object = object else { throw .badRequest("the body must be a JSON object") }
+            if let bodyName = object.value(at: "metadata.name")?.stringValue, bodyName != name {
+                throw .badRequest("the name in the body (\(bodyName)) does not match the URL (\(name))")
+            }
+            if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
+               expected != current.value(at: "metadata.resourceVersion")?.stringValue {
+                throw .conflict(resource, name)
+            }
+            return object
+        }
+    }
+
+    /// Applies `change` to the stored object under the store's lock and stores the result with a
+    /// new resourceVersion; identity fields (uid, creationTimestamp, name, namespace) are kept.
+    /// A change that alters nothing stores nothing and emits no event, as the API server does.
+    public func mutate(_ resource: String, namespace: String?, name: String,
+                       _ change: (JSONValue) throws(KubeStatusError) -> JSONValue) throws(KubeStatusError) -> JSONValue {
+        try state.withLock { s throws(KubeStatusError) in
+            let key = Key(resource: resource, namespace: namespace ?? "", name: name)
+            guard let current = s.objects[key] else { throw .notFound(resource, name) }
+            var updated = try change(current)
+            guard case .object = updated else { throw .badRequest("the result must be a JSON object") }
+            var metadata = updated["metadata"]?.objectValue ?? [:]
+            for field in ["uid", "creationTimestamp", "namespace", "name"] { metadata[field] = current.value(at: "metadata.\(field)") }
+            metadata["resourceVersion"] = current.value(at: "metadata.resourceVersion")
+            updated["metadata"] = .object(metadata)
+            if updated == current { return current }
+            s.revision += 1
+            updated["metadata"]?["resourceVersion"] = .string(String(s.revision))
+            s.objects[key] = updated
+            Self.record(&s, WatchEvent(kind: .modified, resource: resource, object: updated, resourceVersion: s.revision), limit: historyLimit)
+            return updated
+        }
+    }
+
+    /// Deletes an object, optionally only if its uid and/or resourceVersion match (409 otherwise).
+    public func delete(_ resource: String, namespace: String?, name: String, preconditionUID: String? = nil,
+                       preconditionResourceVersion: String? = nil) throws(KubeStatusError) -> JSONValue {
+        try state.withLock { s throws(KubeStatusError) in
+            let key = Key(resource: resource, namespace: namespace ?? "", name: name)
+            guard var current = s.objects[key] else { throw .notFound(resource, name) }
+            if let uid = preconditionUID, uid != current.value(at: "metadata.uid")?.stringValue {
+                throw KubeStatusError(code: 409, reason: "Conflict", message: "Precondition failed: UID in precondition: \(uid)")
+            }
+            if let rv = preconditionResourceVersion, rv != current.value(at: "metadata.resourceVersion")?.stringValue {
+                throw KubeStatusError(code: 409, reason: "Conflict", message: "Precondition failed: ResourceVersion in precondition: \(rv)")
+            }
+            s.objects[key] = nil
+            s.revision += 1
+            current["metadata"]?["resourceVersion"] = .string(String(s.revision))
+            Self.record(&s, WatchEvent(kind: .deleted, resource: resource, object: current, resourceVersion: s.revision), limit: historyLimit)
+            return current
+        }
+    }
+
+    // MARK: Watch
+
+    /// Events for `resource` (in `namespace`, or all) after `resourceVersion`: first those still in
+    /// the history, then live ones. Without a resourceVersion, only live events (clients list
+    /// first and watch from the list's revision, as informers and `kubectl get --watch` do). A resourceVersion older than the history is `410 Gone`; the
+    /// caller must list again. The stream ends when the consumer stops or ``closeWatches()`` runs.
+    public func watch(_ resource: String, namespace: String?, from resourceVersion: Int64?) throws(KubeStatusError) -> AsyncStream<WatchEvent> {
+        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .unbounded)
+        let id = UUID()
+        try state.withLock { s throws(KubeStatusError) in
+            if let start = resourceVersion, start < s.revision {
+                let oldest = s.history.first?.resourceVersion ?? s.revision + 1
+                guard start >= oldest - 1 else {
+                    throw KubeStatusError(code: 410, reason: "Expired", message: "too old resource version: \(start) (\(oldest - 1))")
+                }
+                for event in s.history where event.resourceVersion > start && Self.matches(event, resource, namespace) {
+                    continuation.yield(event)
+                }
+            }
+            s.watchers[id] = Watcher(resource: resource, namespace: namespace, continuation: continuation)
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { _ = $0.watchers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// A bookmark for `resource`: the current revision, for watches that asked for bookmarks.
+    public func bookmark(_ resource: String) -> WatchEvent {
+        let revision = currentRevision
+        return WatchEvent(kind: .bookmark, resource: resource,
+                          object: ["metadata": ["resourceVersion": .string(String(revision))]], resourceVersion: revision)
+    }
+
+    /// Ends every open watch (the client sees the stream close and must re-watch).
+    public func closeWatches() {
+        let watchers = state.withLock { s in
+            defer { s.watchers = [:] }
+            return Array(s.watchers.values)
+        }
+        for watcher in watchers { watcher.continuation.finish() }
+    }
+
+    /// Drops history up to `revision`, so watches from older versions get 410 (for tests of relisting).
+    public func compact(through revision: Int64) {
+        state.withLock { s in s.history.removeAll { $0.resourceVersion <= revision } }
+    }
+
+    private static func record(_ s: inout State, _ event: WatchEvent, limit: Int) {
+        s.history.append(event)
+        if s.history.count > limit { s.history.removeFirst(s.history.count - limit) }
+        for watcher in s.watchers.values where matches(event, watcher.resource, watcher.namespace) {
+            watcher.continuation.yield(event)
+        }
+    }
+
+    private static func matches(_ event: WatchEvent, _ resource: String, _ namespace: String?) -> Bool {
+        event.resource == resource && (namespace == nil || event.object.value(at: "metadata.namespace")?.stringValue == namespace)
+    }
+
+    static func timestamp() -> String {
+        Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false))
+    }
+}
