@@ -97,12 +97,21 @@ let package = Package(
             swiftSettings: strict
         ),
         // The Kubernetes API simulator (issue 4): storage with resourceVersions, optimistic
-        // concurrency and watch history so far; the HTTP API for kubectl comes next.
-        .target(name: "KubeSim", dependencies: ["Kube"], swiftSettings: strict),
+        // concurrency and watch history, and the REST API over HTTP that kubectl drives.
+        .target(
+            name: "KubeSim",
+            dependencies: [
+                "Kube",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube"], swiftSettings: strict),
         .executableTarget(
             name: "vpcnet-sim",
-            dependencies: ["EC2Sim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EC2Sim", "KubeSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
     ],

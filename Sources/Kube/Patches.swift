@@ -171,11 +171,13 @@ extension JSONValue {
 
 extension JSONValue {
     /// Lists that strategic merge patch merges by a key instead of replacing, for the kinds the
-    /// simulator serves (from the Kubernetes API's `patchMergeKey` annotations).
+    /// simulator serves (from the Kubernetes API's `patchStrategy=merge` / `patchMergeKey` tags).
+    /// Every other list — `spec.taints` and `spec.tolerations` among them (`listType=atomic`) —
+    /// is replaced whole, which is how `kubectl taint` removes a taint.
     public static let strategicMergeKeys: [String: String] = [
-        "taints": "key", "containers": "name", "initContainers": "name", "volumes": "name", "env": "name",
+        "containers": "name", "initContainers": "name", "volumes": "name", "env": "name",
         "ports": "containerPort", "conditions": "type", "addresses": "type", "volumeMounts": "mountPath",
-        "tolerations": "", "ownerReferences": "uid",
+        "ownerReferences": "uid",
     ]
 
     /// Applies a strategic merge patch: like a merge patch, except that lists named in

@@ -3,13 +3,14 @@
 import ArgumentParser
 import EC2Sim
 import Foundation
+import KubeSim
 
 @main
 struct VPCNetSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcnet-sim",
-        abstract: "Run vpcnet's simulators: EC2 today; the Kubernetes API and the whole cluster as they are built.",
-        subcommands: [EC2Command.self])
+        abstract: "Run vpcnet's simulators: EC2 and the Kubernetes API today; the whole cluster as it is built.",
+        subcommands: [EC2Command.self, APIServerCommand.self])
 }
 
 struct EC2Command: AsyncParsableCommand {
@@ -85,6 +86,38 @@ struct EC2Command: AsyncParsableCommand {
         let (host, port) = try hostAndPort()
         let server = try await EC2SimServer.start(simulator, host: host, port: port)
         // One line, flushed at once: scripts wait for it before they connect.
+        FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
+        try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
+        try await server.wait()
+    }
+}
+
+struct APIServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apiserver",
+        abstract: "Serve a simulated Kubernetes API (nodes, pods, events, leases, configmaps, namespaces) for kubectl.",
+        discussion: """
+            Prints one line, `listening on URL`, when ready, and serves until SIGINT or SIGTERM. \
+            With --kubeconfig it writes a kubeconfig for itself first: kubectl --kubeconfig FILE get nodes.
+            """)
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
+    var listen = "127.0.0.1:0"
+
+    @Option(help: "Write a kubeconfig for this server to this file.")
+    var kubeconfig: String?
+
+    func run() async throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:6443")
+        }
+        let server = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: String(listen[..<colon]), port: port)
+        if let kubeconfig {
+            // Written whole, then renamed, so a reader never sees half a file.
+            let temporary = kubeconfig + ".tmp"
+            try server.kubeconfig().write(toFile: temporary, atomically: false, encoding: .utf8)
+            _ = rename(temporary, kubeconfig)
+        }
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
         try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
         try await server.wait()

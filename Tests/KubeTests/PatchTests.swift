@@ -63,17 +63,16 @@ import Testing
         #expect(throws: JSONPatchError.self) { try Self.json(original).jsonPatched(with: Self.json(patch)) }
     }
 
-    @Test func strategicMergePatchMergesTaintsByKey() {
-        let node = Self.json(#"{"metadata":{"labels":{"a":"1"}},"spec":{"taints":[{"key":"x","effect":"NoSchedule"},{"key":"y","effect":"NoExecute"}]}}"#)
-        let add = Self.json(#"{"metadata":{"labels":{"b":"2"}},"spec":{"taints":[{"key":"z","effect":"NoSchedule"}]}}"#)
-        #expect(node.strategicMergePatched(with: add) ==
-            Self.json(#"{"metadata":{"labels":{"a":"1","b":"2"}},"spec":{"taints":[{"key":"x","effect":"NoSchedule"},{"key":"y","effect":"NoExecute"},{"key":"z","effect":"NoSchedule"}]}}"#))
-        let remove = Self.json(#"{"spec":{"taints":[{"key":"x","$patch":"delete"}],"$setElementOrder/taints":[{"key":"y"}]}}"#)
-        #expect(node.strategicMergePatched(with: remove) ==
-            Self.json(#"{"metadata":{"labels":{"a":"1"}},"spec":{"taints":[{"key":"y","effect":"NoExecute"}]}}"#))
-        let change = Self.json(#"{"spec":{"taints":[{"key":"y","effect":"NoSchedule"}]},"metadata":{"labels":{"a":null}}}"#)
-        #expect(node.strategicMergePatched(with: change) ==
-            Self.json(#"{"metadata":{"labels":{}},"spec":{"taints":[{"key":"x","effect":"NoSchedule"},{"key":"y","effect":"NoSchedule"}]}}"#))
+    @Test func strategicMergePatchMergesKeyedListsAndReplacesAtomicOnes() {
+        let node = Self.json(#"{"metadata":{"labels":{"a":"1"}},"spec":{"taints":[{"key":"x","effect":"NoSchedule"}]},"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"MemoryPressure","status":"False"}]}}"#)
+        // Conditions merge by type; a directive deletes one; labels merge as maps.
+        let patch = Self.json(#"{"metadata":{"labels":{"b":"2"}},"status":{"conditions":[{"type":"Ready","status":"True"},{"type":"MemoryPressure","$patch":"delete"},{"type":"DiskPressure","status":"False"}],"$setElementOrder/conditions":[{"type":"Ready"}]}}"#)
+        #expect(node.strategicMergePatched(with: patch) ==
+            Self.json(#"{"metadata":{"labels":{"a":"1","b":"2"}},"spec":{"taints":[{"key":"x","effect":"NoSchedule"}]},"status":{"conditions":[{"type":"Ready","status":"True"},{"type":"DiskPressure","status":"False"}]}}"#))
+        // Taints are atomic: kubectl taint sends the whole new list, and it replaces the old one.
+        let taints = Self.json(#"{"spec":{"taints":[{"key":"y","effect":"NoExecute"}]},"metadata":{"labels":{"a":null}}}"#)
+        #expect(node.strategicMergePatched(with: taints) ==
+            Self.json(#"{"metadata":{"labels":{}},"spec":{"taints":[{"key":"y","effect":"NoExecute"}]},"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"MemoryPressure","status":"False"}]}}"#))
     }
 
     /// A generated object of string members, for properties of merge patches.

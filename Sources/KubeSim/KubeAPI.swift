@@ -1,0 +1,246 @@
+import Foundation
+import Kube
+
+/// The Kubernetes REST API over a ``KubeStore``: paths, verbs, discovery, patches and the status
+/// and binding subresources, independent of HTTP plumbing (see ``KubeAPIServer``).
+public struct KubeAPI: Sendable {
+    public let store: KubeStore
+    /// Largest accepted request body; larger ones get `413`.
+    public static let maxBodyBytes = 3 << 20
+
+    public init(store: KubeStore) {
+        self.store = store
+        for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            _ = try? store.create("namespaces", namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace",
+                                                                           "metadata": ["name": .string(namespace)], "status": ["phase": "Active"]])
+        }
+    }
+
+    public enum Reply: Sendable {
+        case object(status: Int, JSONValue)
+        case watch(AsyncStream<WatchEvent>, timeout: Duration, bookmarks: Bool, resource: String)
+    }
+
+    public func handle(method: String, path: String, query: [String: String], contentType: String?, body: [UInt8]) async -> Reply {
+        do {
+            return try route(method: method, path: path, query: query, contentType: contentType ?? "", body: body)
+        } catch {
+            return .object(status: error.code, error.status)
+        }
+    }
+
+    func route(method: String, path: String, query: [String: String], contentType: String, body: [UInt8]) throws(KubeStatusError) -> Reply {
+        let parts = path.split(separator: "/").map(String.init)
+        if method == "GET", let document = try discovery(parts) { return .object(status: 200, document) }
+        let (group, version, rest): (String, String, ArraySlice<String>)
+        if parts.first == "api", parts.count >= 3 {
+            (group, version, rest) = ("", parts[1], parts[2...])
+        } else if parts.first == "apis", parts.count >= 4 {
+            (group, version, rest) = (parts[1], parts[2], parts[3...])
+        } else {
+            throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        var namespace: String?
+        var segments = Array(rest)
+        if segments.count >= 3, segments[0] == "namespaces" {
+            namespace = segments[1]
+            segments = Array(segments.dropFirst(2))
+        }
+        guard let resourceName = segments.first, let resource = APIResource.find(group: group, version: version, name: resourceName) else {
+            throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        if resource.namespaced && namespace == nil && segments.count > 1 {
+            throw .badRequest("\(resource.name) are namespaced: use /namespaces/NAMESPACE/\(resource.name)/NAME")
+        }
+        if !resource.namespaced && namespace != nil { throw .notFound(resource.name, segments.dropFirst().first ?? "") }
+        if let namespace, resource.name != "namespaces", (try? store.get("namespaces", namespace: nil, name: namespace)) == nil,
+           method == "POST" {
+            throw .notFound("namespaces", namespace)
+        }
+        let name = segments.count > 1 ? segments[1] : nil
+        let subresource = segments.count > 2 ? segments[2] : nil
+        if let subresource, !resource.subresources.contains(subresource) {
+            throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+        }
+        return try serve(method: method, resource: resource, namespace: namespace, name: name, subresource: subresource,
+                         query: query, contentType: contentType, body: body)
+    }
+
+    /// The discovery documents kubectl reads before anything else; `nil` for other paths.
+    func discovery(_ parts: [String]) throws(KubeStatusError) -> JSONValue? {
+        if parts == ["version"] {
+            return ["major": "1", "minor": "32", "gitVersion": "v1.32.0-vpcnet-sim", "platform": "linux/amd64"]
+        }
+        if parts == ["api"] {
+            return ["kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [["clientCIDR": "0.0.0.0/0", "serverAddress": ""]]]
+        }
+        if parts == ["apis"] { return APIResource.groupList }
+        if parts == ["openapi", "v3"] { return APIResource.openAPIIndex }
+        if parts.count > 2, parts[0] == "openapi", parts[1] == "v3" {
+            guard let document = APIResource.openAPIDocument(parts.dropFirst(2).joined(separator: "/")) else {
+                throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+            }
+            return document
+        }
+        if parts.count == 2, parts[0] == "api" {
+            guard let list = APIResource.resourceList(group: "", version: parts[1]) else { throw .notFound("version", parts[1]) }
+            return list
+        }
+        if parts.count == 2, parts[0] == "apis" {
+            guard let document = APIResource.group(parts[1]) else { throw .notFound("group", parts[1]) }
+            return document
+        }
+        if parts.count == 3, parts[0] == "apis" {
+            guard let list = APIResource.resourceList(group: parts[1], version: parts[2]) else {
+                throw .notFound("group", "\(parts[1])/\(parts[2])")
+            }
+            return list
+        }
+        return nil
+    }
+
+    func serve(method: String, resource: APIResource, namespace: String?, name: String?, subresource: String?,
+               query: [String: String], contentType: String, body: [UInt8]) throws(KubeStatusError) -> Reply {
+        func decodedBody() throws(KubeStatusError) -> JSONValue {
+            guard body.count <= Self.maxBodyBytes else {
+                throw KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large")
+            }
+            do {
+                return try JSONValue(parsing: body)
+            } catch {
+                throw .badRequest("the body is not valid JSON: \(error)")
+            }
+        }
+        func checkKind(_ object: JSONValue) throws(KubeStatusError) {
+            if let kind = object["kind"]?.stringValue, kind != resource.kind {
+                throw .badRequest("the body is a \(kind), not a \(resource.kind)")
+            }
+            if let apiVersion = object["apiVersion"]?.stringValue, apiVersion != resource.groupVersion {
+                throw .badRequest("apiVersion \(apiVersion) does not match \(resource.groupVersion)")
+            }
+        }
+
+        switch (method, name, subresource) {
+        case ("GET", nil, nil) where query["watch"] == "true" || query["watch"] == "1":
+            let from = try query["resourceVersion"].flatMap { text throws(KubeStatusError) -> Int64? in
+                if text.isEmpty || text == "0" { return nil }
+                guard let value = Int64(text) else { throw .badRequest("invalid resourceVersion \(text)") }
+                return value
+            }
+            let stream = try store.watch(resource.name, namespace: namespace, from: from)
+            let seconds = query["timeoutSeconds"].flatMap(Int.init).map { min(max($0, 1), 3600) } ?? 1800
+            return .watch(stream, timeout: .seconds(seconds), bookmarks: query["allowWatchBookmarks"] == "true", resource: resource.name)
+
+        case ("GET", nil, nil):
+            let labels = try query["labelSelector"].map { text throws(KubeStatusError) in
+                do { return try LabelSelector(parsing: text) } catch { throw .badRequest("\(error)") }
+            }
+            let fields = try query["fieldSelector"].map { text throws(KubeStatusError) in
+                do { return try FieldSelector(parsing: text) } catch { throw .badRequest("\(error)") }
+            }
+            let limit = query["limit"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+            let page = try store.list(resource.name, namespace: namespace, labelSelector: labels, fieldSelector: fields, limit: limit,
+                                      continueToken: query["continue"])
+            var metadata: JSONValue = ["resourceVersion": .string(String(page.revision))]
+            if let token = page.continueToken { metadata["continue"] = .string(token) }
+            return .object(status: 200, ["kind": .string("\(resource.kind)List"), "apiVersion": .string(resource.groupVersion),
+                                         "metadata": metadata, "items": .array(page.items)])
+
+        case ("GET", let name?, _):
+            return .object(status: 200, try store.get(resource.name, namespace: namespace, name: name))
+
+        case ("POST", nil, nil):
+            var object = try decodedBody()
+            try checkKind(object)
+            object["kind"] = .string(resource.kind)
+            object["apiVersion"] = .string(resource.groupVersion)
+            if let generate = object.value(at: "metadata.generateName")?.stringValue, object.value(at: "metadata.name") == nil {
+                object["metadata"]?["name"] = .string(generate + String(UUID().uuidString.lowercased().prefix(5)))
+            }
+            if let bodyNamespace = object.value(at: "metadata.namespace")?.stringValue, let namespace, bodyNamespace != namespace {
+                throw .badRequest("the namespace of the object (\(bodyNamespace)) does not match the namespace of the request (\(namespace))")
+            }
+            return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? (namespace ?? "default") : nil,
+                                                        object: object))
+
+        case ("POST", let name?, "binding"):
+            let binding = try decodedBody()
+            guard let node = binding.value(at: "target.name")?.stringValue, !node.isEmpty else { throw .invalid("target.name: Required value") }
+            _ = try store.mutate(resource.name, namespace: namespace, name: name) { pod throws(KubeStatusError) in
+                if let bound = pod.value(at: "spec.nodeName")?.stringValue, !bound.isEmpty {
+                    throw KubeStatusError(code: 409, reason: "Conflict", message: "pod \(name) is already assigned to node \"\(bound)\"")
+                }
+                var pod = pod
+                var spec = pod["spec"] ?? [:]
+                spec["nodeName"] = .string(node)
+                pod["spec"] = spec
+                return pod
+            }
+            return .object(status: 201, ["kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201])
+
+        case ("PUT", let name?, let sub):
+            let object = try decodedBody()
+            try checkKind(object)
+            let hasStatus = resource.subresources.contains("status")
+            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name) { current throws(KubeStatusError) in
+                if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
+                   expected != current.value(at: "metadata.resourceVersion")?.stringValue {
+                    throw .conflict(resource.name, name)
+                }
+                var result = object
+                result["kind"] = .string(resource.kind)
+                result["apiVersion"] = .string(resource.groupVersion)
+                // With a status subresource, the main resource ignores status and /status changes only status.
+                if hasStatus && sub == nil { result["status"] = current["status"] }
+                if sub == "status" {
+                    var keep = current
+                    keep["status"] = object["status"]
+                    result = keep
+                }
+                return result
+            })
+
+        case ("PATCH", let name?, let sub):
+            let patch = try decodedBody()
+            let type = contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+            let hasStatus = resource.subresources.contains("status")
+            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name) { current throws(KubeStatusError) in
+                var patched: JSONValue
+                switch type {
+                case "application/merge-patch+json": patched = current.mergePatched(with: patch)
+                case "application/strategic-merge-patch+json": patched = current.strategicMergePatched(with: patch)
+                case "application/json-patch+json":
+                    do { patched = try current.jsonPatched(with: patch) } catch {
+                        throw KubeStatusError(code: 422, reason: "Invalid", message: "\(error)")
+                    }
+                default:
+                    throw KubeStatusError(code: 415, reason: "UnsupportedMediaType", message: "the patch type \(type) is not supported")
+                }
+                if hasStatus && sub == nil { patched["status"] = current["status"] }
+                if sub == "status" {
+                    var keep = current
+                    keep["status"] = patched["status"]
+                    patched = keep
+                }
+                if patched.value(at: "metadata.resourceVersion") != current.value(at: "metadata.resourceVersion"),
+                   patch.value(at: "metadata.resourceVersion") != nil {
+                    throw .conflict(resource.name, name)
+                }
+                return patched
+            })
+
+        case ("DELETE", let name?, nil):
+            var uid: String?, version: String?
+            if !body.isEmpty {
+                let options = try decodedBody()
+                uid = options.value(at: "preconditions.uid")?.stringValue
+                version = options.value(at: "preconditions.resourceVersion")?.stringValue
+            }
+            return .object(status: 200, try store.delete(resource.name, namespace: namespace, name: name, preconditionUID: uid,
+                                                        preconditionResourceVersion: version))
+
+        default:
+            throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "\(method) is not supported on this path")
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Kube
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Serves ``KubeAPI`` over HTTP/1.1; watches stream newline-delimited JSON events in a chunked
+/// response until their timeout, the client leaving, or the store closing them.
+public final class KubeAPIServer: Sendable {
+    public let api: KubeAPI
+    private let channel: any Channel
+
+    private init(api: KubeAPI, channel: any Channel) {
+        self.api = api
+        self.channel = channel
+    }
+
+    public static func start(_ api: KubeAPI, host: String, port: Int) async throws -> KubeAPIServer {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(KubeHTTPHandler(api: api)) }
+            }
+            .bind(host: host, port: port).get()
+        return KubeAPIServer(api: api, channel: channel)
+    }
+
+    public var port: Int { channel.localAddress?.port ?? 0 }
+    public var url: URL { URL(string: "http://\(channel.localAddress?.ipAddress ?? "127.0.0.1"):\(port)")! }
+
+    public func stop() async throws {
+        api.store.closeWatches()
+        try await channel.close()
+    }
+
+    public func wait() async throws { try await channel.closeFuture.get() }
+
+    /// A kubeconfig that points `kubectl` (or vpcnet's client) at this server.
+    public func kubeconfig(contextName: String = "vpcnet-sim") -> String {
+        """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: \(contextName)
+          cluster:
+            server: \(url.absoluteString)
+        users:
+        - name: \(contextName)
+          user:
+            token: vpcnet-sim
+        contexts:
+        - name: \(contextName)
+          context:
+            cluster: \(contextName)
+            user: \(contextName)
+            namespace: default
+        current-context: \(contextName)
+
+        """
+    }
+}
+
+final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let api: KubeAPI
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+    private var watchTask: Task<Void, Never>?
+
+    init(api: KubeAPI) { self.api = api }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        watchTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = []
+            tooLarge = false
+        case .body(let buffer):
+            if body.count + buffer.readableBytes > KubeAPI.maxBodyBytes { tooLarge = true; body = [] } else if !tooLarge { body += buffer.readableBytesView }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let components = URLComponents(string: head.uri)
+            let path = components?.path ?? head.uri
+            var query: [String: String] = [:]
+            for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            let api = self.api, body = self.body, tooLarge = self.tooLarge
+            let contentType = head.headers.first(name: "content-type")
+            let method = head.method.rawValue
+            Task {
+                let reply: KubeAPI.Reply = tooLarge
+                    ? .object(status: 413, KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large").status)
+                    : await api.handle(method: method, path: path, query: query, contentType: contentType, body: body)
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.send(reply, context: context, keepAlive: head.isKeepAlive)
+                }
+            }
+        }
+    }
+
+    private func send(_ reply: KubeAPI.Reply, context: ChannelHandlerContext, keepAlive: Bool) {
+        switch reply {
+        case .object(let status, let object):
+            let text = object.serialized()
+            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count))])
+            if !keepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))),
+                          promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if !keepAlive { context.close(promise: nil) }
+
+        case .watch(let stream, let timeout, let bookmarks, let resource):
+            let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            let store = api.store
+            watchTask = Task {
+                func write(_ event: WatchEvent) {
+                    let line = (["type": .string(event.kind.rawValue), "object": event.object] as JSONValue).serialized() + "\n"
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
+                    }
+                }
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await event in stream { write(event) }
+                    }
+                    if bookmarks {
+                        group.addTask {
+                            // Bookmarks every few seconds keep a resumable resourceVersion fresh for the client.
+                            while !Task.isCancelled {
+                                try? await Task.sleep(for: .seconds(5))
+                                if !Task.isCancelled { write(store.bookmark(resource)) }
+                            }
+                        }
+                    }
+                    // The first child to finish ends the watch: the stream closing, or the timeout.
+                    group.addTask { try? await Task.sleep(for: timeout) }
+                    _ = await group.next()
+                    group.cancelAll()
+                }
+                loop.execute {
+                    let (handler, context) = bound.value
+                    context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+                }
+            }
+        }
+    }
+}

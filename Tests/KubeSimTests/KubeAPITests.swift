@@ -1,0 +1,56 @@
+import Kube
+@testable import KubeSim
+import Testing
+
+/// The REST layer in-process: routing, subresources and discovery (kubectl covers the wire).
+@Suite struct KubeAPITests {
+    let api = KubeAPI(store: KubeStore())
+
+    func call(_ method: String, _ path: String, _ body: JSONValue? = nil, query: [String: String] = [:],
+              contentType: String = "application/json") async -> (Int, JSONValue) {
+        let reply = await api.handle(method: method, path: path, query: query, contentType: contentType,
+                                     body: body.map { Array($0.serialized().utf8) } ?? [])
+        guard case .object(let status, let object) = reply else { return (0, .null) }
+        return (status, object)
+    }
+
+    @Test func discoveryListsWhatIsServed() async {
+        let (status, v1) = await call("GET", "/api/v1")
+        #expect(status == 200)
+        let names = v1["resources"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(Set(["nodes", "nodes/status", "pods", "pods/status", "pods/binding", "events", "configmaps", "namespaces"]).isSubset(of: names))
+        #expect(await call("GET", "/apis/coordination.k8s.io/v1").1["resources"]?.arrayValue?.first?["name"] == "leases")
+        #expect(await call("GET", "/apis").1["groups"]?.arrayValue?.count == 1)
+        #expect(await call("GET", "/api/v2").0 == 404)
+        #expect(await call("GET", "/api/v1/namespaces").1["items"]?.arrayValue?.count == 4, "the standard namespaces exist")
+    }
+
+    @Test func bindingAndStatusSubresources() async {
+        let pod = Pod(name: "web", namespace: "default").raw
+        #expect(await call("POST", "/api/v1/namespaces/default/pods", pod).0 == 201)
+        let binding: JSONValue = ["apiVersion": "v1", "kind": "Binding", "metadata": ["name": "web"], "target": ["kind": "Node", "name": "node-1"]]
+        #expect(await call("POST", "/api/v1/namespaces/default/pods/web/binding", binding).0 == 201)
+        #expect(await call("POST", "/api/v1/namespaces/default/pods/web/binding", binding).0 == 409, "a bound pod cannot be bound again")
+        #expect(await call("GET", "/api/v1/namespaces/default/pods/web").1.value(at: "spec.nodeName") == "node-1")
+
+        // The main resource ignores status; /status changes only status.
+        let onlyStatus: JSONValue = ["status": ["phase": "Running"]]
+        #expect(await call("PATCH", "/api/v1/namespaces/default/pods/web", onlyStatus, contentType: "application/merge-patch+json")
+            .1.value(at: "status.phase") == nil)
+        let statusPatch: JSONValue = ["status": ["phase": "Running", "podIP": "10.0.1.20"], "spec": ["nodeName": "elsewhere"]]
+        let (status, patched) = await call("PATCH", "/api/v1/namespaces/default/pods/web/status", statusPatch,
+                                           contentType: "application/merge-patch+json")
+        #expect(status == 200 && patched.value(at: "status.podIP") == "10.0.1.20" && patched.value(at: "spec.nodeName") == "node-1")
+    }
+
+    @Test func wrongPathsAndVerbsAreStatusErrors() async {
+        #expect(await call("DELETE", "/api/v1/nodes").0 == 405)
+        #expect(await call("GET", "/api/v1/nodes/x/logs").0 == 404)
+        #expect(await call("GET", "/api/v1/pods/x").0 == 400, "a namespaced object needs its namespace")
+        let (status, error) = await call("GET", "/api/v1/nodes/missing")
+        #expect(status == 404 && error["kind"] == "Status" && error["reason"] == "NotFound")
+        let lease = Lease(name: "eni-controller", namespace: "kube-system").raw
+        #expect(await call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease).0 == 201)
+        #expect(await call("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/eni-controller").0 == 200)
+    }
+}
