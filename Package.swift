@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", "2.101.2"..<"2.102.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
     ],
     targets: [
@@ -88,9 +89,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The Kubernetes API's shared pieces (objects kept whole as JSON, the three patch formats, selectors);
-        // the client, informer and leader election, and the API simulator, grow from here (issue 4).
-        .target(name: "Kube", dependencies: ["VPCNetCore"], swiftSettings: strict),
+        // The Kubernetes API client (issue 4): objects kept whole as JSON, the three patch formats,
+        // selectors, typed views, get/list/watch/create/update/patch/delete. Informer and leader election next.
+        .target(
+            name: "Kube",
+            dependencies: [
+                "VPCNetCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "KubeTests",
             dependencies: ["Kube", "VPCNetCore", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -108,7 +119,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube"], swiftSettings: strict),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore"], swiftSettings: strict),
         .executableTarget(
             name: "vpcnet-sim",
             dependencies: ["EC2Sim", "KubeSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -5,6 +5,7 @@ import Kube
 /// and binding subresources, independent of HTTP plumbing (see ``KubeAPIServer``).
 public struct KubeAPI: Sendable {
     public let store: KubeStore
+    public let faults = KubeFaults()
     /// Largest accepted request body; larger ones get `413`.
     public static let maxBodyBytes = 3 << 20
 
@@ -22,10 +23,75 @@ public struct KubeAPI: Sendable {
     }
 
     public func handle(method: String, path: String, query: [String: String], contentType: String?, body: [UInt8]) async -> Reply {
+        if path.hasPrefix("/_sim/") { return control(method: method, path: path, body: body) }
+        if let fault = fault(method: method, path: path, query: query) {
+            switch fault {
+            case .status(let code):
+                let error = KubeFaults.error(for: code)
+                return .object(status: error.code, error.status)
+            case .delay(let duration):
+                try? await Task.sleep(for: duration)
+            }
+        }
         do {
             return try route(method: method, path: path, query: query, contentType: contentType ?? "", body: body)
         } catch {
             return .object(status: error.code, error.status)
+        }
+    }
+
+    /// The verb and resource of a request, for fault matching.
+    func fault(method: String, path: String, query: [String: String]) -> KubeFaults.Fault? {
+        let parts = path.split(separator: "/").map(String.init)
+        var rest = parts.first == "api" ? parts.dropFirst(2) : parts.dropFirst(3)
+        if rest.first == "namespaces", rest.count >= 3 { rest = rest.dropFirst(2) }
+        guard let resource = rest.first else { return nil }
+        let named = rest.count > 1
+        let verb: String
+        switch method {
+        case "GET": verb = named ? "get" : (query["watch"] == "true" || query["watch"] == "1" ? "watch" : "list")
+        case "POST": verb = "create"
+        case "PUT": verb = "update"
+        case "PATCH": verb = "patch"
+        case "DELETE": verb = "delete"
+        default: return nil
+        }
+        return faults.next(verb: verb, resource: resource)
+    }
+
+    /// The unauthenticated control API for tests:
+    /// `POST /_sim/faults {"verb": "update", "resource": "nodes", "code": 409, "count": 1}` or with
+    /// `"delay_ms"`; `{"clear": true}`; `POST /_sim/drop-watches` ends every open watch;
+    /// `POST /_sim/compact` forgets the watch history, so resuming watches get `410 Gone`.
+    func control(method: String, path: String, body: [UInt8]) -> Reply {
+        let ok: JSONValue = ["ok": true]
+        guard method == "POST" else { return .object(status: 405, KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "POST only").status) }
+        switch path {
+        case "/_sim/drop-watches":
+            store.closeWatches()
+            return .object(status: 200, ok)
+        case "/_sim/compact":
+            store.compact(through: store.currentRevision)
+            return .object(status: 200, ok)
+        case "/_sim/faults":
+            guard let request = try? JSONValue(parsing: body) else { return .object(status: 400, KubeStatusError.badRequest("body must be JSON").status) }
+            if request["clear"] == .bool(true) {
+                faults.clear()
+                return .object(status: 200, ok)
+            }
+            let verb = request["verb"]?.stringValue ?? "*", resource = request["resource"]?.stringValue ?? "*"
+            var count = 1
+            if case .int(let n)? = request["count"] { count = Int(n) }
+            if case .int(let code)? = request["code"], (400...599).contains(code) {
+                faults.inject(.status(code: Int(code)), verb: verb, resource: resource, count: count)
+            } else if case .int(let ms)? = request["delay_ms"], (0...600_000).contains(ms) {
+                faults.inject(.delay(.milliseconds(ms)), verb: verb, resource: resource, count: count)
+            } else {
+                return .object(status: 400, KubeStatusError.badRequest("one of code (400...599) or delay_ms (0...600000) is required").status)
+            }
+            return .object(status: 200, ok)
+        default:
+            return .object(status: 404, KubeStatusError(code: 404, reason: "NotFound", message: "unknown control endpoint \(path)").status)
         }
     }
 

@@ -53,4 +53,30 @@ import Testing
         #expect(await call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease).0 == 201)
         #expect(await call("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/eni-controller").0 == 200)
     }
+
+    @Test func injectedFaultsAndWatchControl() async throws {
+        #expect(await call("POST", "/api/v1/nodes", Node(name: "n").raw).0 == 201)
+        #expect(await call("POST", "/_sim/faults", ["verb": "patch", "resource": "nodes", "code": 409, "count": 2]).0 == 200)
+        let patch: JSONValue = ["metadata": ["labels": ["a": "b"]]]
+        #expect(await call("PATCH", "/api/v1/nodes/n", patch, contentType: "application/merge-patch+json").0 == 409)
+        #expect(await call("GET", "/api/v1/nodes/n").0 == 200, "other verbs are not affected")
+        #expect(await call("PATCH", "/api/v1/nodes/n", patch, contentType: "application/merge-patch+json").0 == 409)
+        #expect(await call("PATCH", "/api/v1/nodes/n", patch, contentType: "application/merge-patch+json").0 == 200)
+        #expect(await call("POST", "/_sim/faults", ["code": 429]).0 == 200)
+        let (status, error) = await call("GET", "/api/v1/pods")
+        #expect(status == 429 && error["reason"] == "TooManyRequests")
+        #expect(await call("POST", "/_sim/faults", ["code": 99]).0 == 400)
+
+        // A watch is ended on demand, and resuming from before a compaction is 410 Gone.
+        let revision = api.store.currentRevision
+        let reply = await api.handle(method: "GET", path: "/api/v1/nodes", query: ["watch": "true", "resourceVersion": String(revision)],
+                                     contentType: nil, body: [])
+        guard case .watch(let stream, _, _, _) = reply else { Issue.record("not a watch"); return }
+        #expect(await call("POST", "/_sim/drop-watches").0 == 200)
+        for await _ in stream {}
+        #expect(await call("POST", "/api/v1/nodes", Node(name: "m").raw).0 == 201)
+        #expect(await call("POST", "/_sim/compact").0 == 200)
+        let (gone, _) = await call("GET", "/api/v1/nodes", query: ["watch": "true", "resourceVersion": String(revision)])
+        #expect(gone == 410)
+    }
 }

@@ -1,0 +1,242 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// An error the API server answered with (its `Status` object), or a failure to reach it.
+public enum KubeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The server's `Status`: HTTP code, reason (`NotFound`, `Conflict`, `Expired`, …) and message.
+    case api(code: Int, reason: String, message: String)
+    case transport(String)
+    case invalidResponse(String)
+
+    public var code: Int? {
+        if case .api(let code, _, _) = self { return code }
+        return nil
+    }
+
+    public var isNotFound: Bool { code == 404 }
+    public var isConflict: Bool { code == 409 }
+    /// A watch's resourceVersion is too old: list again.
+    public var isGone: Bool { code == 410 }
+
+    public var description: String {
+        switch self {
+        case .api(let code, let reason, let message): "Kubernetes API \(code) \(reason): \(message)"
+        case .transport(let detail): "Kubernetes API unreachable: \(detail)"
+        case .invalidResponse(let detail): "Kubernetes API response not understood: \(detail)"
+        }
+    }
+}
+
+/// Where the API server is and how to authenticate to it.
+public struct KubeConnection: Sendable {
+    public var server: URL
+    /// A bearer token; when `tokenFile` is set it is re-read on every request (service-account
+    /// tokens are rotated by the kubelet).
+    public var token: String?
+    public var tokenFile: String?
+    public var caFile: String?
+    public var insecureSkipTLSVerify: Bool
+
+    public init(server: URL, token: String? = nil, tokenFile: String? = nil, caFile: String? = nil, insecureSkipTLSVerify: Bool = false) {
+        self.server = server
+        self.token = token
+        self.tokenFile = tokenFile
+        self.caFile = caFile
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+    }
+
+    /// In-cluster configuration: `KUBERNETES_SERVICE_HOST`/`PORT`, the service-account token and CA.
+    public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                 serviceAccount: String = "/var/run/secrets/kubernetes.io/serviceaccount") -> KubeConnection? {
+        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"],
+              let url = URL(string: "https://\(host.contains(":") ? "[\(host)]" : host):\(port)") else { return nil }
+        return KubeConnection(server: url, tokenFile: "\(serviceAccount)/token", caFile: "\(serviceAccount)/ca.crt")
+    }
+
+    func bearerToken() throws(KubeError) -> String? {
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw .transport("cannot read the token file \(tokenFile)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return token
+    }
+}
+
+/// A client of the Kubernetes REST API for the typed objects in this module.
+///
+/// Objects travel whole (``KubeObject/raw``), so what another controller wrote survives an
+/// update. ``update(_:namespace:name:attempts:change:)`` is the read–modify–write loop
+/// controllers need: on `409 Conflict` it re-reads and re-applies the change.
+public final class KubeClient: Sendable {
+    public let connection: KubeConnection
+    let http: HTTPClient
+    let requestTimeout: Duration
+
+    public init(connection: KubeConnection, requestTimeout: Duration = .seconds(30)) throws {
+        self.connection = connection
+        self.requestTimeout = requestTimeout
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        if connection.server.scheme == "https" {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = connection.caFile { tls.trustRoots = .file(caFile) }
+            if connection.insecureSkipTLSVerify { tls.certificateVerification = .none }
+            configuration.tlsConfiguration = tls
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async throws { try await http.shutdown() }
+
+    // MARK: Paths
+
+    static func path<T: KubeObject>(_ type: T.Type, namespace: String?, name: String? = nil, subresource: String? = nil) -> String {
+        let base = T.apiVersion.contains("/") ? "/apis/\(T.apiVersion)" : "/api/\(T.apiVersion)"
+        var path = base
+        if T.namespaced, let namespace { path += "/namespaces/\(escape(namespace))" }
+        path += "/\(T.resource)"
+        if let name { path += "/\(escape(name))" }
+        if let subresource { path += "/\(subresource)" }
+        return path
+    }
+
+    static func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+
+    static func query(_ items: [String: String?]) -> String {
+        var components = URLComponents()
+        components.queryItems = items.compactMap { key, value in value.map { URLQueryItem(name: key, value: $0) } }.sorted { $0.name < $1.name }
+        return components.percentEncodedQuery.map { "?\($0)" } ?? ""
+    }
+
+    // MARK: Requests
+
+    func request(_ method: HTTPMethod, _ pathAndQuery: String, body: JSONValue? = nil,
+                 contentType: String = "application/json") async throws(KubeError) -> JSONValue {
+        var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        if let token = try connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(string: body.serialized()))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: .seconds(Int64(requestTimeout.components.seconds)))
+            bytes = try await response.body.collect(upTo: 64 << 20)
+        } catch {
+            throw .transport(String(describing: error))
+        }
+        let value = try? JSONValue(parsing: Array(bytes.readableBytesView))
+        guard (200...299).contains(Int(response.status.code)) else {
+            throw Self.error(status: Int(response.status.code), body: value, raw: bytes)
+        }
+        guard let value else { throw .invalidResponse("\(method) \(pathAndQuery) did not answer with JSON") }
+        return value
+    }
+
+    static func error(status: Int, body: JSONValue?, raw: ByteBuffer) -> KubeError {
+        if let body, body["kind"] == "Status" {
+            return .api(code: status, reason: body["reason"]?.stringValue ?? "", message: body["message"]?.stringValue ?? "")
+        }
+        return .api(code: status, reason: "", message: String(buffer: raw).prefix(200).description)
+    }
+
+    // MARK: Operations
+
+    public func get<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String) async throws(KubeError) -> T {
+        T(raw: try await request(.GET, Self.path(T.self, namespace: namespace, name: name)))
+    }
+
+    /// Every matching object (following `continue` tokens) and the list's resourceVersion.
+    public func list<T: KubeObject>(_ type: T.Type, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+                                    pageSize: Int = 500) async throws(KubeError) -> (items: [T], resourceVersion: String) {
+        var items: [T] = []
+        var token: String?
+        var resourceVersion = ""
+        repeat {
+            let page = try await request(.GET, Self.path(T.self, namespace: namespace) + Self.query([
+                "labelSelector": labelSelector, "fieldSelector": fieldSelector, "limit": String(pageSize), "continue": token,
+            ]))
+            items += (page["items"]?.arrayValue ?? []).map(T.init(raw:))
+            resourceVersion = page.value(at: "metadata.resourceVersion")?.stringValue ?? ""
+            token = page.value(at: "metadata.continue")?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        } while token != nil
+        return (items, resourceVersion)
+    }
+
+    public func create<T: KubeObject>(_ object: T) async throws(KubeError) -> T {
+        T(raw: try await request(.POST, Self.path(T.self, namespace: object.namespace), body: object.raw))
+    }
+
+    /// Replaces the object; its `metadata.resourceVersion` makes this conditional (409 when stale).
+    public func replace<T: KubeObject>(_ object: T, subresource: String? = nil) async throws(KubeError) -> T {
+        T(raw: try await request(.PUT, Self.path(T.self, namespace: object.namespace, name: object.name, subresource: subresource),
+                                 body: object.raw))
+    }
+
+    /// Read, change, write; on `409 Conflict` read again and re-apply `change`, up to `attempts`
+    /// times. `change` returns false when nothing needs writing (no request is then sent).
+    @discardableResult
+    public func update<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String, subresource: String? = nil, attempts: Int = 5,
+                                      change: (inout T) throws -> Bool) async throws -> T {
+        var lastError: KubeError?
+        for _ in 0..<max(1, attempts) {
+            var object = try await get(T.self, namespace: namespace, name: name)
+            guard try change(&object) else { return object }
+            let result: Result<T, KubeError>
+            do {
+                result = .success(try await replace(object, subresource: subresource))
+            } catch {
+                result = .failure(error)
+            }
+            switch result {
+            case .success(let written):
+                return written
+            case .failure(let error) where error.isConflict:
+                lastError = error
+                try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50)))
+            case .failure(let error):
+                throw error
+            }
+        }
+        throw lastError ?? KubeError.api(code: 409, reason: "Conflict", message: "gave up after \(attempts) conflicts")
+    }
+
+    public enum PatchType: String, Sendable {
+        case merge = "application/merge-patch+json"
+        case json = "application/json-patch+json"
+        case strategic = "application/strategic-merge-patch+json"
+    }
+
+    public func patch<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String, subresource: String? = nil,
+                                     _ patchType: PatchType, _ patch: JSONValue) async throws(KubeError) -> T {
+        T(raw: try await request(.PATCH, Self.path(T.self, namespace: namespace, name: name, subresource: subresource), body: patch,
+                                 contentType: patchType.rawValue))
+    }
+
+    /// Deletes, optionally only if the uid and/or resourceVersion still match (409 otherwise).
+    public func delete<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String, uid: String? = nil,
+                                      resourceVersion: String? = nil) async throws(KubeError) {
+        var body: JSONValue?
+        if uid != nil || resourceVersion != nil {
+            var preconditions: JSONValue = [:]
+            if let uid { preconditions["uid"] = .string(uid) }
+            if let resourceVersion { preconditions["resourceVersion"] = .string(resourceVersion) }
+            body = ["apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions]
+        }
+        _ = try await request(.DELETE, Self.path(T.self, namespace: namespace, name: name), body: body)
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}
