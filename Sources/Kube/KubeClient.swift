@@ -130,7 +130,8 @@ public final class KubeClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: .seconds(Int64(requestTimeout.components.seconds)))
+            let nanoseconds = requestTimeout.components.seconds * 1_000_000_000 + requestTimeout.components.attoseconds / 1_000_000_000
+            response = try await http.execute(request, timeout: .nanoseconds(max(nanoseconds, 1_000_000)))
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
             throw .transport(String(describing: error))
@@ -189,7 +190,7 @@ public final class KubeClient: Sendable {
     public func update<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String, subresource: String? = nil, attempts: Int = 5,
                                       change: (inout T) throws -> Bool) async throws -> T {
         var lastError: KubeError?
-        for _ in 0..<max(1, attempts) {
+        for attempt in 1...max(1, attempts) {
             var object = try await get(T.self, namespace: namespace, name: name)
             guard try change(&object) else { return object }
             let result: Result<T, KubeError>
@@ -203,7 +204,7 @@ public final class KubeClient: Sendable {
                 return written
             case .failure(let error) where error.isConflict:
                 lastError = error
-                try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50)))
+                if attempt < attempts { try await Task.sleep(for: .milliseconds(Int64.random(in: 5...50))) }
             case .failure(let error):
                 throw error
             }

@@ -65,7 +65,12 @@ extension KubeClient {
         case "ADDED": return .added(T(raw: object))
         case "MODIFIED": return .modified(T(raw: object))
         case "DELETED": return .deleted(T(raw: object))
-        case "BOOKMARK": return .bookmark(resourceVersion: object.value(at: "metadata.resourceVersion")?.stringValue ?? "")
+        case "BOOKMARK":
+            // Resuming from an empty version would silently skip events: refuse it.
+            guard let version = object.value(at: "metadata.resourceVersion")?.stringValue, !version.isEmpty else {
+                throw KubeError.invalidResponse("a BOOKMARK without a resourceVersion")
+            }
+            return .bookmark(resourceVersion: version)
         case "ERROR":
             // A Status object: 410 Gone when the watch started too far back.
             var code = 500

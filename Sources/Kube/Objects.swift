@@ -159,9 +159,9 @@ public struct Pod: KubeObject {
     public func tolerates(_ taint: Taint) -> Bool {
         (raw.value(at: "spec.tolerations")?.arrayValue ?? []).contains { toleration in
             let key = toleration["key"]?.stringValue
-            let effect = toleration["effect"]?.stringValue
+            let effect = toleration["effect"]?.stringValue ?? ""
             let op = toleration["operator"]?.stringValue ?? "Equal"
-            guard effect == nil || effect == taint.effect.rawValue else { return false }
+            guard effect.isEmpty || effect == taint.effect.rawValue else { return false }  // empty: every effect
             if key == nil || key == "" { return op == "Exists" }
             guard key == taint.key else { return false }
             return op == "Exists" || toleration["value"]?.stringValue ?? "" == taint.value ?? ""

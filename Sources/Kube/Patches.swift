@@ -38,9 +38,18 @@ extension JSONValue {
 // MARK: - JSON patch (RFC 6902) with JSON pointers (RFC 6901)
 
 extension JSONValue {
+    /// The API server's limits: at most this many operations per patch, and this many bytes
+    /// copied by `copy`/`move`, so a small patch cannot blow a document up exponentially.
+    public static let maxJSONPatchOperations = 10_000
+    public static let maxJSONPatchCopyBytes = 4 << 20
+
     /// Applies a JSON patch (an array of operations) atomically: on any error, nothing changes.
     public func jsonPatched(with patch: JSONValue) throws(JSONPatchError) -> JSONValue {
         guard case .array(let operations) = patch else { throw .invalidPatch("a JSON patch is an array of operations") }
+        guard operations.count <= Self.maxJSONPatchOperations else {
+            throw .invalidPatch("\(operations.count) operations exceed the limit of \(Self.maxJSONPatchOperations)")
+        }
+        var copiedBytes = 0
         var document = self
         for operation in operations {
             guard let op = operation["op"]?.stringValue, let path = operation["path"]?.stringValue else {
@@ -60,10 +69,16 @@ extension JSONValue {
             case "move", "copy":
                 guard let from = operation["from"]?.stringValue else { throw .invalidPatch("\(op) needs 'from'") }
                 let fromTokens = try Self.pointer(from)
-                if op == "move" && tokens.starts(with: fromTokens) && tokens.count > fromTokens.count {
-                    throw .invalidPatch("cannot move \(from) into its own child \(path)")
+                if tokens.starts(with: fromTokens) && tokens.count > fromTokens.count {
+                    throw .invalidPatch("cannot \(op) \(from) into its own child \(path)")
                 }
                 let value = op == "move" ? try document.remove(at: fromTokens, path: from) : try document.get(fromTokens, path: from)
+                if op == "copy" {
+                    copiedBytes += value.serialized().utf8.count
+                    guard copiedBytes <= Self.maxJSONPatchCopyBytes else {
+                        throw .invalidPatch("copy operations exceed \(Self.maxJSONPatchCopyBytes) bytes")
+                    }
+                }
                 try document.insert(value, at: tokens, path: path)
             case "test":
                 guard let value = operation["value"] else { throw .invalidPatch("test needs a value") }

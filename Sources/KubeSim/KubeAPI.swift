@@ -19,7 +19,7 @@ public struct KubeAPI: Sendable {
 
     public enum Reply: Sendable {
         case object(status: Int, JSONValue)
-        case watch(AsyncStream<WatchEvent>, timeout: Duration, bookmarks: Bool, resource: String)
+        case watch(AsyncStream<WatchEvent>, timeout: Duration)
     }
 
     public func handle(method: String, path: String, query: [String: String], contentType: String?, body: [UInt8]) async -> Reply {
@@ -132,6 +132,17 @@ public struct KubeAPI: Sendable {
                          query: query, contentType: contentType, body: body)
     }
 
+    func selectors(_ query: [String: String]) throws(KubeStatusError) -> (LabelSelector?, FieldSelector?) {
+        var labels: LabelSelector?, fields: FieldSelector?
+        do {
+            labels = try query["labelSelector"].map(LabelSelector.init(parsing:))
+            fields = try query["fieldSelector"].map(FieldSelector.init(parsing:))
+        } catch {
+            throw .badRequest(error.description)
+        }
+        return (labels, fields)
+    }
+
     /// The discovery documents kubectl reads before anything else; `nil` for other paths.
     func discovery(_ parts: [String]) throws(KubeStatusError) -> JSONValue? {
         if parts == ["version"] {
@@ -186,6 +197,12 @@ public struct KubeAPI: Sendable {
             }
         }
 
+        if let subresource, subresource == "binding" ? method != "POST" : !["GET", "PUT", "PATCH"].contains(method) {
+            throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "\(method) is not supported on \(resource.name)/\(subresource)")
+        }
+        if method == "POST", name == nil, resource.namespaced, namespace == nil {
+            throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "create \(resource.name) in a namespace: /namespaces/NAMESPACE/\(resource.name)")
+        }
         switch (method, name, subresource) {
         case ("GET", nil, nil) where query["watch"] == "true" || query["watch"] == "1":
             let from = try query["resourceVersion"].flatMap { text throws(KubeStatusError) -> Int64? in
@@ -193,17 +210,31 @@ public struct KubeAPI: Sendable {
                 guard let value = Int64(text) else { throw .badRequest("invalid resourceVersion \(text)") }
                 return value
             }
-            let stream = try store.watch(resource.name, namespace: namespace, from: from)
+            let (labels, fields) = try selectors(query)
             let seconds = query["timeoutSeconds"].flatMap(Int.init).map { min(max($0, 1), 3600) } ?? 1800
-            return .watch(stream, timeout: .seconds(seconds), bookmarks: query["allowWatchBookmarks"] == "true", resource: resource.name)
+            let started: Result<AsyncStream<WatchEvent>, KubeStatusError>
+            do {
+                started = .success(try store.watch(resource.name, namespace: namespace, from: from, labelSelector: labels,
+                                                   fieldSelector: fields, kind: resource.kind, apiVersion: resource.groupVersion,
+                                                   bookmarkInterval: query["allowWatchBookmarks"] == "true" ? .seconds(5) : nil))
+            } catch {
+                started = .failure(error)
+            }
+            switch started {
+            case .success(let stream):
+                return .watch(stream, timeout: .seconds(seconds))
+            case .failure(let error) where error.code == 410:
+                // As the API server's watch cache does: a 200 stream carrying one ERROR event.
+                let (gone, continuation) = AsyncStream<WatchEvent>.makeStream()
+                continuation.yield(WatchEvent(kind: .error, resource: resource.name, object: error.status, resourceVersion: 0))
+                continuation.finish()
+                return .watch(gone, timeout: .seconds(seconds))
+            case .failure(let error):
+                throw error
+            }
 
         case ("GET", nil, nil):
-            let labels = try query["labelSelector"].map { text throws(KubeStatusError) in
-                do { return try LabelSelector(parsing: text) } catch { throw .badRequest("\(error)") }
-            }
-            let fields = try query["fieldSelector"].map { text throws(KubeStatusError) in
-                do { return try FieldSelector(parsing: text) } catch { throw .badRequest("\(error)") }
-            }
+            let (labels, fields) = try selectors(query)
             let limit = query["limit"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
             let page = try store.list(resource.name, namespace: namespace, labelSelector: labels, fieldSelector: fields, limit: limit,
                                       continueToken: query["continue"])
@@ -226,8 +257,8 @@ public struct KubeAPI: Sendable {
             if let bodyNamespace = object.value(at: "metadata.namespace")?.stringValue, let namespace, bodyNamespace != namespace {
                 throw .badRequest("the namespace of the object (\(bodyNamespace)) does not match the namespace of the request (\(namespace))")
             }
-            return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? (namespace ?? "default") : nil,
-                                                        object: object))
+            if !resource.namespaced, object["metadata"]?["namespace"] != nil { object["metadata"]?["namespace"] = nil }
+            return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? namespace : nil, object: object))
 
         case ("POST", let name?, "binding"):
             let binding = try decodedBody()
@@ -247,6 +278,9 @@ public struct KubeAPI: Sendable {
         case ("PUT", let name?, let sub):
             let object = try decodedBody()
             try checkKind(object)
+            if let bodyName = object.value(at: "metadata.name")?.stringValue, bodyName != name {
+                throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
+            }
             let hasStatus = resource.subresources.contains("status")
             return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name) { current throws(KubeStatusError) in
                 if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
@@ -282,15 +316,16 @@ public struct KubeAPI: Sendable {
                 default:
                     throw KubeStatusError(code: 415, reason: "UnsupportedMediaType", message: "the patch type \(type) is not supported")
                 }
+                // A resourceVersion left in the patched document makes the patch conditional.
+                if let requested = patched.value(at: "metadata.resourceVersion")?.stringValue, !requested.isEmpty,
+                   requested != current.value(at: "metadata.resourceVersion")?.stringValue {
+                    throw .conflict(resource.name, name)
+                }
                 if hasStatus && sub == nil { patched["status"] = current["status"] }
                 if sub == "status" {
                     var keep = current
                     keep["status"] = patched["status"]
                     patched = keep
-                }
-                if patched.value(at: "metadata.resourceVersion") != current.value(at: "metadata.resourceVersion"),
-                   patch.value(at: "metadata.resourceVersion") != nil {
-                    throw .conflict(resource.name, name)
                 }
                 return patched
             })

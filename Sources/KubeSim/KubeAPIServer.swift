@@ -26,7 +26,10 @@ public final class KubeAPIServer: Sendable {
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
-    public var url: URL { URL(string: "http://\(channel.localAddress?.ipAddress ?? "127.0.0.1"):\(port)")! }
+    public var url: URL {
+        let host = channel.localAddress?.ipAddress ?? "127.0.0.1"
+        return URL(string: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
+    }
 
     public func stop() async throws {
         api.store.closeWatches()
@@ -88,7 +91,8 @@ final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             self.head = nil
-            let components = URLComponents(string: head.uri)
+            // Go clients form-encode queries: '+' is a space (e.g. in "app in (a,b)" selectors).
+            let components = URLComponents(string: head.uri.replacingOccurrences(of: "+", with: "%20"))
             let path = components?.path ?? head.uri
             var query: [String: String] = [:]
             for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
@@ -121,30 +125,22 @@ final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if !keepAlive { context.close(promise: nil) }
 
-        case .watch(let stream, let timeout, let bookmarks, let resource):
+        case .watch(let stream, let timeout):
+            // The client may already be gone (its channelInactive has run): then do not start.
+            guard context.channel.isActive else { return }
             let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let store = api.store
             watchTask = Task {
-                func write(_ event: WatchEvent) {
-                    let line = (["type": .string(event.kind.rawValue), "object": event.object] as JSONValue).serialized() + "\n"
-                    loop.execute {
-                        let (handler, context) = bound.value
-                        context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
-                    }
-                }
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await event in stream { write(event) }
-                    }
-                    if bookmarks {
-                        group.addTask {
-                            // Bookmarks every few seconds keep a resumable resourceVersion fresh for the client.
-                            while !Task.isCancelled {
-                                try? await Task.sleep(for: .seconds(5))
-                                if !Task.isCancelled { write(store.bookmark(resource)) }
+                        // Events (bookmarks included) arrive in the order the store queued them.
+                        for await event in stream {
+                            let line = (["type": .string(event.kind.rawValue), "object": event.object] as JSONValue).serialized() + "\n"
+                            loop.execute {
+                                let (handler, context) = bound.value
+                                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
                             }
                         }
                     }

@@ -30,13 +30,10 @@ public final class KubeFaults: Sendable {
         }
     }
 
+    /// The error the API server would send with this code, with its reason.
     static func error(for code: Int) -> KubeStatusError {
-        switch code {
-        case 409: KubeStatusError(code: 409, reason: "Conflict", message: "injected conflict: the object has been modified; please apply your changes to the latest version and try again")
-        case 429: KubeStatusError(code: 429, reason: "TooManyRequests", message: "injected: too many requests, please try again later")
-        case 500: KubeStatusError(code: 500, reason: "InternalError", message: "injected internal error")
-        case 503: KubeStatusError(code: 503, reason: "ServiceUnavailable", message: "injected: service unavailable")
-        default: KubeStatusError(code: code, reason: "Unknown", message: "injected error \(code)")
-        }
+        let reasons = [400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired", 422: "Invalid",
+                       429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"]
+        return KubeStatusError(code: code, reason: reasons[code] ?? "Unknown", message: "injected fault \(code)")
     }
 }

@@ -17,10 +17,12 @@ public struct KubeStatusError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var description: String { "\(code) \(reason): \(message)" }
 
-    /// The `Status` object of the error, as the API server writes it.
+    /// The `Status` object of the error, as the API server writes it (429 tells when to retry).
     public var status: JSONValue {
-        ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure", "message": .string(message),
-         "reason": .string(reason), "code": .int(Int64(code))]
+        var status: JSONValue = ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure", "message": .string(message),
+                                 "reason": .string(reason), "code": .int(Int64(code))]
+        if code == 429 { status["details"] = ["retryAfterSeconds": 1] }
+        return status
     }
 
     static func notFound(_ resource: String, _ name: String) -> Self {
@@ -36,7 +38,11 @@ public struct KubeStatusError: Error, Hashable, Sendable, CustomStringConvertibl
 
 /// One change, as a watch delivers it.
 public struct WatchEvent: Sendable, Hashable {
-    public enum Kind: String, Sendable { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK" }
+    public enum Kind: String, Sendable {
+        case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK"
+        /// A `Status` object: the watch cannot go on (410 Expired when it started too far back).
+        case error = "ERROR"
+    }
     public var kind: Kind
     public var resource: String
     public var object: JSONValue
@@ -61,8 +67,22 @@ public final class KubeStore: Sendable {
     struct Watcher {
         var resource: String
         var namespace: String?
+        var labelSelector: LabelSelector?
+        var fieldSelector: FieldSelector?
         var continuation: AsyncStream<WatchEvent>.Continuation
+
+        func wants(_ event: WatchEvent) -> Bool {
+            guard KubeStore.matches(event, resource, namespace) else { return false }
+            if event.kind == .bookmark { return true }
+            return KubeStore.selected(event.object, labelSelector, fieldSelector)
+        }
     }
+
+    /// Objects larger than this are refused (etcd's default request limit is 1.5 MiB).
+    public static let maxObjectBytes = 3 << 19
+    /// Events a watcher may have queued; a watcher that falls this far behind is closed, as the
+    /// API server closes slow watchers (the client re-watches).
+    public static let maxQueuedEvents = 10_000
 
     private let state = Mutex(State())
     /// How many events are kept for watches that resume; older resourceVersions get 410 Gone.
@@ -103,8 +123,7 @@ public final class KubeStore: Sendable {
             var more = false
             for key in keys {
                 let object = s.objects[key]!
-                let labels = (object.value(at: "metadata.labels")?.objectValue ?? [:]).compactMapValues(\.stringValue)
-                guard labelSelector?.matches(labels) ?? true, fieldSelector?.matches(object) ?? true else { continue }
+                guard Self.selected(object, labelSelector, fieldSelector) else { continue }
                 if let limit, items.count >= limit {
                     more = true
                     break
@@ -124,6 +143,7 @@ public final class KubeStore: Sendable {
         guard let name = object.value(at: "metadata.name")?.stringValue, !name.isEmpty else {
             throw .invalid("metadata.name: Required value: name is required")
         }
+        try Self.checkSize(object)
         return try state.withLock { s throws(KubeStatusError) in
             let key = Key(resource: resource, namespace: namespace ?? "", name: name)
             guard s.objects[key] == nil else {
@@ -169,6 +189,7 @@ public final class KubeStore: Sendable {
             guard let current = s.objects[key] else { throw .notFound(resource, name) }
             var updated = try change(current)
             guard case .object = updated else { throw .badRequest("the result must be a JSON object") }
+            try Self.checkSize(updated)
             var metadata = updated["metadata"]?.objectValue ?? [:]
             for field in ["uid", "creationTimestamp", "namespace", "name"] { metadata[field] = current.value(at: "metadata.\(field)") }
             metadata["resourceVersion"] = current.value(at: "metadata.resourceVersion")
@@ -204,36 +225,64 @@ public final class KubeStore: Sendable {
 
     // MARK: Watch
 
-    /// Events for `resource` (in `namespace`, or all) after `resourceVersion`: first those still in
-    /// the history, then live ones. Without a resourceVersion, only live events (clients list
-    /// first and watch from the list's revision, as informers and `kubectl get --watch` do). A resourceVersion older than the history is `410 Gone`; the
-    /// caller must list again. The stream ends when the consumer stops or ``closeWatches()`` runs.
-    public func watch(_ resource: String, namespace: String?, from resourceVersion: Int64?) throws(KubeStatusError) -> AsyncStream<WatchEvent> {
-        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .unbounded)
+    /// Events for `resource` (in `namespace`, or all; filtered by the selectors) after
+    /// `resourceVersion`: first those still in the history, then live ones. Without a
+    /// resourceVersion the watch starts with a synthetic ADDED for every existing object, as the
+    /// API server's does. A resourceVersion older than the history is `410 Gone` (list again);
+    /// one from the future is `504 Timeout`. With `bookmarkInterval`, BOOKMARK events carrying the
+    /// current revision are queued behind the events already sent, so resuming from one never
+    /// skips a change. The stream ends when the consumer stops, the watcher falls
+    /// ``maxQueuedEvents`` behind, or ``closeWatches()`` runs.
+    public func watch(_ resource: String, namespace: String?, from resourceVersion: Int64?, labelSelector: LabelSelector? = nil,
+                      fieldSelector: FieldSelector? = nil, kind: String = "", apiVersion: String = "",
+                      bookmarkInterval: Duration? = nil) throws(KubeStatusError) -> AsyncStream<WatchEvent> {
+        let (stream, continuation) = AsyncStream<WatchEvent>.makeStream(bufferingPolicy: .bufferingOldest(Self.maxQueuedEvents))
         let id = UUID()
+        let watcher = Watcher(resource: resource, namespace: namespace, labelSelector: labelSelector, fieldSelector: fieldSelector,
+                              continuation: continuation)
         try state.withLock { s throws(KubeStatusError) in
-            if let start = resourceVersion, start < s.revision {
-                let oldest = s.history.first?.resourceVersion ?? s.revision + 1
-                guard start >= oldest - 1 else {
-                    throw KubeStatusError(code: 410, reason: "Expired", message: "too old resource version: \(start) (\(oldest - 1))")
+            if let start = resourceVersion {
+                guard start <= s.revision else {
+                    throw KubeStatusError(code: 504, reason: "Timeout", message: "Too large resource version: \(start), current: \(s.revision)")
                 }
-                for event in s.history where event.resourceVersion > start && Self.matches(event, resource, namespace) {
-                    continuation.yield(event)
+                if start < s.revision {
+                    let oldest = s.history.first?.resourceVersion ?? s.revision + 1
+                    guard start >= oldest - 1 else {
+                        throw KubeStatusError(code: 410, reason: "Expired", message: "too old resource version: \(start) (\(oldest - 1))")
+                    }
+                    for event in s.history where event.resourceVersion > start && watcher.wants(event) {
+                        continuation.yield(event)
+                    }
+                }
+            } else {
+                let keys = s.objects.keys.filter { $0.resource == resource && (namespace == nil || $0.namespace == namespace) }
+                    .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+                for key in keys {
+                    let event = WatchEvent(kind: .added, resource: resource, object: s.objects[key]!, resourceVersion: s.revision)
+                    if watcher.wants(event) { continuation.yield(event) }
                 }
             }
-            s.watchers[id] = Watcher(resource: resource, namespace: namespace, continuation: continuation)
+            s.watchers[id] = watcher
+        }
+        let ticker: Task<Void, Never>? = bookmarkInterval.map { bookmarkInterval in
+            Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: bookmarkInterval)
+                    guard !Task.isCancelled, let self else { return }
+                    self.state.withLock { s in
+                        guard let watcher = s.watchers[id] else { return }
+                        let object: JSONValue = ["kind": .string(kind), "apiVersion": .string(apiVersion),
+                                                 "metadata": ["resourceVersion": .string(String(s.revision))]]
+                        watcher.continuation.yield(WatchEvent(kind: .bookmark, resource: resource, object: object, resourceVersion: s.revision))
+                    }
+                }
+            }
         }
         continuation.onTermination = { [weak self] _ in
+            ticker?.cancel()
             self?.state.withLock { _ = $0.watchers.removeValue(forKey: id) }
         }
         return stream
-    }
-
-    /// A bookmark for `resource`: the current revision, for watches that asked for bookmarks.
-    public func bookmark(_ resource: String) -> WatchEvent {
-        let revision = currentRevision
-        return WatchEvent(kind: .bookmark, resource: resource,
-                          object: ["metadata": ["resourceVersion": .string(String(revision))]], resourceVersion: revision)
     }
 
     /// Ends every open watch (the client sees the stream close and must re-watch).
@@ -253,12 +302,26 @@ public final class KubeStore: Sendable {
     private static func record(_ s: inout State, _ event: WatchEvent, limit: Int) {
         s.history.append(event)
         if s.history.count > limit { s.history.removeFirst(s.history.count - limit) }
-        for watcher in s.watchers.values where matches(event, watcher.resource, watcher.namespace) {
-            watcher.continuation.yield(event)
+        for (id, watcher) in s.watchers where watcher.wants(event) {
+            if case .dropped = watcher.continuation.yield(event) {
+                watcher.continuation.finish()
+                s.watchers[id] = nil
+            }
         }
     }
 
-    private static func matches(_ event: WatchEvent, _ resource: String, _ namespace: String?) -> Bool {
+    static func selected(_ object: JSONValue, _ labels: LabelSelector?, _ fields: FieldSelector?) -> Bool {
+        let objectLabels = (object.value(at: "metadata.labels")?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        return (labels?.matches(objectLabels) ?? true) && (fields?.matches(object) ?? true)
+    }
+
+    static func checkSize(_ object: JSONValue) throws(KubeStatusError) {
+        guard object.serialized().utf8.count <= maxObjectBytes else {
+            throw KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the object exceeds \(maxObjectBytes) bytes")
+        }
+    }
+
+    static func matches(_ event: WatchEvent, _ resource: String, _ namespace: String?) -> Bool {
         event.resource == resource && (namespace == nil || event.object.value(at: "metadata.namespace")?.stringValue == namespace)
     }
 

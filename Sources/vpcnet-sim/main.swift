@@ -66,12 +66,7 @@ struct EC2Command: AsyncParsableCommand {
         _ = try hostAndPort()
     }
 
-    func hostAndPort() throws -> (String, Int) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
-        }
-        return (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
-    }
+    func hostAndPort() throws -> (String, Int) { try listenAddress(listen) }
 
     func run() async throws {
         var keys = [EC2Simulator.testAccessKeyID: EC2Simulator.testSecretAccessKey]
@@ -107,11 +102,11 @@ struct APIServerCommand: AsyncParsableCommand {
     @Option(help: "Write a kubeconfig for this server to this file.")
     var kubeconfig: String?
 
+    func validate() throws { _ = try listenAddress(listen) }
+
     func run() async throws {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:6443")
-        }
-        let server = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: String(listen[..<colon]), port: port)
+        let (host, port) = try listenAddress(listen)
+        let server = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: host, port: port)
         if let kubeconfig {
             // Written whole, then renamed, so a reader never sees half a file.
             let temporary = kubeconfig + ".tmp"
@@ -122,6 +117,15 @@ struct APIServerCommand: AsyncParsableCommand {
         try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
         try await server.wait()
     }
+}
+
+/// Parses `HOST:PORT` (IPv6 hosts in brackets, `[::1]:8080`).
+func listenAddress(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port),
+          colon > text.startIndex else {
+        throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")
+    }
+    return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
 }
 
 /// Runs `onSignal` once when one of `signals` arrives.

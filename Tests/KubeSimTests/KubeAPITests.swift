@@ -71,12 +71,18 @@ import Testing
         let revision = api.store.currentRevision
         let reply = await api.handle(method: "GET", path: "/api/v1/nodes", query: ["watch": "true", "resourceVersion": String(revision)],
                                      contentType: nil, body: [])
-        guard case .watch(let stream, _, _, _) = reply else { Issue.record("not a watch"); return }
+        guard case .watch(let stream, _) = reply else { Issue.record("not a watch"); return }
         #expect(await call("POST", "/_sim/drop-watches").0 == 200)
         for await _ in stream {}
         #expect(await call("POST", "/api/v1/nodes", Node(name: "m").raw).0 == 201)
         #expect(await call("POST", "/_sim/compact").0 == 200)
-        let (gone, _) = await call("GET", "/api/v1/nodes", query: ["watch": "true", "resourceVersion": String(revision)])
-        #expect(gone == 410)
+        // As the real API server: a 200 watch whose only event is an ERROR carrying 410 Expired.
+        let goneReply = await api.handle(method: "GET", path: "/api/v1/nodes", query: ["watch": "true", "resourceVersion": String(revision)],
+                                         contentType: nil, body: [])
+        guard case .watch(let gone, _) = goneReply else { Issue.record("not a watch"); return }
+        var events: [WatchEvent] = []
+        for await event in gone { events.append(event) }
+        #expect(events.count == 1 && events.first?.kind == .error && events.first?.object["code"] == 410)
+        #expect(events.first?.object["reason"] == "Expired")
     }
 }

@@ -108,4 +108,45 @@ import Testing
         for await _ in stream { count += 1 }
         #expect(count == 0)
     }
+
+    @Test func watchesFilterBySelectorsAndStartWithTheCurrentState() async throws {
+        let store = KubeStore()
+        _ = try store.create("nodes", namespace: nil, object: node("a", labels: ["zone": "a"]))
+        _ = try store.create("nodes", namespace: nil, object: node("b", labels: ["zone": "b"]))
+        // Without a resourceVersion: synthetic ADDED for what exists, then live changes; selectors apply to both.
+        let stream = try store.watch("nodes", namespace: nil, from: nil, labelSelector: LabelSelector(parsing: "zone=b"))
+        _ = try store.create("nodes", namespace: nil, object: node("c", labels: ["zone": "a"]))
+        _ = try store.create("nodes", namespace: nil, object: node("d", labels: ["zone": "b"]))
+        var names: [String] = []
+        for await event in stream {
+            names.append(event.object.value(at: "metadata.name")?.stringValue ?? "")
+            if names.count == 2 { break }
+        }
+        #expect(names == ["b", "d"])
+        #expect(throws: KubeStatusError.self, "a resourceVersion from the future") {
+            try store.watch("nodes", namespace: nil, from: store.currentRevision + 10)
+        }
+    }
+
+    @Test func bookmarksQueueBehindEvents() async throws {
+        let store = KubeStore()
+        let stream = try store.watch("nodes", namespace: nil, from: store.currentRevision, kind: "Node", apiVersion: "v1",
+                                     bookmarkInterval: .milliseconds(20))
+        _ = try store.create("nodes", namespace: nil, object: node("a"))
+        var sawEvent = false
+        for await event in stream {
+            if event.kind == .added { sawEvent = true; continue }
+            #expect(event.kind == .bookmark && event.object["kind"] == "Node" && event.object["apiVersion"] == "v1")
+            #expect(sawEvent, "a bookmark never overtakes an event queued before it")
+            #expect(event.resourceVersion >= 1)
+            break
+        }
+    }
+
+    @Test func oversizedObjectsAreRefused() throws {
+        let store = KubeStore()
+        var big = ConfigMap(name: "big", namespace: "default")
+        big.data = ["blob": String(repeating: "x", count: KubeStore.maxObjectBytes)]
+        #expect(throws: KubeStatusError.self) { try store.create("configmaps", namespace: "default", object: big.raw) }
+    }
 }

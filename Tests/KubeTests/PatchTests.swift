@@ -58,9 +58,20 @@ import Testing
         (#"{"foo":"bar"}"#, #"{"op":"add"}"#),
         (#"{"foo":"bar"}"#, #"[{"op":"add","path":"foo","value":1}]"#),
         (#"{"a":{"b":1}}"#, #"[{"op":"move","from":"/a","path":"/a/c"}]"#),
+        (#"{"a":{"b":1}}"#, #"[{"op":"copy","from":"","path":"/x"}]"#),
+        (#"{"a":{"b":1}}"#, #"[{"op":"copy","from":"/a","path":"/a/c"}]"#),
     ])
-    func badJSONPatchesAreErrorsAndChangeNothing(original: String, patch: String) {
+    func badJSONPatchesAreErrors(original: String, patch: String) {
         #expect(throws: JSONPatchError.self) { try Self.json(original).jsonPatched(with: Self.json(patch)) }
+    }
+
+    @Test func patchBombsAreRefused() {
+        // Each copy of the growing list into itself would double the document.
+        let big = JSONValue.string(String(repeating: "x", count: 1 << 20))
+        let copies = JSONValue.array((0..<8).map { i in ["op": "copy", "from": "/a", "path": .string("/c\(i)")] })
+        #expect(throws: JSONPatchError.self, "more than 4 MiB copied") { try JSONValue.object(["a": big]).jsonPatched(with: copies) }
+        let many = JSONValue.array(Array(repeating: ["op": "test", "path": "/a", "value": 1], count: JSONValue.maxJSONPatchOperations + 1))
+        #expect(throws: JSONPatchError.self, "too many operations") { try JSONValue.object(["a": 1]).jsonPatched(with: many) }
     }
 
     @Test func strategicMergePatchMergesKeyedListsAndReplacesAtomicOnes() {
