@@ -63,21 +63,14 @@ public struct ContainerCredentialProvider: AWSCredentialProvider {
         } else if let token {
             headers.append(("Authorization", token))
         }
-        var lastError = EC2Error.credentials("the container credentials endpoint was not called")
-        for attempt in 1...3 {
-            if attempt > 1 { try? await Task.sleep(for: .milliseconds(Int64.random(in: 0..<(50 << attempt)))) }
-            do throws(EC2Error) {
-                let response = try await http.send(method: .GET, url: endpoint, headers: headers, body: [], timeout: timeout)
-                guard response.status == 200 else {
-                    throw .invalidResponse(status: response.status, detail: String(decoding: response.body.prefix(200), as: UTF8.self))
-                }
-                return try Self.decode(response.body)
-            } catch {
-                lastError = error
-                if !error.isRetryable { break }
+        return try await fetchCredentials("container credentials from \(endpoint)", attempts: 3,
+                                          baseDelay: .milliseconds(50)) { () async throws(EC2Error) -> AWSCredentials in
+            let response = try await http.send(method: .GET, url: endpoint, headers: headers, body: [], timeout: timeout)
+            guard response.status == 200 else {
+                throw .invalidResponse(status: response.status, detail: String(decoding: response.body.prefix(200), as: UTF8.self))
             }
+            return try Self.decode(response.body)
         }
-        throw .credentials("container credentials from \(endpoint) failed: \(lastError)")
     }
 
     static func decode(_ body: [UInt8]) throws(EC2Error) -> AWSCredentials {

@@ -80,8 +80,8 @@ public actor CachingCredentialProvider {
         if let cached {
             guard let expiration = cached.expiration else { return cached }
             let remaining = expiration.timeIntervalSince(now())
-            if remaining > seconds(refreshAhead) { return cached }
-            if remaining > seconds(mandatoryRefresh) {
+            if remaining > refreshAhead.seconds { return cached }
+            if remaining > mandatoryRefresh.seconds {
                 // After a failed background refresh, wait a little before the next, so an STS or
                 // IMDS outage does not turn every call into a refresh attempt.
                 if lastFailure.map({ now().timeIntervalSince($0) > 30 }) ?? true { _ = startRefresh() }
@@ -130,5 +130,22 @@ public actor CachingCredentialProvider {
         if refreshing == task { refreshing = nil }
     }
 
-    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}
+
+/// Calls a credentials endpoint (STS, the container agent) up to `attempts` times, with full
+/// jitter between tries, retrying only what ``EC2Error/isRetryable`` allows. Failures become
+/// ``EC2Error/credentials(_:)`` naming `what`.
+func fetchCredentials(_ what: String, attempts: Int, baseDelay: Duration,
+                      _ call: () async throws(EC2Error) -> AWSCredentials) async throws(EC2Error) -> AWSCredentials {
+    var lastError = EC2Error.credentials("\(what) was not called")
+    for attempt in 1...max(1, attempts) {
+        if attempt > 1 { try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0..<max(1, (baseDelay * (1 << attempt)).nanoseconds)))) }
+        do {
+            return try await call()
+        } catch {
+            lastError = error
+            if !error.isRetryable { break }
+        }
+    }
+    throw .credentials("\(what) failed: \(lastError)")
 }

@@ -15,8 +15,7 @@ public final class AWSHTTPClient: Sendable {
     ///   - maxResponseBytes: the largest response body read before failing with `responseTooLarge`.
     public init(connectTimeout: Duration = .seconds(3), maxResponseBytes: Int = 32 << 20) {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .nanoseconds(connectTimeout.components.seconds * 1_000_000_000
-            + connectTimeout.components.attoseconds / 1_000_000_000)
+        configuration.timeout.connect = .nanoseconds(connectTimeout.nanoseconds)
         configuration.connectionPool.idleTimeout = .seconds(50)
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

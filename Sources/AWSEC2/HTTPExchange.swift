@@ -27,7 +27,7 @@ struct HTTPExchange: Sendable {
         if !body.isEmpty || method == .POST { request.body = .bytes(ByteBuffer(bytes: body)) }
         let prepared = request
         let client = self.client, limit = maxResponseBytes
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = timeout.seconds
         do {
             // Race the whole exchange (head and body) against the deadline: the client's own
             // deadline does not bound a body that trickles in.

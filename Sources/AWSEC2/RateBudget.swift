@@ -71,7 +71,7 @@ public actor RateBudget {
         let bucket = configuration.bucket(for: action)
         let time = now()
         var state = states[action] ?? State(tokens: bucket.capacity, updated: time)
-        state.tokens = min(bucket.capacity, state.tokens + Self.seconds(time - state.updated) * bucket.refillPerSecond)
+        state.tokens = min(bucket.capacity, state.tokens + (time - state.updated).seconds * bucket.refillPerSecond)
         state.updated = time
         state.tokens -= 1
         states[action] = state
@@ -91,10 +91,6 @@ public actor RateBudget {
     public func available(_ action: String) -> Double {
         let bucket = configuration.bucket(for: action)
         guard let state = states[action] else { return bucket.capacity }
-        return min(bucket.capacity, state.tokens + Self.seconds(now() - state.updated) * bucket.refillPerSecond)
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return min(bucket.capacity, state.tokens + (now() - state.updated).seconds * bucket.refillPerSecond)
     }
 }

@@ -30,7 +30,7 @@ public struct RetryPolicy: Sendable {
     public func backoff(beforeRetry retry: Int) -> Duration {
         let exponent = min(max(0, retry - 1), 30)
         let ceiling = min(maxBackoff, baseBackoff * (1 << exponent))
-        let nanos = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
+        let nanos = ceiling.nanoseconds
         guard nanos > 0 else { return .zero }
         return .nanoseconds(Int64.random(in: 0..<nanos))
     }

@@ -41,24 +41,14 @@ public struct WebIdentityCredentialProvider: AWSCredentialProvider {
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
             ("RoleSessionName", sessionName), ("WebIdentityToken", token),
         ])
-        var lastError = EC2Error.credentials("STS was not called")
-        for attempt in 1...maxAttempts {
-            if attempt > 1 { try? await Task.sleep(for: .milliseconds(Int64.random(in: 0..<(100 << attempt)))) }
-            do throws(EC2Error) {
-                let response = try await http.send(
-                    method: .POST, url: stsEndpoint,
-                    headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
-                    body: Array(body.utf8), timeout: timeout)
-                guard response.status == 200 else {
-                    throw EC2ResponseDecoder.error(status: response.status, body: response.body)
-                }
-                return try Self.decode(response.body)
-            } catch {
-                lastError = error
-                if !error.isRetryable { break }
-            }
+        return try await fetchCredentials("AssumeRoleWithWebIdentity for \(roleARN)", attempts: maxAttempts,
+                                          baseDelay: .milliseconds(100)) { () async throws(EC2Error) -> AWSCredentials in
+            let response = try await http.send(
+                method: .POST, url: stsEndpoint, headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
+                body: Array(body.utf8), timeout: timeout)
+            guard response.status == 200 else { throw EC2ResponseDecoder.error(status: response.status, body: response.body) }
+            return try Self.decode(response.body)
         }
-        throw .credentials("AssumeRoleWithWebIdentity for \(roleARN) failed: \(lastError)")
     }
 
     static func decode(_ body: [UInt8]) throws(EC2Error) -> AWSCredentials {

@@ -263,15 +263,13 @@ public struct KubeAPI: Sendable {
         case ("POST", let name?, "binding"):
             let binding = try decodedBody()
             guard let node = binding.value(at: "target.name")?.stringValue, !node.isEmpty else { throw .invalid("target.name: Required value") }
-            _ = try store.mutate(resource.name, namespace: namespace, name: name) { pod throws(KubeStatusError) in
-                if let bound = pod.value(at: "spec.nodeName")?.stringValue, !bound.isEmpty {
+            _ = try store.mutate(resource.name, namespace: namespace, name: name) { object throws(KubeStatusError) in
+                var pod = Pod(raw: object)
+                if let bound = pod.nodeName, !bound.isEmpty {
                     throw KubeStatusError(code: 409, reason: "Conflict", message: "pod \(name) is already assigned to node \"\(bound)\"")
                 }
-                var pod = pod
-                var spec = pod["spec"] ?? [:]
-                spec["nodeName"] = .string(node)
-                pod["spec"] = spec
-                return pod
+                pod.nodeName = node
+                return pod.raw
             }
             return .object(status: 201, ["kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201])
 

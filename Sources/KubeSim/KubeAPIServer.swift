@@ -91,8 +91,13 @@ final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             self.head = nil
-            // Go clients form-encode queries: '+' is a space (e.g. in "app in (a,b)" selectors).
-            let components = URLComponents(string: head.uri.replacingOccurrences(of: "+", with: "%20"))
+            // Go clients form-encode queries: there '+' is a space (e.g. in "app in (a,b)" selectors).
+            // Only the query is form-encoded; the path is left as sent.
+            var uri = head.uri
+            if let mark = uri.firstIndex(of: "?") {
+                uri = String(uri[...mark]) + uri[uri.index(after: mark)...].replacingOccurrences(of: "+", with: "%20")
+            }
+            let components = URLComponents(string: uri)
             let path = components?.path ?? head.uri
             var query: [String: String] = [:]
             for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }

@@ -26,23 +26,15 @@ import VPCNetCore
     func withSimulator(_ configuration: EC2Simulator.Configuration = .init(), throttle: SimThrottle = SimThrottle(enabled: false),
                        _ body: (EC2Simulator, EC2Client) async throws -> Void) async throws {
         let simulator = EC2Simulator(configuration: configuration, throttle: throttle)
-        let server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
-        let http = AWSHTTPClient()
-        let client = EC2Client(
-            configuration: .init(region: "us-east-1", endpoint: server.url,
-                                 retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200))),
-            credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
-                                                                 secretAccessKey: EC2Simulator.testSecretAccessKey)),
-            httpClient: http, rateBudget: RateBudget())
-        do {
+        try await serving(simulator) { server, http in
+            let client = EC2Client(
+                configuration: .init(region: "us-east-1", endpoint: server.url,
+                                     retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200))),
+                credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
+                                                                     secretAccessKey: EC2Simulator.testSecretAccessKey)),
+                httpClient: http, rateBudget: RateBudget())
             try await body(simulator, client)
-        } catch {
-            try? await http.shutdown()
-            try? await server.stop()
-            throw error
         }
-        try await http.shutdown()
-        try await server.stop()
         #expect(simulator.invariantViolations() == [])
     }
 
