@@ -30,43 +30,6 @@ public enum KubeError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Where the API server is and how to authenticate to it.
-public struct KubeConnection: Sendable {
-    public var server: URL
-    /// A bearer token; when `tokenFile` is set it is re-read on every request (service-account
-    /// tokens are rotated by the kubelet).
-    public var token: String?
-    public var tokenFile: String?
-    public var caFile: String?
-    public var insecureSkipTLSVerify: Bool
-
-    public init(server: URL, token: String? = nil, tokenFile: String? = nil, caFile: String? = nil, insecureSkipTLSVerify: Bool = false) {
-        self.server = server
-        self.token = token
-        self.tokenFile = tokenFile
-        self.caFile = caFile
-        self.insecureSkipTLSVerify = insecureSkipTLSVerify
-    }
-
-    /// In-cluster configuration: `KUBERNETES_SERVICE_HOST`/`PORT`, the service-account token and CA.
-    public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                 serviceAccount: String = "/var/run/secrets/kubernetes.io/serviceaccount") -> KubeConnection? {
-        guard let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"],
-              let url = URL(string: "https://\(host.contains(":") ? "[\(host)]" : host):\(port)") else { return nil }
-        return KubeConnection(server: url, tokenFile: "\(serviceAccount)/token", caFile: "\(serviceAccount)/ca.crt")
-    }
-
-    func bearerToken() throws(KubeError) -> String? {
-        if let tokenFile {
-            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                throw .transport("cannot read the token file \(tokenFile)")
-            }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return token
-    }
-}
-
 /// A client of the Kubernetes REST API for the typed objects in this module.
 ///
 /// Objects travel whole (``KubeObject/raw``), so what another controller wrote survives an
@@ -82,12 +45,7 @@ public final class KubeClient: Sendable {
         self.requestTimeout = requestTimeout
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(5)
-        if connection.server.scheme == "https" {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            if let caFile = connection.caFile { tls.trustRoots = .file(caFile) }
-            if connection.insecureSkipTLSVerify { tls.certificateVerification = .none }
-            configuration.tlsConfiguration = tls
-        }
+        if connection.server.scheme == "https" { configuration.tlsConfiguration = try connection.tlsConfiguration() }
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -119,10 +77,25 @@ public final class KubeClient: Sendable {
 
     func request(_ method: HTTPMethod, _ pathAndQuery: String, body: JSONValue? = nil,
                  contentType: String = "application/json") async throws(KubeError) -> JSONValue {
+        // (A Result, not `catch where`: the 6.3 compiler crashes on that in async typed throws.)
+        let first: Result<JSONValue, KubeError>
+        do { first = .success(try await requestOnce(method, pathAndQuery, body: body, contentType: contentType)) } catch { first = .failure(error) }
+        switch first {
+        case .failure(let error) where error.code == 401 && connection.exec != nil:
+            // The plugin's token may have been revoked before its stated expiry: fetch a new one, once.
+            await connection.exec?.invalidate()
+            return try await requestOnce(method, pathAndQuery, body: body, contentType: contentType)
+        case .failure(let error): throw error
+        case .success(let value): return value
+        }
+    }
+
+    private func requestOnce(_ method: HTTPMethod, _ pathAndQuery: String, body: JSONValue?,
+                             contentType: String) async throws(KubeError) -> JSONValue {
         var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
-        if let token = try connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token = try await connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body.serialized()))

@@ -31,7 +31,7 @@ extension KubeClient {
                 do {
                     var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
                     request.headers.add(name: "Accept", value: "application/json")
-                    if let token = try connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                    if let token = try await connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
                     let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
                     guard response.status == .ok else {
                         let body = try await response.body.collect(upTo: 1 << 20)

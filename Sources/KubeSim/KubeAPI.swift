@@ -1,16 +1,21 @@
 import Foundation
 import Kube
+import Synchronization
 
 /// The Kubernetes REST API over a ``KubeStore``: paths, verbs, discovery, patches and the status
 /// and binding subresources, independent of HTTP plumbing (see ``KubeAPIServer``).
 public struct KubeAPI: Sendable {
     public let store: KubeStore
     public let faults = KubeFaults()
+    /// Bearer tokens the API accepts; nil accepts every request (the default for local use).
+    /// A verified client certificate is accepted too. `/_sim/tokens` replaces the set (rotation tests).
+    public let tokens: SimTokens
     /// Largest accepted request body; larger ones get `413`.
     public static let maxBodyBytes = 3 << 20
 
-    public init(store: KubeStore) {
+    public init(store: KubeStore, tokens: Set<String>? = nil) {
         self.store = store
+        self.tokens = SimTokens(tokens)
         for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             _ = try? store.create("namespaces", namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace",
                                                                            "metadata": ["name": .string(namespace)], "status": ["phase": "Active"]])
@@ -22,8 +27,22 @@ public struct KubeAPI: Sendable {
         case watch(AsyncStream<WatchEvent>, timeout: Duration)
     }
 
-    public func handle(method: String, path: String, query: [String: String], contentType: String?, body: [UInt8]) async -> Reply {
+    /// Who sent a request: its bearer token and whether it presented a client certificate our CA signed.
+    public struct Caller: Sendable {
+        public var bearerToken: String?
+        public var verifiedClientCertificate: Bool
+        public init(bearerToken: String? = nil, verifiedClientCertificate: Bool = false) {
+            self.bearerToken = bearerToken
+            self.verifiedClientCertificate = verifiedClientCertificate
+        }
+    }
+
+    public func handle(method: String, path: String, query: [String: String], contentType: String?, body: [UInt8],
+                       caller: Caller = Caller()) async -> Reply {
         if path.hasPrefix("/_sim/") { return control(method: method, path: path, body: body) }
+        guard caller.verifiedClientCertificate || tokens.accepts(caller.bearerToken) else {
+            return .object(status: 401, KubeStatusError(code: 401, reason: "Unauthorized", message: "Unauthorized").status)
+        }
         if let fault = fault(method: method, path: path, query: query) {
             switch fault {
             case .status(let code):
@@ -69,6 +88,12 @@ public struct KubeAPI: Sendable {
         switch path {
         case "/_sim/drop-watches":
             store.closeWatches()
+            return .object(status: 200, ok)
+        case "/_sim/tokens":
+            guard let request = try? JSONValue(parsing: body), let list = request["tokens"]?.arrayValue else {
+                return .object(status: 400, KubeStatusError.badRequest("body must be {\"tokens\": [...]}").status)
+            }
+            tokens.replace(Set(list.compactMap(\.stringValue)))
             return .object(status: 200, ok)
         case "/_sim/compact":
             store.compact(through: store.currentRevision)
@@ -342,4 +367,20 @@ public struct KubeAPI: Sendable {
             throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "\(method) is not supported on this path")
         }
     }
+}
+
+/// The set of bearer tokens a simulated API server accepts.
+public final class SimTokens: Sendable {
+    private let accepted: Mutex<Set<String>?>
+
+    init(_ tokens: Set<String>?) { accepted = Mutex(tokens) }
+
+    public func accepts(_ token: String?) -> Bool {
+        accepted.withLock { accepted in accepted.map { set in token.map(set.contains) ?? false } ?? true }
+    }
+
+    public func replace(_ tokens: Set<String>?) { accepted.withLock { $0 = tokens } }
+
+    /// One accepted token (for writing a kubeconfig), if tokens are required.
+    public var any: String? { accepted.withLock { $0?.sorted().first } }
 }

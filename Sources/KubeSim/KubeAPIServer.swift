@@ -3,32 +3,61 @@ import Kube
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Serves ``KubeAPI`` over HTTP/1.1; watches stream newline-delimited JSON events in a chunked
 /// response until their timeout, the client leaving, or the store closing them.
 public final class KubeAPIServer: Sendable {
     public let api: KubeAPI
+    /// The generated CA and certificates when serving HTTPS.
+    public let certificates: SimCertificates?
     private let channel: any Channel
 
-    private init(api: KubeAPI, channel: any Channel) {
+    private init(api: KubeAPI, certificates: SimCertificates?, channel: any Channel) {
         self.api = api
+        self.certificates = certificates
         self.channel = channel
     }
 
-    public static func start(_ api: KubeAPI, host: String, port: Int) async throws -> KubeAPIServer {
+    /// Serves `api` on `host:port`; with `tls`, over HTTPS with a freshly generated CA, asking
+    /// (not requiring) clients for a certificate signed by it.
+    public static func start(_ api: KubeAPI, host: String, port: Int, tls: Bool = false) async throws -> KubeAPIServer {
+        var context: NIOSSLContext?
+        var certificates: SimCertificates?
+        if tls {
+            let generated = try SimCertificates.generate(hosts: Array(Set([host, "127.0.0.1", "localhost"])))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(generated.serverCertificatePEM.utf8)).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(generated.serverKeyPEM.utf8), format: .pem)))
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(generated.caPEM.utf8)))
+            configuration.certificateVerification = .optionalVerification
+            context = try NIOSSLContext(configuration: configuration)
+            certificates = generated
+        }
+        let sslContext = context
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(KubeHTTPHandler(api: api)) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(KubeHTTPHandler(api: api))
+                }
             }
             .bind(host: host, port: port).get()
-        return KubeAPIServer(api: api, channel: channel)
+        return KubeAPIServer(api: api, certificates: certificates, channel: channel)
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }
     public var url: URL {
         let host = channel.localAddress?.ipAddress ?? "127.0.0.1"
-        return URL(string: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
+        return URL(string: "\(certificates == nil ? "http" : "https")://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
+    }
+
+    /// A connection for vpcnet's client, with the CA, the admin client certificate and an accepted token.
+    public func connection() -> KubeConnection {
+        KubeConnection(server: url, token: api.tokens.any, caPEM: certificates?.caPEM,
+                       clientCertificatePEM: certificates?.clientCertificatePEM, clientKeyPEM: certificates?.clientKeyPEM)
     }
 
     public func stop() async throws {
@@ -39,27 +68,21 @@ public final class KubeAPIServer: Sendable {
     public func wait() async throws { try await channel.closeFuture.get() }
 
     /// A kubeconfig that points `kubectl` (or vpcnet's client) at this server.
+    /// With TLS it carries the CA and the admin client certificate inline; with required tokens, one of them.
     public func kubeconfig(contextName: String = "vpcnet-sim") -> String {
-        """
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: \(contextName)
-          cluster:
-            server: \(url.absoluteString)
-        users:
-        - name: \(contextName)
-          user:
-            token: vpcnet-sim
-        contexts:
-        - name: \(contextName)
-          context:
-            cluster: \(contextName)
-            user: \(contextName)
-            namespace: default
-        current-context: \(contextName)
-
-        """
+        func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        var cluster = "    server: \(url.absoluteString)\n"
+        var user = "    token: \(api.tokens.any ?? "vpcnet-sim")\n"
+        if let certificates {
+            cluster += "    certificate-authority-data: \(base64(certificates.caPEM))\n"
+            user += "    client-certificate-data: \(base64(certificates.clientCertificatePEM))\n"
+            user += "    client-key-data: \(base64(certificates.clientKeyPEM))\n"
+        }
+        return "apiVersion: v1\nkind: Config\n"
+            + "clusters:\n- name: \(contextName)\n  cluster:\n" + cluster
+            + "users:\n- name: \(contextName)\n  user:\n" + user
+            + "contexts:\n- name: \(contextName)\n  context:\n    cluster: \(contextName)\n    user: \(contextName)\n    namespace: default\n"
+            + "current-context: \(contextName)\n"
     }
 }
 
@@ -106,10 +129,18 @@ final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             let api = self.api, body = self.body, tooLarge = self.tooLarge
             let contentType = head.headers.first(name: "content-type")
             let method = head.method.rawValue
+            var caller = KubeAPI.Caller()
+            if let authorization = head.headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") {
+                caller.bearerToken = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            }
+            // NIOSSL has verified any certificate presented against our CA (optionalVerification).
+            if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self), tls.peerCertificate != nil {
+                caller.verifiedClientCertificate = true
+            }
             Task {
                 let reply: KubeAPI.Reply = tooLarge
                     ? .object(status: 413, KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large").status)
-                    : await api.handle(method: method, path: path, query: query, contentType: contentType, body: body)
+                    : await api.handle(method: method, path: path, query: query, contentType: contentType, body: body, caller: caller)
                 loop.execute {
                     let (handler, context) = bound.value
                     handler.send(reply, context: context, keepAlive: head.isKeepAlive)

@@ -93,7 +93,8 @@ struct APIServerCommand: AsyncParsableCommand {
         abstract: "Serve a simulated Kubernetes API (nodes, pods, events, leases, configmaps, namespaces) for kubectl.",
         discussion: """
             Prints one line, `listening on URL`, when ready, and serves until SIGINT or SIGTERM. \
-            With --kubeconfig it writes a kubeconfig for itself first: kubectl --kubeconfig FILE get nodes.
+            With --kubeconfig it writes a kubeconfig for itself first: kubectl --kubeconfig FILE get nodes. \
+            The /_sim/ control endpoints (faults, drop-watches, compact, tokens) need no credentials: listen on loopback.
             """)
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
@@ -102,15 +103,31 @@ struct APIServerCommand: AsyncParsableCommand {
     @Option(help: "Write a kubeconfig for this server to this file.")
     var kubeconfig: String?
 
-    func validate() throws { _ = try listenAddress(listen) }
+    @Flag(help: "Serve HTTPS with a CA generated for this run; the kubeconfig carries the CA and an admin client certificate.")
+    var tls = false
+
+    @Option(name: .customLong("token"), help: "Require this bearer token (or a client certificate); repeat for several. Default: accept anyone.")
+    var tokens: [String] = []
+
+    func validate() throws {
+        _ = try listenAddress(listen)
+        if tokens.contains(where: { $0.isEmpty || $0.contains(where: \.isWhitespace) }) { throw ValidationError("--token must be non-empty and without spaces") }
+        // kubectl (client-go) never sends a bearer token over plain HTTP.
+        if !tokens.isEmpty && !tls { throw ValidationError("--token needs --tls: kubectl sends tokens only over HTTPS") }
+    }
 
     func run() async throws {
         let (host, port) = try listenAddress(listen)
-        let server = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: host, port: port)
+        let api = KubeAPI(store: KubeStore(), tokens: tokens.isEmpty ? nil : Set(tokens))
+        let server = try await KubeAPIServer.start(api, host: host, port: port, tls: tls)
         if let kubeconfig {
             // Written whole, then renamed, so a reader never sees half a file.
             let temporary = kubeconfig + ".tmp"
-            try server.kubeconfig().write(toFile: temporary, atomically: false, encoding: .utf8)
+            // 0600: with --tls it holds the admin client key.
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(server.kubeconfig().utf8),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(temporary)")
+            }
             _ = rename(temporary, kubeconfig)
         }
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))

@@ -1,8 +1,10 @@
 """kubectl, a real Kubernetes client written by others, against vpcnet's API simulator
 (`vpcnet-sim apiserver`). The simulator is trusted only as far as kubectl agrees with it."""
+import base64
 import json
 import os
 import select
+import ssl
 import subprocess
 import tempfile
 import time
@@ -35,14 +37,39 @@ spec:
 """
 
 
-@pytest.fixture
-def cluster():
+def start_sim(*flags):
     directory = tempfile.mkdtemp(prefix="vpcnet-kubesim-")
     kubeconfig = os.path.join(directory, "kubeconfig")
-    proc = subprocess.Popen([SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig, *flags],
+                            stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("listening on "), line
-    url = line.split()[-1].rstrip("/")
+    return proc, line.split()[-1].rstrip("/"), kubeconfig
+
+
+def tls_context(kubeconfig):
+    """An SSL context with the CA and admin client certificate the simulator wrote into its kubeconfig."""
+    directory = os.path.dirname(kubeconfig)
+    fields = {}
+    for line in open(kubeconfig):
+        key, _, value = line.strip().partition(": ")
+        if key.endswith("-data"):
+            fields[key] = base64.b64decode(value)
+    for key, data in fields.items():
+        with open(os.path.join(directory, key), "wb") as file:
+            file.write(data)
+    context = ssl.create_default_context(cafile=os.path.join(directory, "certificate-authority-data"))
+    context.load_cert_chain(os.path.join(directory, "client-certificate-data"), os.path.join(directory, "client-key-data"))
+    return context
+
+
+@pytest.fixture
+def cluster():
+    """The simulator over HTTPS with its generated CA, a required token, and kubectl using the
+    admin client certificate from the kubeconfig the simulator wrote."""
+    proc, url, kubeconfig = start_sim("--tls", "--token", "peer-token")
+    assert url.startswith("https://")
+    context = tls_context(kubeconfig)
 
     def kubectl(*args, input=None, check=True):
         result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input, capture_output=True, text=True, timeout=30)
@@ -50,7 +77,7 @@ def cluster():
             assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
         return result
 
-    yield url, kubectl, kubeconfig
+    yield (url, context), kubectl, kubeconfig
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -76,11 +103,12 @@ class Lines:
         return line.decode()
 
 
-def raw(url, path, method="GET", body=None, content_type="application/json"):
+def raw(server, path, method="GET", body=None, content_type="application/json", headers=None):
+    url, context = server if isinstance(server, tuple) else (server, None)
     data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": content_type})
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": content_type, **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -170,3 +198,32 @@ def test_conflicts_and_bad_input_get_status_errors(cluster):
         assert error["kind"] == "Status" and error["code"] == expected
     # The simulator is still serving.
     assert raw(url, "/api/v1/nodes/node-1")[0] == 200
+
+
+def test_tokens_are_required_when_configured(cluster):
+    server, _, kubeconfig = cluster
+    # The same kubeconfig without the client certificate: only the token authenticates.
+    token_only = kubeconfig + "-token"
+    with open(kubeconfig) as source, open(token_only, "w") as target:
+        target.writelines(line for line in source if "client-certificate-data" not in line and "client-key-data" not in line)
+    kubectl = lambda *args: subprocess.run(["kubectl", "--kubeconfig", token_only, *args], capture_output=True, text=True,
+                                           timeout=30, stdin=subprocess.DEVNULL)
+    assert kubectl("get", "namespaces").returncode == 0
+    refused = kubectl("--token", "wrong-token", "get", "namespaces")
+    assert refused.returncode != 0 and "must be logged in" in refused.stderr, refused.stderr
+    # Rotation: the server now accepts only a new token; the old one is refused.
+    assert raw(server, "/_sim/tokens", "POST", {"tokens": ["rotated"]})[0] == 200
+    assert kubectl("get", "namespaces").returncode != 0
+    assert kubectl("--token", "rotated", "get", "namespaces").returncode == 0
+
+
+def test_https_refuses_clients_that_do_not_trust_its_ca(cluster):
+    (url, _), _, kubeconfig = cluster
+    with pytest.raises(urllib.error.URLError) as failure:
+        urllib.request.urlopen(url + "/api/v1/nodes", timeout=30)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
+    # Trusting the CA without a client certificate or token: 401.
+    directory = os.path.dirname(kubeconfig)
+    context = ssl.create_default_context(cafile=os.path.join(directory, "certificate-authority-data"))
+    assert raw((url, context), "/api/v1/nodes")[0] == 401
+    assert raw((url, context), "/api/v1/nodes", headers={"Authorization": "Bearer peer-token"})[0] == 200
