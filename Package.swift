@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "EC2Sim", targets: ["EC2Sim"]),
         .library(name: "Kube", targets: ["Kube"]),
         .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
+        .executable(name: "eni-controller", targets: ["eni-controller"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // The shared model: names, the node network record, IPv4 types, provider IDs, instance limits.
@@ -133,6 +135,37 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore"], swiftSettings: strict),
+        // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning
+        // (ProvisioningPlan) apart from the EC2 and Kubernetes I/O around it.
+        .target(
+            name: "ENIController",
+            dependencies: [
+                "VPCNetCore", "AWSEC2", "Kube",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ENIControllerTests",
+            dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "eni-controller",
+            dependencies: [
+                "ENIController", "Kube", "AWSEC2", "VPCNetCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "vpcnet-sim",
             dependencies: ["EC2Sim", "KubeSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],

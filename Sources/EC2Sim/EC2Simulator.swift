@@ -59,6 +59,12 @@ public final class EC2Simulator: Sendable {
 
     public func addHook(_ hook: @escaping Hook) { hooks.withLock { $0.append(hook) } }
 
+    /// Called after every action that succeeded, with the action and the caller's access key ID:
+    /// tests count calls per action and per caller, and "crash" a client right after a given call.
+    public typealias ActionObserver = @Sendable (_ action: String, _ accessKeyID: String?) -> Void
+    public func addActionObserver(_ observer: @escaping ActionObserver) { actionObservers.withLock { $0.append(observer) } }
+    private let actionObservers = Mutex<[ActionObserver]>([])
+
     /// The HTTP answer to one request.
     public struct Response: Sendable {
         public var status: Int
@@ -119,6 +125,12 @@ public final class EC2Simulator: Sendable {
             return failure(error)
         }
         deliverPendingEvents()
+        let observers = actionObservers.withLock { $0 }
+        if !observers.isEmpty {
+            let authorization = headers.first { $0.0.lowercased() == "authorization" }?.1 ?? ""
+            let key = authorization.range(of: "Credential=").map { String(authorization[$0.upperBound...].prefix { $0 != "/" }) }
+            for observer in observers { observer(action, key) }
+        }
         for (eni, attachment) in outcome.pendingAttachments {
             schedule(after: configuration.attachDelay) { $0.completeAttachment(eniID: eni, attachmentID: attachment) }
         }

@@ -1,0 +1,16 @@
+import Metrics
+
+/// The controller's own metrics (EC2 calls, errors and latency by action come from the EC2
+/// client). Names follow Prometheus conventions; the executable exports them on `/metrics`.
+final class ControllerMetrics: Sendable {
+    let queueDepth = Gauge(label: "vpcnet_controller_queue_depth")
+    let swept = Counter(label: "vpcnet_controller_swept_enis_total")
+    /// From the Node's creation to its record being written: what a user waits for.
+    let provisionSeconds = Metrics.Timer(label: "vpcnet_controller_node_provision_seconds", preferredDisplayUnit: .seconds)
+
+    func nodes(_ state: String) -> Gauge { Gauge(label: "vpcnet_controller_nodes", dimensions: [("state", state)]) }
+}
+
+extension Metrics.Timer {
+    func recordSeconds(_ seconds: Double) { recordNanoseconds(Int64(seconds * 1_000_000_000)) }
+}

@@ -1,0 +1,346 @@
+import AWSEC2
+import Foundation
+import Logging
+import Synchronization
+import VPCNetCore
+
+/// Why a node is not provisioned yet. `retryAfter` is a hint for the work queue; permanent
+/// problems still retry, with the queue's growing backoff, because an operator may fix them.
+public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
+    case instanceNotFound(String)
+    case instanceNotRunning(String, state: String)
+    case unknownInstanceType(String)
+    case noUsableSubnet(String)
+    /// EC2 is finishing a transition (an attachment, a detachment): look again shortly.
+    case inProgress(String)
+    /// Steps were applied but EC2 keeps reporting the old state: back off (something else is changing it).
+    case notConverging(String)
+    case ec2(EC2Error, action: String)
+
+    public var description: String {
+        switch self {
+        case .instanceNotFound(let id): "instance \(id) not found in EC2"
+        case .instanceNotRunning(let id, let state): "instance \(id) is \(state), not running"
+        case .unknownInstanceType(let type): "instance type \(type) is unknown to vpcnet and to DescribeInstanceTypes"
+        case .noUsableSubnet(let detail): "no usable subnet: \(detail)"
+        case .inProgress(let detail): "waiting for EC2: \(detail)"
+        case .notConverging(let detail): "not converging: \(detail)"
+        case .ec2(let error, let action): "\(action) failed: \(error)"
+        }
+    }
+
+    /// The IAM permission an `UnauthorizedOperation` names, for the Event that tells the operator.
+    public var missingPermission: String? {
+        guard case .ec2(let error, let action) = self, error.code == .unauthorizedOperation else { return nil }
+        return "ec2:\(action)"
+    }
+}
+
+/// Settings the provisioner needs (a slice of ``ControllerConfiguration``).
+public struct ProvisionerSettings: Sendable {
+    public var clusterName: String
+    /// When set, ENIs go into subnets with these tags in the instance's AZ (most free addresses
+    /// first) instead of the instance's own subnet.
+    public var subnetTags: [String: String]
+    /// How long a subnet that ran out of addresses is passed over.
+    public var subnetBackoff: Duration
+
+    public init(clusterName: String, subnetTags: [String: String] = [:], subnetBackoff: Duration = .seconds(300)) {
+        self.clusterName = clusterName
+        self.subnetTags = subnetTags
+        self.subnetBackoff = subnetBackoff
+    }
+}
+
+/// Talks to EC2 for one node at a time: learns the instance, plans with ``ProvisioningPlan``,
+/// applies the steps (independent ENIs concurrently), and derives the node network record from
+/// what EC2 then reports. Holds only caches of facts that do not change (instance type limits,
+/// subnet and VPC CIDRs) and which subnets are out of addresses; no node state lives here.
+public final class NodeProvisioner: Sendable {
+    public let ec2: EC2Client
+    public let settings: ProvisionerSettings
+    let logger: Logger
+    private let typeCache = Mutex<[String: InstanceTypeLimits]>([:])
+    private let subnetCache = Mutex<[String: Subnet]>([:])
+    private let vpcCache = Mutex<[String: [IPv4CIDR]]>([:])
+    private let exhaustedSubnets = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    public init(ec2: EC2Client, settings: ProvisionerSettings, logger: Logger = Logger(label: "vpcnet.eni-controller")) {
+        self.ec2 = ec2
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// What a provisioning pass did, for Events and logs.
+    public struct Outcome: Sendable {
+        public var record: NodeNetworkRecord
+        public var created: [String] = []
+        public var attached: [String] = []
+    }
+
+    /// Brings the instance to its full set of ENIs and returns the record of it. Throws
+    /// ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions.
+    public func provision(nodeName: String, instanceID: InstanceID) async throws(ProvisioningError) -> Outcome {
+        var created: [String] = [], attached: [String] = []
+        // The instance is read once: its type, subnet, groups and primary ENI do not change, and
+        // what later passes must see (our ENIs' attachments) comes from DescribeNetworkInterfaces.
+        let instance = try await describeInstance(instanceID)
+        let limits = try await limits(for: instance.instanceType)
+        // DeleteOnTermination set in this call but not yet reported back (EC2 is eventually
+        // consistent; moto never reports it) does not hold up the record.
+        var deleteOnTerminationSet: Set<String> = []
+        for _ in 0..<4 {
+            let owned = try await ownedENIs(instanceID: instanceID.rawValue)
+            let occupied = Set(instance.networkInterfaces.compactMap { eni -> Int? in
+                guard let attachment = eni.attachment, !owned.contains(where: { $0.eni.id == eni.id }) else { return nil }
+                return attachment.deviceIndex
+            } + [0])
+            var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: limits.maxENIsOnDefaultCard,
+                                             secondaryIPsPerENI: limits.ipv4AddressesPerENI - 1, occupiedByOthers: occupied,
+                                             owned: owned.map(\.summary))
+            plan.actions.removeAll { action in
+                if case .setDeleteOnTermination(let id, _) = action { return deleteOnTerminationSet.contains(id) }
+                return false
+            }
+            if plan.isComplete {
+                let record = try await record(instance: instance, owned: owned.map(\.eni))
+                return Outcome(record: record, created: created, attached: attached)
+            }
+            if plan.actions.isEmpty { throw .inProgress("ENIs \(plan.waitingFor.joined(separator: ", ")) are in transition") }
+            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance, limits: limits)
+            created += result.created
+            attached += result.attached
+            deleteOnTerminationSet.formUnion(result.deleteOnTerminationSet)
+        }
+        throw .notConverging("EC2 did not reflect the changes after four passes")
+    }
+
+    // MARK: Facts
+
+    func describeInstance(_ id: InstanceID) async throws(ProvisioningError) -> Instance {
+        let instances = try await call("DescribeInstances") { () async throws(EC2Error) in try await self.ec2.describeInstances(ids: [id.rawValue]) }
+        guard let instance = instances.first else { throw .instanceNotFound(id.rawValue) }
+        guard instance.state == "running" else {
+            if instance.state == "pending" { throw .inProgress("instance \(id) is pending") }
+            throw .instanceNotRunning(id.rawValue, state: instance.state)
+        }
+        return instance
+    }
+
+    /// The generated table, else DescribeInstanceTypes once per type.
+    func limits(for type: String) async throws(ProvisioningError) -> InstanceTypeLimits {
+        if let known = InstanceTypeLimits.forType(type) ?? typeCache.withLock({ $0[type] }) { return known }
+        let infos = try await call("DescribeInstanceTypes") { () async throws(EC2Error) in try await self.ec2.describeInstanceTypes([type]) }
+        guard let info = infos.first(where: { $0.instanceType == type }) else { throw .unknownInstanceType(type) }
+        let defaultCard = info.networkCards.first(where: { $0.networkCardIndex == info.defaultNetworkCardIndex })
+        let limits = InstanceTypeLimits(
+            instanceType: type, maxENIs: info.maximumNetworkInterfaces, ipv4AddressesPerENI: info.ipv4AddressesPerInterface,
+            hypervisor: InstanceTypeLimits.Hypervisor(rawValue: info.hypervisor ?? "-") ?? .none, isBareMetal: info.bareMetal,
+            networkCards: max(1, info.networkCards.count), maxENIsOnDefaultCard: defaultCard?.maximumNetworkInterfaces ?? info.maximumNetworkInterfaces)
+        typeCache.withLock { $0[type] = limits }
+        return limits
+    }
+
+    struct Found: Sendable {
+        var eni: NetworkInterface
+        var summary: OwnedENI
+    }
+
+    /// Our ENIs for this instance, found by tag: the only memory the controller needs survives in EC2.
+    func ownedENIs(instanceID: String) async throws(ProvisioningError) -> [Found] {
+        let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName]),
+                       Filter("tag:\(WellKnown.ENITags.instanceID)", [instanceID])]
+        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+        return enis.map { eni in
+            Found(eni: eni, summary: OwnedENI(
+                id: eni.id, status: eni.status,
+                attachment: eni.attachment.flatMap { a in
+                    a.instanceID.map { .init(id: a.id, instanceID: $0, deviceIndex: a.deviceIndex, status: a.status,
+                                             deleteOnTermination: a.deleteOnTermination) }
+                },
+                secondaryIPCount: eni.secondaryIPAddresses.count))
+        }
+    }
+
+    func subnet(_ id: String) async throws(ProvisioningError) -> Subnet {
+        if let cached = subnetCache.withLock({ $0[id] }) { return cached }
+        let subnets = try await call("DescribeSubnets") { () async throws(EC2Error) in try await self.ec2.describeSubnets(ids: [id]) }
+        guard let subnet = subnets.first else { throw .noUsableSubnet("subnet \(id) not found") }
+        subnetCache.withLock { $0[id] = subnet }
+        return subnet
+    }
+
+    func vpcCIDRs(_ id: String) async throws(ProvisioningError) -> [IPv4CIDR] {
+        if let cached = vpcCache.withLock({ $0[id] }) { return cached }
+        let vpcs = try await call("DescribeVpcs") { () async throws(EC2Error) in try await self.ec2.describeVPCs(ids: [id]) }
+        guard let vpc = vpcs.first else { throw .noUsableSubnet("VPC \(id) not found") }
+        let cidrs = (vpc.cidrBlocks.isEmpty ? [vpc.cidrBlock] : vpc.cidrBlocks).compactMap { try? IPv4CIDR(parsing: $0) }
+        vpcCache.withLock { $0[id] = cidrs }
+        return cidrs
+    }
+
+    /// The subnet new ENIs go into: the instance's own, or the tagged subnet of its AZ with the most free addresses.
+    func subnetForNewENI(instance: Instance) async throws(ProvisioningError) -> String {
+        let now = ContinuousClock.now
+        let exhausted = exhaustedSubnets.withLock { map in
+            map = map.filter { $0.value > now }
+            return Set(map.keys)
+        }
+        if settings.subnetTags.isEmpty {
+            guard let own = instance.subnetID else { throw .noUsableSubnet("instance \(instance.id) reports no subnet") }
+            if exhausted.contains(own) { throw .noUsableSubnet("subnet \(own) has no free addresses (retrying later)") }
+            return own
+        }
+        var filters = settings.subnetTags.sorted { $0.key < $1.key }.map { Filter("tag:\($0.key)", [$0.value]) }
+        if let zone = instance.availabilityZone { filters.append(Filter("availability-zone", [zone])) }
+        if let vpc = instance.vpcID { filters.append(Filter("vpc-id", [vpc])) }
+        let candidates = try await call("DescribeSubnets") { () async throws(EC2Error) in try await self.ec2.describeSubnets(filters: filters) }
+        guard let best = candidates.filter({ !exhausted.contains($0.id) && $0.availableIPAddressCount > 0 })
+            .max(by: { ($0.availableIPAddressCount, $1.id) < ($1.availableIPAddressCount, $0.id) }) else {
+            throw .noUsableSubnet("no subnet tagged \(settings.subnetTags) with free addresses in \(instance.availabilityZone ?? "the instance's zone")")
+        }
+        return best.id
+    }
+
+    // MARK: Steps
+
+    struct Applied: Sendable {
+        var created: [String] = []
+        var attached: [String] = []
+        var deleteOnTerminationSet: [String] = []
+    }
+
+    /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error is
+    /// thrown after every step has finished, so nothing is left half-way in memory.
+    func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance,
+               limits: InstanceTypeLimits) async throws(ProvisioningError) -> Applied {
+        let needsSubnet = actions.contains { if case .createAndAttach = $0 { true } else { false } }
+        let subnetID = needsSubnet ? try await subnetForNewENI(instance: instance) : ""
+        let results = await withTaskGroup(of: Result<Applied, ProvisioningError>.self) { group in
+            for action in actions {
+                group.addTask {
+                    do throws(ProvisioningError) {
+                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, limits: limits, subnetID: subnetID))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var all: [Result<Applied, ProvisioningError>] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+        var applied = Applied()
+        var firstError: ProvisioningError?
+        for result in results {
+            switch result {
+            case .success(let step):
+                applied.created += step.created
+                applied.attached += step.attached
+                applied.deleteOnTerminationSet += step.deleteOnTerminationSet
+            case .failure(let error):
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return applied
+    }
+
+    private func apply(_ action: ProvisioningAction, nodeName: String, instance: Instance, limits: InstanceTypeLimits,
+                       subnetID: String) async throws(ProvisioningError) -> Applied {
+        switch action {
+        case .createAndAttach(let deviceIndex):
+            let tags = [Tag(key: WellKnown.ENITags.cluster, value: settings.clusterName),
+                        Tag(key: WellKnown.ENITags.nodeName, value: nodeName),
+                        Tag(key: WellKnown.ENITags.instanceID, value: instance.id),
+                        Tag(key: WellKnown.ENITags.createdAt, value: ISO8601DateFormatter().string(from: Date()))]
+            let groups = instance.securityGroups.map(\.id)
+            let request = EC2Client.CreateNetworkInterfaceRequest(
+                subnetID: subnetID, securityGroupIDs: groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags,
+                secondaryPrivateIPAddressCount: limits.ipv4AddressesPerENI - 1)
+            let eni: NetworkInterface
+            do {
+                eni = try await ec2.createNetworkInterface(request)
+            } catch {
+                if error.code == .insufficientFreeAddressesInSubnet {
+                    let until = ContinuousClock.now + settings.subnetBackoff
+                    exhaustedSubnets.withLock { $0[subnetID] = until }
+                }
+                throw .ec2(error, action: "CreateNetworkInterface")
+            }
+            logger.info("created ENI", metadata: ["node": "\(nodeName)", "eni": "\(eni.id)", "deviceIndex": "\(deviceIndex)"])
+            var applied = try await attach(eni.id, deviceIndex: deviceIndex, instanceID: instance.id)
+            applied.created.append(eni.id)
+            return applied
+        case .attach(let eniID, let deviceIndex):
+            return try await attach(eniID, deviceIndex: deviceIndex, instanceID: instance.id)
+        case .setDeleteOnTermination(let eniID, let attachmentID):
+            try await call("ModifyNetworkInterfaceAttribute") { () async throws(EC2Error) in
+                try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .deleteOnTermination(attachmentID: attachmentID, true))
+            }
+            return Applied(deleteOnTerminationSet: [eniID])
+        case .assignAddresses(let eniID, let count):
+            _ = try await call("AssignPrivateIpAddresses") { () async throws(EC2Error) in
+                try await self.ec2.assignPrivateIPAddresses(id: eniID, .count(count))
+            }
+            return Applied()
+        case .delete(let eniID):
+            try await call("DeleteNetworkInterface") { () async throws(EC2Error) in try await self.ec2.deleteNetworkInterface(id: eniID) }
+            return Applied()
+        }
+    }
+
+    private func attach(_ eniID: String, deviceIndex: Int, instanceID: String) async throws(ProvisioningError) -> Applied {
+        let attachmentID = try await call("AttachNetworkInterface") { () async throws(EC2Error) in
+            try await self.ec2.attachNetworkInterface(id: eniID, instanceID: instanceID, deviceIndex: deviceIndex)
+        }
+        // Set at once, so an instance terminated from here on takes the ENI with it.
+        try await call("ModifyNetworkInterfaceAttribute") { () async throws(EC2Error) in
+            try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .deleteOnTermination(attachmentID: attachmentID, true))
+        }
+        return Applied(attached: [eniID], deleteOnTerminationSet: [eniID])
+    }
+
+    // MARK: Record
+
+    /// The record, from EC2's answers only: the instance's primary ENI and our attached ENIs.
+    func record(instance: Instance, owned: [NetworkInterface]) async throws(ProvisioningError) -> NodeNetworkRecord {
+        guard let vpcID = instance.vpcID, let zone = instance.availabilityZone else {
+            throw .instanceNotFound("\(instance.id) (no VPC or zone reported)")
+        }
+        var enis: [NodeNetworkRecord.ENI] = []
+        let primary = instance.networkInterfaces.filter { $0.attachment?.deviceIndex == 0 }
+        let ours = owned.filter { $0.attachment?.instanceID == instance.id }
+        for eni in primary + ours {
+            guard let attachment = eni.attachment else { continue }
+            let subnet = try await subnet(eni.subnetID)
+            do {
+                guard let mac = MACAddress(eni.macAddress) else { throw ConfigurationError("MAC address \(eni.macAddress) unreadable") }
+                let cidr = try IPv4CIDR(parsing: subnet.cidrBlock)
+                enis.append(NodeNetworkRecord.ENI(
+                    id: try NetworkInterfaceID(parsing: eni.id), macAddress: mac,
+                    deviceIndex: attachment.deviceIndex, subnetID: try SubnetID(parsing: eni.subnetID), subnetCIDR: cidr,
+                    gateway: cidr.awsGateway, securityGroupIDs: try eni.groups.map { try SecurityGroupID(parsing: $0.id) },
+                    primaryIP: try IPv4Address(parsing: eni.privateIPAddress),
+                    secondaryIPs: attachment.deviceIndex == 0 ? [] : try eni.secondaryIPAddresses.map { try IPv4Address(parsing: $0) }))
+            } catch {
+                throw .ec2(.invalidResponse(status: 200, detail: "ENI \(eni.id): \(error)"), action: "DescribeNetworkInterfaces")
+            }
+        }
+        let vpcCIDRs = try await vpcCIDRs(vpcID)
+        let record: NodeNetworkRecord
+        do {
+            record = NodeNetworkRecord(instanceID: try InstanceID(parsing: instance.id), instanceType: instance.instanceType,
+                                       availabilityZone: zone, vpcID: try VPCID(parsing: vpcID), vpcCIDRs: vpcCIDRs, enis: enis)
+            try record.validate()
+        } catch {
+            throw .ec2(.invalidResponse(status: 200, detail: "record for \(instance.id): \(error)"), action: "DescribeInstances")
+        }
+        return record
+    }
+
+    /// Runs one EC2 call, labelling its error with the action (for Events naming a missing permission).
+    func call<T: Sendable>(_ action: String, _ body: () async throws(EC2Error) -> T) async throws(ProvisioningError) -> T {
+        do { return try await body() } catch { throw .ec2(error, action: action) }
+    }
+}

@@ -1,0 +1,179 @@
+import AWSEC2
+import ArgumentParser
+import ENIController
+import Foundation
+import Kube
+import Logging
+import Metrics
+import Prometheus
+import Yams
+
+/// The eni-controller executable: configuration, leader election, metrics and signals around
+/// ``ENIController``. Everything that decides anything lives in the ENIController module.
+@main
+struct ENIControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eni-controller",
+        abstract: "Give every AWS node its maximum ENIs and secondary addresses before it takes pods.",
+        discussion: """
+            Settings come from flags, then VPCNET_* environment variables, then the YAML file of --config \
+            (keys as the flag names: cluster-name, workers, subnet-tags, delete-enis-on-node-deletion, \
+            sweep-interval, sweep-grace, verify-period). Environment: \
+            \(ControllerSetting.allCases.map(\.environmentName).joined(separator: ", ")), VPCNET_CONFIG, VPCNET_LOG_LEVEL, \
+            VPCNET_METRICS_LISTEN, POD_NAME and POD_NAMESPACE (leader identity and Lease namespace, from the downward API); \
+            KUBECONFIG or the in-cluster service account for the Kubernetes API; the standard AWS variables \
+            (AWS_REGION, AWS_ENDPOINT_URL_EC2, AWS_ACCESS_KEY_ID, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, \
+            AWS_CONTAINER_CREDENTIALS_FULL_URI, …) for EC2, falling back to the instance profile.
+            """)
+
+    @Option(help: .init(ControllerSetting.clusterName.help)) var clusterName: String?
+    @Option(help: .init(ControllerSetting.workers.help)) var workers: String?
+    @Option(help: .init(ControllerSetting.subnetTags.help)) var subnetTags: String?
+    @Option(name: .customLong("delete-enis-on-node-deletion"), help: .init(ControllerSetting.deleteENIsOnNodeDeletion.help))
+    var deleteENIsOnNodeDeletion: String?
+    @Option(help: .init(ControllerSetting.sweepInterval.help)) var sweepInterval: String?
+    @Option(help: .init(ControllerSetting.sweepGrace.help)) var sweepGrace: String?
+    @Option(help: .init(ControllerSetting.verifyPeriod.help)) var verifyPeriod: String?
+
+    @Option(help: "YAML settings file (a mounted ConfigMap). Env: VPCNET_CONFIG.") var config: String?
+    @Option(help: "kubeconfig file (default: KUBECONFIG, then the in-cluster service account, then ~/.kube/config).")
+    var kubeconfig: String?
+    @Option(help: "Address for /metrics and /healthz, HOST:PORT; empty disables. Env: VPCNET_METRICS_LISTEN.")
+    var metricsListen: String?
+    @Flag(inversion: .prefixedNo, help: "Run only while holding the Lease, so several replicas can run for availability.")
+    var leaderElect = true
+    @Option(help: "Namespace of the Lease (default: POD_NAMESPACE, else kube-system).") var leaseNamespace: String?
+    @Option(help: "Name of the Lease.") var leaseName = "vpcnet-eni-controller"
+    @Option(help: "This replica's identity in the Lease (default: POD_NAME or the host name, plus a random suffix).")
+    var identity: String?
+    @Option(help: "Seconds a Lease stays valid without renewal: how long a dead leader blocks a standby.")
+    var leaseDuration: Double = 15
+    @Option(help: "Seconds the leader keeps trying to renew before it stops working.") var renewDeadline: Double = 10
+    @Option(help: "Seconds between attempts to acquire or renew the Lease.") var retryPeriod: Double = 2
+    @Option(help: "trace, debug, info, notice, warning, error or critical. Env: VPCNET_LOG_LEVEL.") var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: (logLevel ?? environment["VPCNET_LOG_LEVEL"] ?? "info").lowercased())
+        guard let level else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vpcnet.eni-controller")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let configuration = try resolveConfiguration(environment)
+        let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
+        let kube = try KubeClient(connection: connection)
+        let http = AWSHTTPClient()
+        let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
+
+        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:9090"
+        if !metricsAddress.isEmpty {
+            let (host, port) = try listenAddress(metricsAddress)
+            let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
+            logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? metricsAddress)"])
+        }
+
+        let main = Task {
+            if leaderElect {
+                let name = identity ?? "\(environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+                let elector = LeaderElector(client: kube, configuration: .init(
+                    namespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? "kube-system", name: leaseName, identity: name,
+                    leaseDuration: .seconds(leaseDuration), renewDeadline: .seconds(renewDeadline), retryPeriod: .seconds(retryPeriod)),
+                    logger: logger)
+                // Losing the Lease stops the work; campaign again with a fresh controller (fresh caches).
+                while !Task.isCancelled {
+                    do {
+                        try await elector.run { await ENIController(kube: kube, ec2: ec2, configuration: configuration, logger: logger).run() }
+                    } catch LeaderElectionError.lost {
+                        continue
+                    } catch let error as LeaderElectionError {
+                        logger.critical("leader election cannot run", metadata: ["error": "\(error)"])
+                        break
+                    } catch {
+                        break
+                    }
+                }
+            } else {
+                await ENIController(kube: kube, ec2: ec2, configuration: configuration, logger: logger).run()
+            }
+        }
+        onTermination { main.cancel() }
+        await main.value
+        logger.info("stopped")
+        try? await kube.shutdown()
+        try? await http.shutdown()
+    }
+
+    func validate() throws {
+        guard leaseDuration > renewDeadline, renewDeadline > retryPeriod * 1.2, retryPeriod > 0 else {
+            throw ValidationError("need --lease-duration > --renew-deadline > 1.2 × --retry-period > 0")
+        }
+    }
+
+    func resolveConfiguration(_ environment: [String: String]) throws -> ControllerConfiguration {
+        var flags: [ControllerSetting: String] = [:]
+        let given: [(ControllerSetting, String?)] = [(.clusterName, clusterName), (.workers, workers), (.subnetTags, subnetTags),
+                                                     (.deleteENIsOnNodeDeletion, deleteENIsOnNodeDeletion), (.sweepInterval, sweepInterval),
+                                                     (.sweepGrace, sweepGrace), (.verifyPeriod, verifyPeriod)]
+        for (setting, value) in given { flags[setting] = value }
+        var file: [ControllerSetting: String] = [:]
+        if let path = config ?? environment["VPCNET_CONFIG"] {
+            file = try Self.readSettingsFile(path)
+        }
+        do {
+            return try ControllerConfiguration.resolve(flags: flags, environment: environment, file: file)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The YAML file's keys, each a setting name; maps (for subnet-tags) become KEY=VALUE lists.
+    static func readSettingsFile(_ path: String) throws -> [ControllerSetting: String] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read --config \(path): \(error.localizedDescription)") }
+        guard let root = try Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("\(path): expected a YAML mapping of settings") }
+        var settings: [ControllerSetting: String] = [:]
+        for (key, value) in root {
+            guard let setting = ControllerSetting(rawValue: key) else {
+                throw ValidationError("\(path): unknown setting \"\(key)\" (known: \(ControllerSetting.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let map = value as? [String: Any] {
+                settings[setting] = map.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            } else {
+                settings[setting] = "\(value)"
+            }
+        }
+        return settings
+    }
+}
+
+/// Parses `HOST:PORT` (IPv6 hosts in brackets).
+func listenAddress(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port),
+          colon > text.startIndex else {
+        throw ValidationError("expected HOST:PORT, e.g. 0.0.0.0:9090, got \(text)")
+    }
+    return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+}
+
+/// Calls `handler` once on SIGINT or SIGTERM (the kubelet's stop signal).
+func onTermination(_ handler: @escaping @Sendable () -> Void) {
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler(handler: handler)
+        source.resume()
+        SignalSources.keep(source)
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}

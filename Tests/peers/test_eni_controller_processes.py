@@ -1,0 +1,214 @@
+"""Two eni-controller processes against the simulators, driven by real clients: boto3 launches
+instances, kubectl registers Nodes and reads the results. One replica works while it holds the
+Lease; killing it hands the work to the other; SIGTERM releases the Lease."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+BUILD = os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug")
+SIM = os.environ.get("VPCNET_SIM", os.path.join(BUILD, "vpcnet-sim"))
+CONTROLLER = os.environ.get("VPCNET_ENI_CONTROLLER", os.path.join(BUILD, "eni-controller"))
+KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def start(*argv):
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), line
+    return proc, line.split()[-1].rstrip("/")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+@pytest.fixture
+def world():
+    directory = tempfile.mkdtemp(prefix="vpcnet-controller-")
+    kubeconfig = os.path.join(directory, "kubeconfig")
+    ec2_proc, ec2_url = start(SIM, "ec2", "--listen", "127.0.0.1:0", "--attach-delay", "0.05", "--detach-delay", "0.05")
+    kube_proc, _ = start(SIM, "apiserver", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig", kubeconfig)
+    ec2 = boto3.client("ec2", endpoint_url=ec2_url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
+
+    def kubectl(*args, input=None):
+        result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def launch(name):
+        instance = ec2.run_instances(ImageId="ami-12345678", InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet,
+                                     SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
+        kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                                                      "spec": {"providerID": f"aws:///us-east-1a/{instance}"}}))
+        return instance
+
+    controllers = []
+
+    def controller(identity):
+        port = free_port()
+        env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_ENDPOINT_URL_EC2=ec2_url, AWS_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="peer-test",
+                   VPCNET_METRICS_LISTEN=f"127.0.0.1:{port}", AWS_EC2_METADATA_DISABLED="true")
+        log = open(os.path.join(directory, f"{identity}.log"), "w+")
+        proc = subprocess.Popen([CONTROLLER, "--identity", identity, "--lease-duration", "3", "--renew-deadline", "2",
+                                 "--retry-period", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        controllers.append(proc)
+        return proc, port, log
+
+    yield ec2, kubectl, launch, controller
+    for proc in controllers + [ec2_proc, kube_proc]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def lease_holder(kubectl):
+    try:
+        lease = json.loads(kubectl("get", "lease", "-n", "kube-system", "vpcnet-eni-controller", "-o", "json"))
+    except AssertionError:
+        return None
+    return lease["spec"].get("holderIdentity") or None
+
+
+def record(kubectl, name):
+    node = json.loads(kubectl("get", "node", name, "-o", "json"))
+    text = node["metadata"].get("annotations", {}).get("k8s-vpcnet/node-network")
+    return (json.loads(text), node) if text else None
+
+
+def check_provisioned(ec2, kubectl, name, instance, moto=False):
+    found = wait_for(f"{name} provisioned", lambda: record(kubectl, name), timeout=30)
+    rec, node = found
+    assert node["metadata"]["labels"]["k8s-vpcnet/instance-id"] == instance
+    assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "18"
+    assert {"key": "k8s-vpcnet/no-interface-configured", "effect": "NoSchedule"} in node["spec"]["taints"]
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "tag:k8s-vpcnet/instance-id", "Values": [instance]}])["NetworkInterfaces"]
+    assert len(enis) == 2
+    for eni in enis:
+        assert eni["Attachment"]["InstanceId"] == instance
+        # moto ignores Attachment.DeleteOnTermination on ModifyNetworkInterfaceAttribute (../shared/notes/ec2-peers.md).
+        assert eni["Attachment"]["DeleteOnTermination"] or moto
+        assert len([a for a in eni["PrivateIpAddresses"] if not a["Primary"]]) == 9
+    assert {e["NetworkInterfaceId"] for e in enis} == {e["id"] for e in rec["enis"] if e["deviceIndex"] != 0}
+
+
+def test_one_replica_works_and_a_standby_takes_over(world):
+    ec2, kubectl, launch, controller = world
+    first, first_port, _ = controller("replica-a")
+    wait_for("replica-a leads", lambda: lease_holder(kubectl) == "replica-a")
+    node_a = launch("node-a")
+    check_provisioned(ec2, kubectl, "node-a", node_a)
+
+    second, _, second_log = controller("replica-b")
+    time.sleep(2)
+    assert lease_holder(kubectl) == "replica-a", "the standby waits while the leader renews"
+    second_log.seek(0)
+    assert "became leader" not in second_log.read()
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{first_port}/metrics", timeout=10).read().decode()
+    assert 'vpcnet_controller_nodes{state="provisioned"} 1' in metrics
+    assert 'vpcnet_ec2_requests_total{action="CreateNetworkInterface",outcome="success"} 2' in metrics, metrics
+    assert "vpcnet_controller_node_provision_seconds" in metrics
+
+    first.kill()  # a crash: no release, so the standby waits out the lease
+    first.wait(timeout=10)
+    node_b = launch("node-b")
+    wait_for("replica-b leads", lambda: lease_holder(kubectl) == "replica-b", timeout=30)
+    check_provisioned(ec2, kubectl, "node-b", node_b)
+
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=20) == 0
+    assert lease_holder(kubectl) is None, "a clean shutdown releases the Lease"
+
+
+def test_help_documents_every_setting():
+    text = subprocess.run([CONTROLLER, "--help"], capture_output=True, text=True, timeout=30).stdout
+    for word in ["--cluster-name", "--workers", "--subnet-tags", "--delete-enis-on-node-deletion", "--sweep-interval", "--sweep-grace",
+                 "--verify-period", "--config", "--kubeconfig", "--metrics-listen", "--leader-elect", "--lease-duration",
+                 "VPCNET_CLUSTER_NAME", "VPCNET_WORKERS", "VPCNET_SUBNET_TAGS", "VPCNET_CONFIG", "AWS_ENDPOINT_URL_EC2", "KUBECONFIG"]:
+        assert word in text, word
+
+
+def test_bad_configuration_is_refused_clearly(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("cluster-name: prod\nworkerz: 3\n")
+    result = subprocess.run([CONTROLLER, "--config", str(config)], capture_output=True, text=True, timeout=30,
+                            env=dict(os.environ, KUBECONFIG="/nonexistent"))
+    assert result.returncode != 0 and 'unknown setting "workerz"' in result.stderr, result.stderr
+    result = subprocess.run([CONTROLLER], capture_output=True, text=True, timeout=30, env={"PATH": os.environ["PATH"]})
+    assert result.returncode != 0 and "cluster name is required" in result.stderr, result.stderr
+
+
+def test_happy_path_against_moto(tmp_path):
+    """The wire format checked by an independent EC2 emulator: moto answers every call the
+    controller makes for one m5.large node (signatures are checked against moto elsewhere)."""
+    port = free_port()
+    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    kubeconfig = str(tmp_path / "kubeconfig")
+    kube_proc, _ = start(SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig)
+    controller = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+        wait_for("moto up", lambda: _answers(ec2), timeout=60)
+        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/20", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet,
+                                     SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "create", "-f", "-"], check=True, capture_output=True, text=True,
+                       input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "moto-node"},
+                                         "spec": {"providerID": f"aws:///us-east-1a/{instance}"}}))
+        env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_ENDPOINT_URL_EC2=url, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=KEY,
+                   AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="moto", VPCNET_METRICS_LISTEN="", AWS_EC2_METADATA_DISABLED="true",
+                   VPCNET_LOG_LEVEL="debug")
+        log = open(tmp_path / "controller.log", "w+")
+        controller = subprocess.Popen([CONTROLLER, "--no-leader-elect"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        def kubectl(*args):
+            return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], check=True, capture_output=True, text=True).stdout
+        try:
+            check_provisioned(ec2, kubectl, "moto-node", instance, moto=True)
+        except AssertionError:
+            log.seek(0)
+            raise AssertionError(log.read()[-3000:])
+    finally:
+        if controller:
+            controller.kill()
+        os.killpg(moto.pid, signal.SIGKILL)  # moto_server ignores SIGTERM
+        moto.wait(timeout=10)
+        kube_proc.kill()
+        kube_proc.wait(timeout=10)
+
+
+def _answers(ec2):
+    try:
+        ec2.describe_vpcs()
+        return True
+    except Exception:
+        return False
