@@ -23,7 +23,7 @@ test-generated:
 
 # Reference clients (boto3, …) against our binaries; they run the built executables.
 test-peers: build
-	VPCNET_SIM=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/vpcnet-sim python3 -m pytest -q -p no:cacheprovider Tests/peers
+	BIN=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); VPCNET_SIM=$$BIN/vpcnet-sim VPCNET_ENI_CONTROLLER=$$BIN/eni-controller python3 -m pytest -q -p no:cacheprovider Tests/peers
 
 # Unit, property and integration tests (no root needed). Runs last so its summary closes the output.
 test-unit:

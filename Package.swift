@@ -135,6 +135,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore"], swiftSettings: strict),
+        // Netlink (issue 7): a thin Swift layer over Debian's libnl-route-3 for links, addresses,
+        // routes and rules, with sockets bound to any network namespace.
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .target(name: "Netlink", dependencies: ["CNetlink", "VPCNetCore"], swiftSettings: strict),
+        .testTarget(
+            name: "NetlinkTests",
+            dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
         // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning
         // (ProvisioningPlan) apart from the EC2 and Kubernetes I/O around it.
         .target(

@@ -84,9 +84,10 @@ extension ControllerConfiguration {
             multiplier = unit
             number.removeLast()
         }
-        guard let value = Int64(number), value > 0, value * multiplier <= 7 * 86_400 else {
+        guard let value = Int64(number), value > 0, case let (seconds, overflow) = value.multipliedReportingOverflow(by: multiplier),
+              !overflow, seconds <= 7 * 86_400 else {
             throw ConfigurationError("\(source): expected a duration like 90s, 15m or 2h (1 s … 7 days), got \"\(text)\"")
         }
-        return .seconds(value * multiplier)
+        return .seconds(seconds)
     }
 }

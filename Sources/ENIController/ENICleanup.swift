@@ -55,8 +55,13 @@ extension NodeProvisioner {
         for eni in enis where eni.attachment == nil {
             let created = eni.tags.first { $0.key == WellKnown.ENITags.createdAt }.flatMap { ISO8601DateFormatter().date(from: $0.value) }
             if let created, now.timeIntervalSince(created) < graceSeconds { continue }
-            try await deleteIgnoringMissing(eni.id)
-            deleted.append(eni.id)
+            // One failure (it was just attached as a spare, say) must not end the sweep.
+            do throws(ProvisioningError) {
+                try await deleteIgnoringMissing(eni.id)
+                deleted.append(eni.id)
+            } catch {
+                logger.warning("sweep: deleting a leaked ENI failed", metadata: ["eni": "\(eni.id)", "error": "\(error)"])
+            }
         }
         return deleted
     }

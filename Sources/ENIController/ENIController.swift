@@ -40,6 +40,9 @@ public final class ENIController: Sendable {
     private let nodeStates = Mutex<[String: NodeState]>([:])
     /// When each node was last checked against EC2 (lost on restart, which only means checking again).
     private let verifiedAt = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// The record last written per node (with the Node's uid): our own writes re-queue the node
+    /// before the informer has seen them, and that pass must not redo the EC2 work.
+    private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
 
     enum NodeState: String, CaseIterable { case provisioned, provisioning, failed }
 
@@ -103,7 +106,6 @@ public final class ENIController: Sendable {
             }
             switch decision {
             case .done: await queue.forget(name)
-            case .retry(let delay): await queue.add(name, after: delay)
             case .backOff: await queue.addRateLimited(name)
             }
             await queue.done(name)
@@ -125,9 +127,10 @@ public final class ENIController: Sendable {
 
     // MARK: Reconcile
 
+    /// `backOff` re-queues with the per-node exponential backoff (jittered, capped): waiting for
+    /// EC2 transitions too, so a stuck ENI cannot cost a steady stream of Describe calls.
     enum Decision: Equatable {
         case done
-        case retry(after: Duration)
         case backOff
     }
 
@@ -144,6 +147,10 @@ public final class ENIController: Sendable {
             return .done  // fixing the provider ID is an update, which requeues the node
         }
         let instanceID = providerID.instanceID
+        if let last = written.withLock({ $0[name] }), last.uid == node.uid, ContinuousClock.now - last.at < .seconds(30),
+           node.annotations[WellKnown.Annotations.nodeNetwork] != last.json {
+            return .done  // the cache has not caught up with our own write yet; its event re-queues the node
+        }
         let existing = node.annotations[WellKnown.Annotations.nodeNetwork].flatMap { try? NodeNetworkRecord(json: $0) }
         let current = existing.map { $0.instanceID == instanceID } ?? false
 
@@ -175,8 +182,10 @@ public final class ENIController: Sendable {
         let record = outcome.record
         if existing != record || !labelsMatch(node, record) {
             do {
+                // The uid makes the patch conditional: a same-named successor Node is not written over.
                 _ = try await kube.patch(Node.self, name: name, .merge, [
                     "metadata": [
+                        "uid": node.uid.map(JSONValue.string) ?? .null,
                         "labels": [.init(WellKnown.Labels.instanceID): .string(instanceID.rawValue),
                                    .init(WellKnown.Labels.podCapacity): .string(String(record.podAddresses.count))],
                         "annotations": [.init(WellKnown.Annotations.nodeNetwork): .string(record.jsonString())],
@@ -186,6 +195,7 @@ public final class ENIController: Sendable {
                 logger.warning("writing the node record failed", metadata: ["node": "\(name)", "error": "\(error)"])
                 return .backOff
             }
+            written.withLock { $0[name] = (node.uid, record.jsonString(), .now) }
             if !current {
                 await events.record(node, .normal, reason: "NetworkProvisioned",
                                     message: "\(record.podENIs.count) ENIs with \(record.podAddresses.count) pod addresses")
@@ -210,7 +220,10 @@ public final class ENIController: Sendable {
         if Task.isCancelled { return .backOff }
         if case .inProgress = error {
             logger.debug("waiting for EC2", metadata: ["node": "\(node.name)", "detail": "\(error)"])
-            return .retry(after: .seconds(1))
+            if await queue.failureCount(node.name) == 8 {
+                await events.record(node, .warning, reason: "WaitingForEC2", message: "\(error)")
+            }
+            return .backOff
         }
         setState(node.name, .failed)
         if let permission = error.missingPermission {
@@ -228,6 +241,7 @@ public final class ENIController: Sendable {
     private func nodeGone(_ name: String) async -> Decision {
         setState(name, nil)
         verifiedAt.withLock { _ = $0.removeValue(forKey: name) }
+        written.withLock { _ = $0.removeValue(forKey: name) }
         guard configuration.deleteENIsOnNodeDeletion else { return .done }
         let check: Result<Node, KubeError>
         do { check = .success(try await kube.get(Node.self, name: name)) } catch { check = .failure(error) }
@@ -242,7 +256,7 @@ public final class ENIController: Sendable {
                 logger.notice("cleaned up after a deleted node", metadata: [
                     "node": "\(name)", "detached": "\(cleanup.detached)", "deleted": "\(cleanup.deleted)"])
             }
-            return cleanup.remaining.isEmpty ? .done : .retry(after: .seconds(2))
+            return cleanup.remaining.isEmpty ? .done : .backOff
         } catch {
             logger.warning("cleaning up after a deleted node failed", metadata: ["node": "\(name)", "error": "\(error)"])
             return .backOff

@@ -91,8 +91,10 @@ public final class NodeProvisioner: Sendable {
         var deleteOnTerminationSet: Set<String> = []
         for _ in 0..<4 {
             let owned = try await ownedENIs(instanceID: instanceID.rawValue)
+            // Device indexes count per network card; vpcnet uses the default card (0) only.
             let occupied = Set(instance.networkInterfaces.compactMap { eni -> Int? in
-                guard let attachment = eni.attachment, !owned.contains(where: { $0.eni.id == eni.id }) else { return nil }
+                guard let attachment = eni.attachment, (attachment.networkCardIndex ?? 0) == 0,
+                      !owned.contains(where: { $0.eni.id == eni.id }) else { return nil }
                 return attachment.deviceIndex
             } + [0])
             var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: limits.maxENIsOnDefaultCard,
@@ -309,7 +311,7 @@ public final class NodeProvisioner: Sendable {
             throw .instanceNotFound("\(instance.id) (no VPC or zone reported)")
         }
         var enis: [NodeNetworkRecord.ENI] = []
-        let primary = instance.networkInterfaces.filter { $0.attachment?.deviceIndex == 0 }
+        let primary = instance.networkInterfaces.filter { $0.attachment?.deviceIndex == 0 && ($0.attachment?.networkCardIndex ?? 0) == 0 }
         let ours = owned.filter { $0.attachment?.instanceID == instance.id }
         for eni in primary + ours {
             guard let attachment = eni.attachment else { continue }

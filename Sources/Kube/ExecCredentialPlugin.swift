@@ -87,9 +87,14 @@ public final class ExecCredentialPlugin: Sendable {
         }
     }
 
-    /// Forgets the cached token (the server refused it): the next request runs the command again.
-    public func invalidate() async {
-        state.withLock { state in state.token = nil; state.expiry = nil }
+    /// Forgets the cached token if it is still `token` (the one the server refused): the next
+    /// request runs the command again. A token fetched meanwhile by another request is kept.
+    public func invalidate(ifToken token: String?) async {
+        state.withLock { state in
+            guard token == nil || state.token == token else { return }
+            state.token = nil
+            state.expiry = nil
+        }
     }
 
     static func run(_ configuration: Configuration) async throws(KubeError) -> (String, Date?) {

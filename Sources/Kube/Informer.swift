@@ -32,7 +32,7 @@ public final class Informer<T: KubeObject>: Sendable {
     let backoff: Backoff
     let logger: Logger
     private let cache = Mutex<[String: T]>([:])
-    private let synced = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let synced = Mutex<(done: Bool, waiters: [UInt64: CheckedContinuation<Void, Never>], next: UInt64)>((false, [:], 0))
 
     public init(client: KubeClient, namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
                 resyncPeriod: Duration? = .seconds(300), backoff: Backoff = Backoff(base: .milliseconds(200), cap: .seconds(30)),
@@ -58,15 +58,23 @@ public final class Informer<T: KubeObject>: Sendable {
     public func list() -> [T] { cache.withLock { Array($0.values) } }
     public var hasSynced: Bool { synced.withLock { $0.done } }
 
-    /// Returns once the first list has filled the cache.
+    /// Returns once the first list has filled the cache, or when the calling task is cancelled.
     public func waitForSync() async {
-        await withCheckedContinuation { continuation in
-            let ready = synced.withLock { state -> Bool in
-                if state.done { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = synced.withLock { state -> UInt64 in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = synced.withLock { state -> Bool in
+                    if state.done || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            synced.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -100,8 +108,11 @@ public final class Informer<T: KubeObject>: Sendable {
                 // client-go's spread: 5 to 10 minutes, so a fleet's watches do not all end at once.
                 let stream = client.watch(T.self, namespace: namespace, resourceVersion: version ?? "", labelSelector: labelSelector,
                                           fieldSelector: fieldSelector, timeoutSeconds: Int.random(in: 300...600))
+                let started = ContinuousClock.now
+                var received = false
                 for try await event in stream {
                     failures = 0
+                    received = true
                     switch event {
                     case .bookmark(let resourceVersion):
                         version = resourceVersion
@@ -114,6 +125,12 @@ public final class Informer<T: KubeObject>: Sendable {
                     }
                 }
                 // The server ended the watch (its timeout, or it dropped us): resume where we were.
+                // A watch that ends at once with nothing in it is treated as a failure (client-go's
+                // "very short watch"), so a proxy closing every stream cannot make us spin.
+                if !received && ContinuousClock.now - started < .seconds(1) {
+                    failures += 1
+                    try? await Task.sleep(for: backoff.delay(attempt: failures))
+                }
             } catch let error as KubeError where error.isGone {
                 logger.info("watch history expired; listing again", metadata: ["version": "\(version ?? "")"])
                 version = nil
@@ -130,8 +147,8 @@ public final class Informer<T: KubeObject>: Sendable {
     private func markSynced() {
         let waiters = synced.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }

@@ -78,24 +78,27 @@ public final class KubeClient: Sendable {
     func request(_ method: HTTPMethod, _ pathAndQuery: String, body: JSONValue? = nil,
                  contentType: String = "application/json") async throws(KubeError) -> JSONValue {
         // (A Result, not `catch where`: the 6.3 compiler crashes on that in async typed throws.)
+        let token = try await connection.bearerToken()
         let first: Result<JSONValue, KubeError>
-        do { first = .success(try await requestOnce(method, pathAndQuery, body: body, contentType: contentType)) } catch { first = .failure(error) }
+        do { first = .success(try await requestOnce(method, pathAndQuery, body: body, contentType: contentType, token: token)) } catch {
+            first = .failure(error)
+        }
         switch first {
         case .failure(let error) where error.code == 401 && connection.exec != nil:
             // The plugin's token may have been revoked before its stated expiry: fetch a new one, once.
-            await connection.exec?.invalidate()
-            return try await requestOnce(method, pathAndQuery, body: body, contentType: contentType)
+            await connection.exec?.invalidate(ifToken: token)
+            return try await requestOnce(method, pathAndQuery, body: body, contentType: contentType, token: try await connection.bearerToken())
         case .failure(let error): throw error
         case .success(let value): return value
         }
     }
 
     private func requestOnce(_ method: HTTPMethod, _ pathAndQuery: String, body: JSONValue?,
-                             contentType: String) async throws(KubeError) -> JSONValue {
+                             contentType: String, token: String?) async throws(KubeError) -> JSONValue {
         var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
-        if let token = try await connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body.serialized()))

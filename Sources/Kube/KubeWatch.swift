@@ -31,9 +31,12 @@ extension KubeClient {
                 do {
                     var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
                     request.headers.add(name: "Accept", value: "application/json")
-                    if let token = try await connection.bearerToken() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                    let token = try await connection.bearerToken()
+                    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
                     let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
                     guard response.status == .ok else {
+                        // A revoked plugin token: the informer's retry fetches a fresh one.
+                        if response.status == .unauthorized { await connection.exec?.invalidate(ifToken: token) }
                         let body = try await response.body.collect(upTo: 1 << 20)
                         throw Self.error(status: Int(response.status.code), body: try? JSONValue(parsing: Array(body.readableBytesView)), raw: body)
                     }

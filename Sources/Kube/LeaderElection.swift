@@ -97,11 +97,22 @@ public final class LeaderElector: Sendable {
         }
     }
 
-    /// Renews every retryPeriod; returns true when renewal has failed for renewDeadline.
+    /// Renews every retryPeriod; returns true when renewal has failed for renewDeadline. A renewal
+    /// that hangs (a half-open connection) counts as failed once the deadline passes, so a leader
+    /// never works on after a standby may have taken the Lease (client-go bounds it the same way).
     private func renewLoop() async -> Bool {
         var lastRenewal = ContinuousClock.now
         while (try? await Task.sleep(for: configuration.retryPeriod)) != nil {
-            if await tryAcquireOrRenew() {
+            let remaining = configuration.renewDeadline - (ContinuousClock.now - lastRenewal)
+            if remaining <= .zero { return true }
+            let renewed = await withTaskGroup(of: Bool?.self) { group in
+                group.addTask { await self.tryAcquireOrRenew() }
+                group.addTask { (try? await Task.sleep(for: remaining)).map { false } }
+                defer { group.cancelAll() }
+                return await group.next() ?? false
+            }
+            if Task.isCancelled { return false }
+            if renewed == true {
                 lastRenewal = .now
             } else if ContinuousClock.now - lastRenewal >= configuration.renewDeadline {
                 return true

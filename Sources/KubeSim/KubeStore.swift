@@ -191,6 +191,12 @@ public final class KubeStore: Sendable {
             guard case .object = updated else { throw .badRequest("the result must be a JSON object") }
             try Self.checkSize(updated)
             var metadata = updated["metadata"]?.objectValue ?? [:]
+            // A uid in the request is a precondition, as in the API server: it names the object
+            // the writer meant, so a same-named successor is not written over.
+            if case .string(let uid)? = metadata["uid"], !uid.isEmpty, let stored = current.value(at: "metadata.uid")?.stringValue, uid != stored {
+                throw KubeStatusError(code: 409, reason: "Conflict",
+                                      message: "Precondition failed: UID in precondition: \(uid), UID in object meta: \(stored)")
+            }
             for field in ["uid", "creationTimestamp", "namespace", "name"] { metadata[field] = current.value(at: "metadata.\(field)") }
             metadata["resourceVersion"] = current.value(at: "metadata.resourceVersion")
             updated["metadata"] = .object(metadata)

@@ -122,11 +122,16 @@ import VPCNetCore
             }
         }
         let second = try await harness.launch("node-b")
+        try await eventually("node-b deleted mid-provisioning") { deleting.load(ordering: .relaxed) }
         try await eventually("node-b's ENIs gone") {
             !harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == second } }
         }
+        // Nothing of node-b's may come back from a provisioning pass that was still running.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == second } })
         running.cancel()
         await running.value
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
 
         // Leaks: one of ours from long ago, one just made (maybe mid-attach), one not ours.
         func leak(cluster: String, createdAt: Date) async throws -> String {

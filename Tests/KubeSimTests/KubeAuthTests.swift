@@ -45,6 +45,14 @@ import Testing
         tokenOnly.token = "wrong"
         #expect(try await Self.attempt(tokenOnly) == 401)
 
+        // A client certificate from another CA proves nothing: refused in the handshake or unauthorized.
+        let stranger = try SimCertificates.generate(hosts: ["127.0.0.1"])
+        var forged = connection
+        forged.token = nil
+        forged.clientCertificatePEM = stranger.clientCertificatePEM
+        forged.clientKeyPEM = stranger.clientKeyPEM
+        #expect(try await Self.attempt(forged) != nil)
+
         var untrusted = connection
         untrusted.caPEM = nil
         #expect(try await Self.attempt(untrusted) == 0, "a server certificate from an unknown CA is refused")

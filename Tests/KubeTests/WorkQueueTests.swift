@@ -44,7 +44,7 @@ import Testing
             #expect(delay >= backoff.ceiling(attempt: attempt) / 2 && delay <= backoff.ceiling(attempt: attempt), "jitter stays in [d/2, d]")
         }
 
-        let queue = WorkQueue<String>(backoff: Backoff(base: .milliseconds(1), cap: .milliseconds(20)))
+        let queue = WorkQueue<String>(backoff: Backoff(base: .milliseconds(200), cap: .seconds(1)))
         await queue.addRateLimited("x")
         await queue.addRateLimited("x")
         #expect(await queue.failureCount("x") == 2)

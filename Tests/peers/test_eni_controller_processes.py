@@ -176,7 +176,9 @@ def test_happy_path_against_moto(tmp_path):
         ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
         wait_for("moto up", lambda: _answers(ec2), timeout=60)
         vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/20", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        # moto picks secondary addresses at random without checking other ENIs, so two ENIs can get the
+        # same one (the controller then refuses the record). A /16 makes that about 1 in 400 runs.
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/16", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet,
