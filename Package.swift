@@ -144,6 +144,13 @@ let package = Package(
             dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: strict
         ),
+        // The daemon's host datapath (issue 7): the plan (pure) and, next, its reconciler.
+        .target(name: "HostNetwork", dependencies: ["Netlink", "VPCNetCore"], swiftSettings: strict),
+        .testTarget(
+            name: "HostNetworkTests",
+            dependencies: ["HostNetwork", "Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
         // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning
         // (ProvisioningPlan) apart from the EC2 and Kubernetes I/O around it.
         .target(

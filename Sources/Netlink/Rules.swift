@@ -7,16 +7,20 @@ public struct Rule: Hashable, Sendable, CustomStringConvertible {
     public var table: UInt32
     public var source: IPv4CIDR?
     public var destination: IPv4CIDR?
+    /// `fwmark MARK/MARK`: the rule matches packets with these mark bits set.
+    public var firewallMark: UInt32?
 
-    public init(priority: UInt32, table: UInt32, source: IPv4CIDR? = nil, destination: IPv4CIDR? = nil) {
+    public init(priority: UInt32, table: UInt32, source: IPv4CIDR? = nil, destination: IPv4CIDR? = nil, firewallMark: UInt32? = nil) {
         self.priority = priority
         self.table = table
         self.source = source
         self.destination = destination
+        self.firewallMark = firewallMark
     }
 
     public var description: String {
-        "\(priority): from \(source.map(\.description) ?? "all")\(destination.map { " to \($0)" } ?? "") lookup \(table)"
+        "\(priority): from \(source.map(\.description) ?? "all")\(destination.map { " to \($0)" } ?? "")"
+            + "\(firewallMark.map { " fwmark 0x\(String($0, radix: 16))" } ?? "") lookup \(table)"
     }
 }
 
@@ -25,8 +29,10 @@ extension RouteSocket {
     public func rules() throws(NetlinkError) -> [Rule] {
         try dump("rules", fill: { rtnl_rule_alloc_cache($0, AF_INET, $1) }) { rule in
             guard rtnl_rule_get_action(rule) == UInt8(FR_ACT_TO_TBL) else { return nil }
+            let mark = rtnl_rule_get_mark(rule)
             return Rule(priority: rtnl_rule_get_prio(rule), table: rtnl_rule_get_table(rule),
-                        source: IPv4CIDR(nlAddress: rtnl_rule_get_src(rule)), destination: IPv4CIDR(nlAddress: rtnl_rule_get_dst(rule)))
+                        source: IPv4CIDR(nlAddress: rtnl_rule_get_src(rule)), destination: IPv4CIDR(nlAddress: rtnl_rule_get_dst(rule)),
+                        firewallMark: mark == 0 || mark == UInt32.max ? nil : mark)
         }
     }
 
@@ -48,6 +54,10 @@ extension RouteSocket {
             if let destination = rule.destination, let address = destination.nlAddress() {
                 defer { nl_addr_put(address) }
                 try Self.check("set destination \(destination)", rtnl_rule_set_dst(object, address))
+            }
+            if let mark = rule.firewallMark {
+                rtnl_rule_set_mark(object, mark)
+                rtnl_rule_set_mask(object, mark)
             }
             let result = add ? rtnl_rule_add(socket, object, Int32(NLM_F_EXCL)) : rtnl_rule_delete(socket, object, 0)
             try Self.check("\(add ? "add" : "delete") rule \(rule)", result)

@@ -72,6 +72,12 @@ struct NetlinkRootTests {
                 #expect(error.isExists, "\(error)")
             }
 
+            let marked = Rule(priority: 20005, table: 254, firewallMark: 0x4000)
+            try socket.addRule(marked)
+            #expect(try socket.rules().contains(marked))
+            #expect(try await ip("-n", namespace, "rule", "show", "priority", "20005").contains("fwmark 0x4000/0x4000 lookup main"))
+            try socket.deleteRule(marked)
+
             try socket.deleteRule(rule)
             try socket.deleteRoute(defaultRoute)
             try socket.deleteAddress(primary, index: link.index)
