@@ -134,7 +134,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore"], swiftSettings: strict),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore", "TestSupport"], swiftSettings: strict),
+        // Helpers shared by test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         // Netlink (issue 7): a thin Swift layer over Debian's libnl-route-3 for links, addresses,
         // routes and rules, with sockets bound to any network namespace.
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
@@ -164,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ENIControllerTests",
-            dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore"],
+            dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore", "TestSupport"],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -65,10 +65,15 @@ public final class NodeProvisioner: Sendable {
     private let vpcCache = Mutex<[String: [IPv4CIDR]]>([:])
     private let exhaustedSubnets = Mutex<[String: ContinuousClock.Instant]>([:])
 
-    public init(ec2: EC2Client, settings: ProvisionerSettings, logger: Logger = Logger(label: "vpcnet.eni-controller")) {
+    /// The built-in limits (the generated table); replaceable so tests can take the DescribeInstanceTypes path.
+    let knownLimits: @Sendable (String) -> InstanceTypeLimits?
+
+    public init(ec2: EC2Client, settings: ProvisionerSettings, logger: Logger = Logger(label: "vpcnet.eni-controller"),
+                knownLimits: @escaping @Sendable (String) -> InstanceTypeLimits? = InstanceTypeLimits.forType) {
         self.ec2 = ec2
         self.settings = settings
         self.logger = logger
+        self.knownLimits = knownLimits
     }
 
     /// What a provisioning pass did, for Events and logs.
@@ -131,7 +136,7 @@ public final class NodeProvisioner: Sendable {
 
     /// The generated table, else DescribeInstanceTypes once per type.
     func limits(for type: String) async throws(ProvisioningError) -> InstanceTypeLimits {
-        if let known = InstanceTypeLimits.forType(type) ?? typeCache.withLock({ $0[type] }) { return known }
+        if let known = knownLimits(type) ?? typeCache.withLock({ $0[type] }) { return known }
         let infos = try await call("DescribeInstanceTypes") { () async throws(EC2Error) in try await self.ec2.describeInstanceTypes([type]) }
         guard let info = infos.first(where: { $0.instanceType == type }) else { throw .unknownInstanceType(type) }
         let defaultCard = info.networkCards.first(where: { $0.networkCardIndex == info.defaultNetworkCardIndex })

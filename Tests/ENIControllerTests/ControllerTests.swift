@@ -5,6 +5,7 @@ import Foundation
 import Kube
 import Synchronization
 import Testing
+import TestSupport
 import VPCNetCore
 
 @Suite struct ControllerTests {
@@ -34,7 +35,24 @@ import VPCNetCore
         await harness.stop()
     }
 
-    @Test func unknownTypesAreLookedUpAndBadNodesDoNotStopOthers() async throws {
+    @Test func typesMissingFromTheTableAreAskedOfEC2Once() async throws {
+        let harness = try await Harness.start()
+        let provisioner = NodeProvisioner(ec2: harness.ec2, settings: ProvisionerSettings(clusterName: Harness.cluster), knownLimits: { _ in nil })
+        let asked = try await provisioner.limits(for: "c5.xlarge")
+        let table = try #require(InstanceTypeLimits.forType("c5.xlarge"))
+        #expect(asked.maxENIsOnDefaultCard == table.maxENIsOnDefaultCard && asked.ipv4AddressesPerENI == table.ipv4AddressesPerENI)
+        _ = try await provisioner.limits(for: "c5.xlarge")
+        #expect(harness.calls.withLock { $0.filter { $0.action == "DescribeInstanceTypes" }.count } == 1, "cached after the first answer")
+        do {
+            _ = try await provisioner.limits(for: "x9.imaginary")
+            Issue.record("an unknown type was accepted")
+        } catch {
+            #expect("\(error)".contains("x9.imaginary"))
+        }
+        await harness.stop()
+    }
+
+    @Test func badNodesDoNotStopOthers() async throws {
         let harness = try await Harness.start()
         let controller = harness.controller()
         let running = Task { await controller.run() }

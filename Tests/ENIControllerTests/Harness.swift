@@ -6,6 +6,7 @@ import Kube
 @testable import KubeSim
 import Synchronization
 import Testing
+import TestSupport
 import VPCNetCore
 
 /// EC2 and Kubernetes simulators over real HTTP, our clients pointed at them, and a VPC with a
@@ -140,15 +141,4 @@ final class Harness: Sendable {
             eni.attachment == nil && eni.tags.contains { $0.key == WellKnown.ENITags.cluster && $0.value == Self.cluster }
         }.map(\.id)
     }
-}
-
-/// Polls `condition` until it holds; fails the test (instead of hanging) after `seconds`.
-func eventually(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-    Issue.record("never happened: \(what)")
-    throw CancellationError()
 }

@@ -3,6 +3,7 @@
 import Foundation
 import Kube
 import Testing
+import TestSupport
 import VPCNetCore
 
 @Suite struct ScaleTests {

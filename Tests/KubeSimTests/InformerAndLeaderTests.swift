@@ -2,17 +2,7 @@ import Kube
 @testable import KubeSim
 import Synchronization
 import Testing
-
-/// Polls `condition` until it holds; fails the test (instead of hanging) after `seconds`.
-func eventually(_ what: String, seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("never happened: \(what)")
-    throw CancellationError()
-}
+import TestSupport
 
 @Suite struct InformerTests {
     @Test func convergesThroughListErrorsDroppedWatchesAnd410s() async throws {
