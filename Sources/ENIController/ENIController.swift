@@ -107,6 +107,7 @@ public final class ENIController: Sendable {
             switch decision {
             case .done: await queue.forget(name)
             case .backOff: await queue.addRateLimited(name)
+            case .recheck(let delay): await queue.add(name, after: delay)
             }
             await queue.done(name)
             metrics.queueDepth.record(await queue.count)
@@ -132,6 +133,8 @@ public final class ENIController: Sendable {
     enum Decision: Equatable {
         case done
         case backOff
+        /// Look once more after this delay (not a retry loop: the condition expires).
+        case recheck(after: Duration)
     }
 
     func reconcile(_ name: String) async -> Decision {
@@ -149,7 +152,9 @@ public final class ENIController: Sendable {
         let instanceID = providerID.instanceID
         if let last = written.withLock({ $0[name] }), last.uid == node.uid, ContinuousClock.now - last.at < .seconds(30),
            node.annotations[WellKnown.Annotations.nodeNetwork] != last.json {
-            return .done  // the cache has not caught up with our own write yet; its event re-queues the node
+            // The cache has not caught up with our own write (its event re-queues the node), or
+            // someone changed the record right after it: look again once that window has passed.
+            return .recheck(after: .seconds(30) - (ContinuousClock.now - last.at))
         }
         let existing = node.annotations[WellKnown.Annotations.nodeNetwork].flatMap { try? NodeNetworkRecord(json: $0) }
         let current = existing.map { $0.instanceID == instanceID } ?? false
