@@ -10,7 +10,3 @@ final class ControllerMetrics: Sendable {
 
     func nodes(_ state: String) -> Gauge { Gauge(label: "vpcnet_controller_nodes", dimensions: [("state", state)]) }
 }
-
-extension Metrics.Timer {
-    func recordSeconds(_ seconds: Double) { recordNanoseconds(Int64(seconds * 1_000_000_000)) }
-}

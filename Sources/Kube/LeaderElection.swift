@@ -150,7 +150,7 @@ public final class LeaderElector: Sendable {
             return false
         }
 
-        let record = "\(lease.holderIdentity ?? "")|\(lease.renewTime ?? "")|\(lease.leaseDurationSeconds ?? 0)"
+        let record = lease.observedRecord
         let seenAt = observed.withLock { observed -> ContinuousClock.Instant in
             if observed?.record != record { observed = (record, .now) }
             return observed!.at
@@ -165,7 +165,7 @@ public final class LeaderElector: Sendable {
                        acquired: mine ? nil : now, renewed: now, transitions: mine ? lease.leaseTransitions : lease.leaseTransitions + 1)
         do {
             let written = try await client.replace(next)
-            observed.withLock { $0 = ("\(written.holderIdentity ?? "")|\(written.renewTime ?? "")|\(written.leaseDurationSeconds ?? 0)", .now) }
+            observed.withLock { $0 = (written.observedRecord, .now) }
             if !mine { logger.info("acquired the lease", metadata: ["previous": "\(holder)"]) }
             return true
         } catch {
@@ -200,6 +200,9 @@ public enum LeaderElectionError: Error, Sendable, Equatable {
 }
 
 extension Lease {
+    /// What a candidate watches for change: while it stays the same, the holder is not renewing.
+    var observedRecord: String { "\(holderIdentity ?? "")|\(renewTime ?? "")|\(leaseDurationSeconds ?? 0)" }
+
     /// Kubernetes MicroTime: RFC 3339 with exactly six fractional digits, UTC.
     static func microTime(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970.rounded(.down)
