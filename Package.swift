@@ -146,8 +146,13 @@ let package = Package(
             dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
             swiftSettings: strict
         ),
-        // The daemon's host datapath (issue 7): the plan (pure) and, next, its reconciler.
-        .target(name: "HostNetwork", dependencies: ["Netlink", "VPCNetCore"], swiftSettings: strict),
+        // The daemon's host datapath (issue 7): the plan (pure) and the reconciler that applies it
+        // through a small kernel surface (netlink, /proc/sys, iptables-restore).
+        .target(
+            name: "HostNetwork",
+            dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HostNetworkTests",
             dependencies: ["HostNetwork", "Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],

@@ -13,6 +13,9 @@ public struct DatapathConfiguration: Sendable, Hashable {
         case redirected(port: UInt16)
     }
 
+    /// The node's own interface (device index 0). Nil: the link with the primary ENI's MAC, or
+    /// failing that the interface of the main table's default route.
+    public var primaryInterface: String?
     public var mtu: UInt32 = 9001
     /// Route table of the ENI at device index N is `tableBase + N`.
     public var tableBase: UInt32 = 7300

@@ -8,6 +8,14 @@ public struct Link: Hashable, Sendable {
     public var macAddress: MACAddress?
     public var mtu: UInt32
     public var isUp: Bool
+
+    public init(index: Int32, name: String, macAddress: MACAddress?, mtu: UInt32, isUp: Bool) {
+        self.index = index
+        self.name = name
+        self.macAddress = macAddress
+        self.mtu = mtu
+        self.isUp = isUp
+    }
 }
 
 /// An address on an interface: the address itself and its prefix (`10.0.1.5/24`), unlike a CIDR.
@@ -34,14 +42,18 @@ extension RouteSocket {
         }
     }
 
-    /// Sets the MTU and brings the link up (either only when `mtu` / `up` ask for it).
-    public func setLink(index: Int32, mtu: UInt32? = nil, up: Bool = false) throws(NetlinkError) {
+    /// Sets the MTU and the administrative state (each only when given).
+    public func setLink(index: Int32, mtu: UInt32? = nil, up: Bool? = nil) throws(NetlinkError) {
         try with { socket throws(NetlinkError) in
             guard let original = rtnl_link_alloc(), let change = rtnl_link_alloc() else { throw NetlinkError("rtnl_link_alloc", -NLE_NOMEM) }
             defer { rtnl_link_put(original); rtnl_link_put(change) }
             rtnl_link_set_ifindex(original, index)
             if let mtu { rtnl_link_set_mtu(change, mtu) }
-            if up { rtnl_link_set_flags(change, UInt32(IFF_UP)) }
+            switch up {
+            case true?: rtnl_link_set_flags(change, UInt32(IFF_UP))
+            case false?: rtnl_link_unset_flags(change, UInt32(IFF_UP))
+            case nil: break
+            }
             try Self.check("change link \(index)", rtnl_link_change(socket, original, change, 0))
         }
     }

@@ -24,8 +24,8 @@ public struct NetlinkError: Error, Sendable, Hashable, CustomStringConvertible {
 /// An `rtnetlink` socket (libnl-route-3), bound to one network namespace for its whole life.
 ///
 /// A netlink socket belongs to the namespace its creating thread was in, so a socket for another
-/// namespace is opened on a short-lived thread that enters it first; afterwards the socket may be
-/// used from any thread. libnl sockets are not thread-safe: calls are serialised here.
+/// namespace is opened through ``NetworkNamespace/run(path:_:)``; afterwards it may be used from
+/// any thread. libnl sockets are not thread-safe: calls are serialised here.
 /// This is a thin, hand-written layer over libnl: only the objects vpcnet configures.
 public final class RouteSocket: @unchecked Sendable {
     private let socket: OpaquePointer
@@ -34,33 +34,9 @@ public final class RouteSocket: @unchecked Sendable {
     /// Opens a socket in the caller's namespace, or in the namespace at `namespacePath`
     /// (e.g. `/var/run/netns/NAME` or `/proc/PID/ns/net`).
     public init(namespacePath: String? = nil) throws {
-        guard let namespacePath else {
-            socket = try Self.open()
-            return
-        }
-        let fd = Foundation.open(namespacePath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw NetlinkError("open \(namespacePath)", -NLE_OBJ_NOTFOUND) }
-        defer { close(fd) }
         // The socket crosses threads as its address (an OpaquePointer is not Sendable).
-        let result = Mutex<Result<Int, NetlinkError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        // The thread ends right after, so its changed namespace never reaches a pool thread. The
-        // caller waits only for setns and a socket open (microseconds).
-        Thread {
-            defer { done.signal() }
-            guard vpcnet_enter_network_namespace(fd) == 0 else {
-                result.withLock { $0 = .failure(NetlinkError("setns \(namespacePath)", -NLE_PERM)) }
-                return
-            }
-            do throws(NetlinkError) {
-                let opened = Int(bitPattern: try Self.open())
-                result.withLock { $0 = .success(opened) }
-            } catch {
-                result.withLock { $0 = .failure(error) }
-            }
-        }.start()
-        done.wait()
-        guard let opened = OpaquePointer(bitPattern: try result.withLock { $0! }.get()) else { throw NetlinkError("open", -NLE_FAILURE) }
+        let address = try NetworkNamespace.run(path: namespacePath) { () throws(NetlinkError) -> Int in Int(bitPattern: try Self.open()) }
+        guard let opened = OpaquePointer(bitPattern: address) else { throw NetlinkError("open", -NLE_FAILURE) }
         socket = opened
     }
 

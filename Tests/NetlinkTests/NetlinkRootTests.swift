@@ -96,6 +96,10 @@ struct NetlinkRootTests {
                 #expect(error.description.contains("change link 99999"))
             }
         }
-        #expect(throws: NetlinkError.self) { try RouteSocket(namespacePath: "/var/run/netns/vpcnet-no-such-namespace") }
+        #expect {
+            try RouteSocket(namespacePath: "/var/run/netns/vpcnet-no-such-namespace")
+        } throws: { error in
+            (error as? NetworkNamespace.EnterError)?.description.contains("No such file or directory") == true
+        }
     }
 }

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Files replaced atomically: readers see the old content or the new, never a mix, and after a
+/// crash the new content is either complete or absent. Written by hand on the C library (no
+/// Foundation), so the exec'd CNI plugin can use it too.
+public enum AtomicFile {
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var operation: String
+        public var path: String
+        public var errno: Int32
+        public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    }
+
+    /// Writes `bytes` to a temporary file next to `path`, fsyncs it, gives it `mode`, renames it
+    /// over `path` and fsyncs the directory, so the rename itself survives a power cut.
+    public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws(Failure) {
+        let directory = Self.directory(of: path)
+        let temporary = "\(directory)/.\(Self.name(of: path)).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
+        var closed = false
+        defer { if !closed { close(fd); unlink(temporary) } }
+        let contiguous = Array(bytes)
+        var written = 0
+        while written < contiguous.count {
+            let result = contiguous.withUnsafeBytes { cWrite(fd, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "write", path: temporary, errno: errno)
+            }
+            written += result
+        }
+        // The umask may have narrowed `mode` at creation.
+        guard fchmod(fd, mode) == 0 else { throw Failure(operation: "chmod", path: temporary, errno: errno) }
+        guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: temporary, errno: errno) }
+        closed = true
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let error = errno
+            unlink(temporary)
+            throw Failure(operation: "rename to", path: path, errno: error)
+        }
+        syncDirectory(directory)
+    }
+
+    public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(Failure) {
+        try write(Array(text.utf8), to: path, mode: mode)
+    }
+
+    /// The whole file, or nil when it does not exist.
+    public static func read(_ path: String) throws(Failure) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw Failure(operation: "open", path: path, errno: errno)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { cRead(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "read", path: path, errno: errno)
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: buffer[..<count])
+        }
+    }
+
+    /// Removes `path` (a missing file is not an error) and makes the removal durable.
+    public static func remove(_ path: String) throws(Failure) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw Failure(operation: "remove", path: path, errno: errno) }
+        syncDirectory(directory(of: path))
+    }
+
+    /// Creates `path` and missing parents with `mode`; an existing directory gets `mode` too
+    /// (a state directory must not stay world-readable because an old version created it so).
+    public static func makeDirectory(_ path: String, mode: mode_t) throws(Failure) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST { throw Failure(operation: "mkdir", path: prefix, errno: errno) }
+        }
+        guard chmod(path, mode) == 0 else { throw Failure(operation: "chmod", path: path, errno: errno) }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func name(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    private static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+// At file scope these names are the C library's, not AtomicFile's.
+private func cWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, buffer, count) }
+private func cRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }

@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+import VPCNetCore
+
+@Suite struct AtomicFileTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-atomic-\(UUID())").path
+
+    @Test func writeReplacesWholeAndKeepsTheMode() throws {
+        try AtomicFile.makeDirectory(directory + "/a/b", mode: 0o700)
+        let path = directory + "/a/b/file"
+        #expect(try AtomicFile.read(path) == nil)
+        try AtomicFile.write("first", to: path, mode: 0o600)
+        try AtomicFile.write("second, longer", to: path, mode: 0o600)
+        #expect(try AtomicFile.read(path).map { String(decoding: $0, as: UTF8.self) } == "second, longer")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let directoryMode = try FileManager.default.attributesOfItem(atPath: directory + "/a/b")[.posixPermissions] as? Int
+        #expect(directoryMode == 0o700)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/a/b") == ["file"], "no temporary file left behind")
+        try AtomicFile.remove(path)
+        try AtomicFile.remove(path)
+        #expect(try AtomicFile.read(path) == nil)
+    }
+
+    @Test func aFailedWriteLeavesTheOldContent() throws {
+        try AtomicFile.makeDirectory(directory, mode: 0o755)
+        let path = directory + "/file"
+        try AtomicFile.write("kept", to: path)
+        #expect(throws: AtomicFile.Failure.self) { try AtomicFile.write("lost", to: directory + "/missing/file") }
+        // Renaming over a directory fails after the temporary file was written: it is cleaned up.
+        try FileManager.default.createDirectory(atPath: directory + "/dir/x", withIntermediateDirectories: true)
+        #expect(throws: AtomicFile.Failure.self) { try AtomicFile.write("lost", to: directory + "/dir") }
+        #expect(try AtomicFile.read(path).map { String(decoding: $0, as: UTF8.self) } == "kept")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["file", "dir"])
+    }
+}
