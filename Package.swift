@@ -136,7 +136,7 @@ let package = Package(
         ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore", "TestSupport"], swiftSettings: strict),
         // Helpers shared by test targets.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["HostNetwork", "Netlink", "VPCNetCore"], path: "Tests/TestSupport", swiftSettings: strict),
         // Netlink (issue 7): a thin Swift layer over Debian's libnl-route-3 for links, addresses,
         // routes and rules, with sockets bound to any network namespace.
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
@@ -155,7 +155,18 @@ let package = Package(
         ),
         .testTarget(
             name: "HostNetworkTests",
-            dependencies: ["HostNetwork", "Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["HostNetwork", "Netlink", "VPCNetCore", "TestSupport", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
+        // The daemon (issues 7 and 8): the node agent (host datapath, CNI installation, readiness).
+        .target(
+            name: "VPCNetDaemon",
+            dependencies: ["HostNetwork", "Kube", "VPCNetCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VPCNetDaemonTests",
+            dependencies: ["VPCNetDaemon", "HostNetwork", "Netlink", "Kube", "KubeSim", "VPCNetCore", "TestSupport"],
             swiftSettings: strict
         ),
         // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning
@@ -174,13 +185,11 @@ let package = Package(
             dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore", "TestSupport"],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "eni-controller",
+        // What the executables share: the YAML settings file, HOST:PORT, signals, /metrics and /healthz.
+        .target(
+            name: "CommandSupport",
             dependencies: [
-                "ENIController", "Kube", "AWSEC2", "VPCNetCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -190,8 +199,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "eni-controller",
+            dependencies: [
+                "ENIController", "Kube", "AWSEC2", "VPCNetCore", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "vpcnet-sim",
-            dependencies: ["EC2Sim", "KubeSim", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["EC2Sim", "KubeSim", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
     ],

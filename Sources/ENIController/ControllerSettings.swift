@@ -1,4 +1,5 @@
 import Foundation
+import VPCNetCore
 
 /// The controller's settings by name, read from three places: a flag `--NAME`, an environment
 /// variable `VPCNET_NAME` (upper case, `-` → `_`), and a key `NAME` in the YAML file given by
@@ -27,10 +28,6 @@ public enum ControllerSetting: String, CaseIterable, Sendable {
     }
 }
 
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
 
 extension ControllerConfiguration {
     /// Builds the configuration from the three sources, checking every value.
@@ -53,41 +50,13 @@ extension ControllerConfiguration {
             guard let workers = Int(text), (1...256).contains(workers) else { throw ConfigurationError("\(source): workers must be 1…256, got \(text)") }
             configuration.workers = workers
         }
-        if let (text, source) = value(.subnetTags) { configuration.subnetTags = try parseTags(text, source: source) }
+        if let (text, source) = value(.subnetTags) { configuration.subnetTags = try SettingParser.tags(text, source: source) }
         if let (text, source) = value(.deleteENIsOnNodeDeletion) {
-            guard let flag = Bool(text.lowercased()) else { throw ConfigurationError("\(source): expected true or false, got \(text)") }
-            configuration.deleteENIsOnNodeDeletion = flag
+            configuration.deleteENIsOnNodeDeletion = try SettingParser.bool(text, source: source)
         }
-        if let (text, source) = value(.sweepInterval) { configuration.sweepInterval = try parseDuration(text, source: source) }
-        if let (text, source) = value(.sweepGrace) { configuration.sweepGrace = try parseDuration(text, source: source) }
-        if let (text, source) = value(.verifyPeriod) { configuration.verifyPeriod = try parseDuration(text, source: source) }
+        if let (text, source) = value(.sweepInterval) { configuration.sweepInterval = try SettingParser.duration(text, source: source) }
+        if let (text, source) = value(.sweepGrace) { configuration.sweepGrace = try SettingParser.duration(text, source: source) }
+        if let (text, source) = value(.verifyPeriod) { configuration.verifyPeriod = try SettingParser.duration(text, source: source) }
         return configuration
-    }
-
-    /// `KEY=VALUE,KEY=VALUE`.
-    static func parseTags(_ text: String, source: String) throws(ConfigurationError) -> [String: String] {
-        var tags: [String: String] = [:]
-        for pair in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty else { throw ConfigurationError("\(source): expected KEY=VALUE, got \"\(pair)\"") }
-            tags[String(parts[0])] = String(parts[1])
-        }
-        return tags
-    }
-
-    /// `90`, `90s`, `15m`, `2h`: at least one second, at most a week.
-    static func parseDuration(_ text: String, source: String) throws(ConfigurationError) -> Duration {
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600]
-        var number = text.trimmingCharacters(in: .whitespaces)
-        var multiplier: Int64 = 1
-        if let last = number.last, let unit = units[last] {
-            multiplier = unit
-            number.removeLast()
-        }
-        guard let value = Int64(number), value > 0, case let (seconds, overflow) = value.multipliedReportingOverflow(by: multiplier),
-              !overflow, seconds <= 7 * 86_400 else {
-            throw ConfigurationError("\(source): expected a duration like 90s, 15m or 2h (1 s … 7 days), got \"\(text)\"")
-        }
-        return .seconds(seconds)
     }
 }

@@ -1,12 +1,12 @@
 import AWSEC2
 import ArgumentParser
+import CommandSupport
 import ENIController
 import Foundation
 import Kube
 import Logging
 import Metrics
 import Prometheus
-import Yams
 
 /// The eni-controller executable: configuration, leader election, metrics and signals around
 /// ``ENIController``. Everything that decides anything lives in the ENIController module.
@@ -73,7 +73,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
 
         let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:9090"
         if !metricsAddress.isEmpty {
-            let (host, port) = try listenAddress(metricsAddress)
+            let (host, port) = try listenAddress(metricsAddress, option: "--metrics-listen")
             let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
             logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? metricsAddress)"])
         }
@@ -123,7 +123,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
         for (setting, value) in given { flags[setting] = value }
         var file: [ControllerSetting: String] = [:]
         if let path = config ?? environment["VPCNET_CONFIG"] {
-            file = try Self.readSettingsFile(path)
+            file = try SettingsFile.read(path, as: ControllerSetting.self)
         }
         do {
             return try ControllerConfiguration.resolve(flags: flags, environment: environment, file: file)
@@ -131,49 +131,4 @@ struct ENIControllerCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
     }
-
-    /// The YAML file's keys, each a setting name; maps (for subnet-tags) become KEY=VALUE lists.
-    static func readSettingsFile(_ path: String) throws -> [ControllerSetting: String] {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read --config \(path): \(error.localizedDescription)") }
-        guard let root = try Yams.load(yaml: text) as? [String: Any] else { throw ValidationError("\(path): expected a YAML mapping of settings") }
-        var settings: [ControllerSetting: String] = [:]
-        for (key, value) in root {
-            guard let setting = ControllerSetting(rawValue: key) else {
-                throw ValidationError("\(path): unknown setting \"\(key)\" (known: \(ControllerSetting.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            if let map = value as? [String: Any] {
-                settings[setting] = map.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-            } else {
-                settings[setting] = "\(value)"
-            }
-        }
-        return settings
-    }
-}
-
-/// Parses `HOST:PORT` (IPv6 hosts in brackets).
-func listenAddress(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port),
-          colon > text.startIndex else {
-        throw ValidationError("expected HOST:PORT, e.g. 0.0.0.0:9090, got \(text)")
-    }
-    return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
-}
-
-/// Calls `handler` once on SIGINT or SIGTERM (the kubelet's stop signal).
-func onTermination(_ handler: @escaping @Sendable () -> Void) {
-    for signalNumber in [SIGINT, SIGTERM] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler(handler: handler)
-        source.resume()
-        SignalSources.keep(source)
-    }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

@@ -1,6 +1,7 @@
 // vpcnet-sim: vpcnet's simulators on one machine. Thin: the logic lives in the EC2Sim library.
 
 import ArgumentParser
+import CommandSupport
 import EC2Sim
 import Foundation
 import KubeSim
@@ -82,7 +83,7 @@ struct EC2Command: AsyncParsableCommand {
         let server = try await EC2SimServer.start(simulator, host: host, port: port)
         // One line, flushed at once: scripts wait for it before they connect.
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
-        try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
+        onTermination { Task { try? await server.stop() } }
         try await server.wait()
     }
 }
@@ -131,35 +132,7 @@ struct APIServerCommand: AsyncParsableCommand {
             _ = rename(temporary, kubeconfig)
         }
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
-        try await withSignals([SIGINT, SIGTERM]) { try await server.stop() }
+        onTermination { Task { try? await server.stop() } }
         try await server.wait()
     }
-}
-
-/// Parses `HOST:PORT` (IPv6 hosts in brackets, `[::1]:8080`).
-func listenAddress(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port),
-          colon > text.startIndex else {
-        throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")
-    }
-    return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
-}
-
-/// Runs `onSignal` once when one of `signals` arrives.
-func withSignals(_ signals: [Int32], _ onSignal: @escaping @Sendable () async throws -> Void) async throws {
-    for signalNumber in signals {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler {
-            Task { try? await onSignal() }
-        }
-        source.resume()
-        SignalSources.keep(source)
-    }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
 }

@@ -1,26 +1,14 @@
 import Foundation
 @testable import HostNetwork
 import Netlink
+import TestSupport
 import Testing
 import VPCNetCore
 
 /// The reconcile decisions against ``FakeKernel``: no root needed.
 @Suite struct HostDatapathTests {
-    static let primaryMAC = MACAddress("02:00:00:00:00:00")!, eni1MAC = MACAddress("02:00:00:00:00:01")!, eni2MAC = MACAddress("02:00:00:00:00:02")!
-
-    static func kernel(withENI2: Bool = false) -> FakeKernel {
-        var links = [
-            Link(index: 1, name: "lo", macAddress: nil, mtu: 65536, isUp: true),
-            Link(index: 2, name: "ens5", macAddress: primaryMAC, mtu: 9001, isUp: true),
-            Link(index: 3, name: "ens6", macAddress: eni1MAC, mtu: 1500, isUp: false),
-        ]
-        var sysctls = ["net/ipv4/ip_forward": "0", "net/ipv4/conf/ens5/rp_filter": "1", "net/ipv4/conf/ens6/rp_filter": "1"]
-        if withENI2 {
-            links.append(Link(index: 4, name: "ens7", macAddress: eni2MAC, mtu: 1500, isUp: false))
-            sysctls["net/ipv4/conf/ens7/rp_filter"] = "1"
-        }
-        return FakeKernel(links: links, sysctls: sysctls)
-    }
+    static let eni2MAC = SampleNode.eni2MAC
+    static func kernel(withENI2: Bool = false) -> FakeKernel { SampleNode.kernel(withENI2: withENI2) }
 
     static func stateFile() -> HostStateFile {
         HostStateFile(path: FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-host-\(UUID()).json").path)

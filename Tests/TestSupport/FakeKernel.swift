@@ -6,37 +6,37 @@ import VPCNetCore
 /// An in-memory host for the reconcile logic: links, addresses, routes, rules, sysctls, and
 /// iptables with just enough of `iptables-restore`'s semantics (`:chain`, `-F`, `-X`, `-A`, `-D`)
 /// for what vpcnet writes. Counts writes so "a second pass writes nothing" is checkable.
-final class FakeKernel: HostKernel {
-    struct Snapshot: Equatable {
-        var links: [Link] = []
-        var addresses: [Int32: Set<InterfaceAddress>] = [:]
-        var routes: Set<Route> = []
-        var rules: Set<Rule> = []
-        var sysctls: [String: String] = [:]
+public final class FakeKernel: HostKernel {
+    public struct Snapshot: Equatable, Sendable {
+        public var links: [Link] = []
+        public var addresses: [Int32: Set<InterfaceAddress>] = [:]
+        public var routes: Set<Route> = []
+        public var rules: Set<Rule> = []
+        public var sysctls: [String: String] = [:]
         /// table → chain → rules (in order); built-in chains are present from the start.
-        var iptables: [String: [String: [String]]] = [
+        public var iptables: [String: [String: [String]]] = [
             "filter": ["INPUT": [], "FORWARD": [], "OUTPUT": []],
             "mangle": ["PREROUTING": [], "INPUT": [], "FORWARD": [], "OUTPUT": [], "POSTROUTING": []],
             "nat": ["PREROUTING": [], "INPUT": [], "OUTPUT": [], "POSTROUTING": []],
         ]
     }
 
-    struct Failure: Error {}
+    public struct Failure: Error {}
 
     private let state: Mutex<(snapshot: Snapshot, writes: Int, failNext: Set<String>)>
 
-    init(links: [Link], sysctls: [String: String]) {
+    public init(links: [Link], sysctls: [String: String]) {
         var snapshot = Snapshot()
         snapshot.links = links
         snapshot.sysctls = sysctls
         state = Mutex((snapshot, 0, []))
     }
 
-    var snapshot: Snapshot { state.withLock { $0.snapshot } }
-    var writes: Int { state.withLock { $0.writes } }
-    func mutate(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0.snapshot) } }
+    public var snapshot: Snapshot { state.withLock { $0.snapshot } }
+    public var writes: Int { state.withLock { $0.writes } }
+    public func mutate(_ body: (inout Snapshot) -> Void) { state.withLock { body(&$0.snapshot) } }
     /// The next call of `operation` (e.g. "addRoute") fails.
-    func failNext(_ operation: String) { state.withLock { _ = $0.failNext.insert(operation) } }
+    public func failNext(_ operation: String) { state.withLock { _ = $0.failNext.insert(operation) } }
 
     private func write(_ operation: String, _ body: (inout Snapshot) throws -> Void) throws {
         try state.withLock { state in
@@ -46,46 +46,46 @@ final class FakeKernel: HostKernel {
         }
     }
 
-    func links() throws -> [Link] { snapshot.links }
-    func addresses() throws -> [(index: Int32, address: InterfaceAddress)] {
+    public func links() throws -> [Link] { snapshot.links }
+    public func addresses() throws -> [(index: Int32, address: InterfaceAddress)] {
         snapshot.addresses.flatMap { index, addresses in addresses.map { (index, $0) } }
     }
-    func routes() throws -> [Route] { Array(snapshot.routes) }
-    func rules() throws -> [Rule] { Array(snapshot.rules) }
+    public func routes() throws -> [Route] { Array(snapshot.routes) }
+    public func rules() throws -> [Rule] { Array(snapshot.rules) }
 
-    func setLink(index: Int32, mtu: UInt32?, up: Bool?) throws {
+    public func setLink(index: Int32, mtu: UInt32?, up: Bool?) throws {
         try write("setLink") { snapshot in
             guard let position = snapshot.links.firstIndex(where: { $0.index == index }) else { throw Failure() }
             if let mtu { snapshot.links[position].mtu = mtu }
             if let up { snapshot.links[position].isUp = up }
         }
     }
-    func addAddress(_ address: InterfaceAddress, index: Int32) throws {
+    public func addAddress(_ address: InterfaceAddress, index: Int32) throws {
         try write("addAddress") { snapshot in
             guard snapshot.addresses[index, default: []].insert(address).inserted else { throw Failure() }
         }
     }
-    func deleteAddress(_ address: InterfaceAddress, index: Int32) throws {
+    public func deleteAddress(_ address: InterfaceAddress, index: Int32) throws {
         try write("deleteAddress") { snapshot in
             guard snapshot.addresses[index]?.remove(address) != nil else { throw Failure() }
             if snapshot.addresses[index]?.isEmpty == true { snapshot.addresses[index] = nil }
         }
     }
-    func addRoute(_ route: Route) throws { try write("addRoute") { _ = $0.routes.insert(route) } }
-    func deleteRoute(_ route: Route) throws {
+    public func addRoute(_ route: Route) throws { try write("addRoute") { _ = $0.routes.insert(route) } }
+    public func deleteRoute(_ route: Route) throws {
         try write("deleteRoute") { guard $0.routes.remove(route) != nil else { throw Failure() } }
     }
-    func addRule(_ rule: Rule) throws {
+    public func addRule(_ rule: Rule) throws {
         try write("addRule") { guard $0.rules.insert(rule).inserted else { throw Failure() } }
     }
-    func deleteRule(_ rule: Rule) throws {
+    public func deleteRule(_ rule: Rule) throws {
         try write("deleteRule") { guard $0.rules.remove(rule) != nil else { throw Failure() } }
     }
-    func readSysctls(_ keys: [String]) throws -> [String: String] {
+    public func readSysctls(_ keys: [String]) throws -> [String: String] {
         let all = snapshot.sysctls
         return Dictionary(uniqueKeysWithValues: keys.compactMap { key in all[key].map { (key, $0) } })
     }
-    func writeSysctls(_ values: [String: String]) throws {
+    public func writeSysctls(_ values: [String: String]) throws {
         try write("writeSysctls") { snapshot in
             for (key, value) in values {
                 guard snapshot.sysctls[key] != nil else { throw Failure() }
@@ -94,7 +94,7 @@ final class FakeKernel: HostKernel {
         }
     }
 
-    func iptablesSave() async throws -> String {
+    public func iptablesSave() async throws -> String {
         var text = ""
         for (table, chains) in snapshot.iptables.sorted(by: { $0.key < $1.key }) {
             text += "*\(table)\n"
@@ -105,7 +105,7 @@ final class FakeKernel: HostKernel {
         return text
     }
 
-    func iptablesRestore(_ input: String) async throws {
+    public func iptablesRestore(_ input: String) async throws {
         try write("iptablesRestore") { snapshot in
             var tables = snapshot.iptables
             var table = ""

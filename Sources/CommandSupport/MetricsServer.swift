@@ -5,8 +5,8 @@ import Prometheus
 
 /// `/metrics` (Prometheus text format) and `/healthz` over plain HTTP, for the kubelet's probes
 /// and Prometheus' scrapes. Nothing else is served.
-enum MetricsServer {
-    static func start(registry: PrometheusCollectorRegistry, host: String, port: Int) async throws -> any Channel {
+public enum MetricsServer {
+    public static func start(registry: PrometheusCollectorRegistry, host: String, port: Int) async throws -> any Channel {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in

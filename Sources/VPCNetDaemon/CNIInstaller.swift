@@ -1,0 +1,131 @@
+import Foundation
+import VPCNetCore
+
+/// Installs the CNI plugins and writes the network configuration the container runtime reads.
+///
+/// Binaries are replaced atomically (a temporary file renamed over the old one), so a kubelet that
+/// execs a plugin mid-update runs the old one or the new one, never half of each. The conflist is
+/// written only when asked to (the caller does so once the node is configured and the IPAM answers:
+/// its appearance is what makes the kubelet report the node's network ready).
+public struct CNIInstaller: Sendable {
+    public struct Paths: Sendable, Hashable {
+        /// Searched in order for each plugin, e.g. the image's `/opt/vpcnet/cni` then Debian's `/usr/lib/cni`.
+        public var sourceDirectories: [String]
+        public var binDirectory = "/opt/cni/bin"
+        public var confDirectory = "/etc/cni/net.d"
+        public var conflistName = "10-vpcnet.conflist"
+        /// Records which plugins vpcnet put in place where there was none, so uninstall removes only those.
+        public var stateFile: String
+
+        public init(sourceDirectories: [String], stateFile: String) {
+            self.sourceDirectories = sourceDirectories
+            self.stateFile = stateFile
+        }
+
+        public var conflistPath: String { "\(confDirectory)/\(conflistName)" }
+    }
+
+    public static let plugins = ["vpcnet-ipam", "ptp", "loopback"]
+
+    public let paths: Paths
+    public init(paths: Paths) { self.paths = paths }
+
+    /// Copies each plugin whose installed content differs from its source. Returns the names copied.
+    public func installPlugins() throws -> [String] {
+        try AtomicFile.makeDirectory(paths.binDirectory, mode: 0o755)
+        var created = Set(try readState())
+        var copied: [String] = []
+        for name in Self.plugins {
+            guard let source = paths.sourceDirectories.map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw CNIInstallError("cannot find the \(name) plugin in \(paths.sourceDirectories.joined(separator: ":"))")
+            }
+            let target = "\(paths.binDirectory)/\(name)"
+            let wanted = try AtomicFile.read(source) ?? []
+            let installed = try AtomicFile.read(target)
+            if installed == wanted { continue }
+            if installed == nil, created.insert(name).inserted { try writeState(created.sorted()) }
+            try AtomicFile.write(wanted, to: target, mode: 0o755)
+            copied.append(name)
+        }
+        return copied
+    }
+
+    /// Writes the conflist when its content differs. Returns whether it did.
+    public func writeConflist(_ text: String) throws -> Bool {
+        try AtomicFile.makeDirectory(paths.confDirectory, mode: 0o755)
+        if try AtomicFile.read(paths.conflistPath) == Array(text.utf8) { return false }
+        try AtomicFile.write(text, to: paths.conflistPath, mode: 0o644)
+        return true
+    }
+
+    public var hasConflist: Bool { FileManager.default.fileExists(atPath: paths.conflistPath) }
+
+    /// Removes the conflist first (the node stops taking pods), then the plugins vpcnet installed
+    /// where none existed; plugins that were already there (another CNI's ptp) stay.
+    public func uninstall() throws -> [String] {
+        var removed: [String] = []
+        if hasConflist {
+            try AtomicFile.remove(paths.conflistPath)
+            removed.append(paths.conflistPath)
+        }
+        for name in try readState() {
+            let path = "\(paths.binDirectory)/\(name)"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            try AtomicFile.remove(path)
+            removed.append(path)
+        }
+        try AtomicFile.remove(paths.stateFile)
+        return removed
+    }
+
+    private func readState() throws -> [String] {
+        guard let bytes = try AtomicFile.read(paths.stateFile) else { return [] }
+        guard let names = try? JSONDecoder().decode([String].self, from: Data(bytes)) else {
+            throw CNIInstallError("\(paths.stateFile) is not a JSON list of plugin names; move it aside to start afresh")
+        }
+        return names
+    }
+
+    private func writeState(_ names: [String]) throws {
+        try AtomicFile.write(Array(try JSONEncoder().encode(names)), to: paths.stateFile, mode: 0o600)
+    }
+}
+
+public struct CNIInstallError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The CNI network configuration: the standard `ptp` plugin (a veth per pod, host routes, no
+/// bridge) delegating IPAM to `vpcnet-ipam`, which asks the daemon over its socket.
+public struct CNINetworkConfiguration: Sendable, Hashable {
+    public var name = "vpcnet"
+    public var cniVersion = "1.0.0"
+    public var mtu: UInt32
+    public var socketPath: String
+    /// Where the plugin leaves releases it could not deliver (the daemon replays them at start).
+    public var spoolDirectory: String
+    /// The plugin's deadline for one call to the daemon.
+    public var timeoutMilliseconds: Int = 10_000
+
+    public init(mtu: UInt32, socketPath: String, spoolDirectory: String) {
+        self.mtu = mtu
+        self.socketPath = socketPath
+        self.spoolDirectory = spoolDirectory
+    }
+
+    public var conflist: String {
+        let document: [String: Any] = [
+            "cniVersion": cniVersion,
+            "name": name,
+            "plugins": [[
+                "type": "ptp",
+                "mtu": mtu,
+                "ipMasq": false,
+                "ipam": ["type": "vpcnet-ipam", "socket": socketPath, "spoolDir": spoolDirectory, "timeoutMilliseconds": timeoutMilliseconds],
+            ] as [String: Any]],
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
