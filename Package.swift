@@ -33,6 +33,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", exact: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", exact: "2.4.1"),
+        // No default traits: they link full Foundation into everything that uses it (the CNI plugin).
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0", traits: []),
+        .package(url: "https://github.com/apple/swift-nio-http2", exact: "1.46.0"),
     ],
     targets: [
         // The shared model: names, the node network record, IPv4 types, provider IDs, instance limits.
@@ -156,6 +162,29 @@ let package = Package(
         .testTarget(
             name: "HostNetworkTests",
             dependencies: ["HostNetwork", "Netlink", "VPCNetCore", "TestSupport", .product(name: "Subprocess", package: "swift-subprocess")],
+            swiftSettings: strict
+        ),
+        // The IPAM (issue 8): the address pool (pure), its durable store and its single owner.
+        .target(name: "IPAM", dependencies: ["VPCNetCore"], swiftSettings: strict),
+        .testTarget(
+            name: "IPAMTests",
+            dependencies: ["IPAM", "VPCNetCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        // The IPAM's wire format (generated from proto/ by scripts/gen-protos): messages only, so
+        // the CNI plugin links no gRPC runtime; and the gRPC service definitions for the daemon.
+        .target(
+            name: "IPAMProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IPAMGRPC",
+            dependencies: [
+                "IPAMProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
             swiftSettings: strict
         ),
         // The daemon (issues 7 and 8): the node agent (host datapath, CNI installation, readiness).

@@ -1,0 +1,85 @@
+import VPCNetCore
+
+/// The IPAM's single owner of the pool: every change is persisted before it is answered, so an
+/// answer the plugin saw survives a crash; a change that cannot be persisted is undone and fails.
+public actor AddressManager {
+    public struct Status: Sendable, Hashable {
+        public var configured: Bool
+        public var total: Int
+        public var allocated: Int
+        public var free: Int
+        public var coolingDown: Int
+        /// When the next cooling address becomes free (ms since the epoch).
+        public var nextFreeAt: Int64?
+    }
+
+    private var pool: AddressPool
+    private let store: PoolStore
+    private let now: @Sendable () -> Int64
+    private let onRelease: @Sendable (Allocation) async -> Void
+    /// Allocations the state file held twice (dropped at load; the older one was kept).
+    public nonisolated let duplicatesAtLoad: [Allocation]
+
+    /// Loads the persisted state. `now` is milliseconds since the epoch (wall clock: cooldowns must
+    /// survive restarts); `onRelease` runs after each release is persisted (conntrack flush).
+    public init(store: PoolStore, cooldownMilliseconds: Int64, now: @escaping @Sendable () -> Int64,
+                onRelease: @escaping @Sendable (Allocation) async -> Void = { _ in }) throws {
+        let loaded = try store.load()
+        pool = AddressPool(cooldownMilliseconds: cooldownMilliseconds, allocations: loaded.allocations, releasedAt: loaded.releasedAt)
+        duplicatesAtLoad = loaded.duplicates
+        self.store = store
+        self.now = now
+        self.onRelease = onRelease
+    }
+
+    /// Takes the record's addresses; returns allocations dropped because their address left the record.
+    public func configure(record: NodeNetworkRecord) throws -> [Allocation] {
+        var next = pool
+        let dropped = next.configure(record: record)
+        if next != pool {
+            if !dropped.isEmpty || next.releasedAt != pool.releasedAt { try store.save(next) }
+            pool = next
+        }
+        return dropped
+    }
+
+    public func add(_ key: AttachmentKey, pod: PodReference) throws -> (Allocation, AddressSource) {
+        var next = pool
+        let (allocation, changed) = try next.allocate(key, pod: pod, now: now())
+        if changed { try store.save(next) }
+        pool = next
+        guard let source = pool.source(of: allocation.address) else { throw PoolError.notConfigured }
+        return (allocation, source)
+    }
+
+    /// Releases the attachment's address; nil when it held none (DEL of an unknown attachment succeeds).
+    public func release(_ key: AttachmentKey) async throws -> Allocation? {
+        var next = pool
+        guard let released = next.release(key, now: now()) else { return nil }
+        try store.save(next)
+        pool = next
+        await onRelease(released)
+        return released
+    }
+
+    public func allocation(for key: AttachmentKey) -> Allocation? { pool.allocation(for: key) }
+
+    /// The CNI GC verb: releases `network`'s allocations not in `valid`.
+    public func collect(network: String, valid: Set<AttachmentKey>) async throws -> [Allocation] {
+        var next = pool
+        let released = next.collect(network: network, valid: valid, now: now())
+        guard !released.isEmpty else { return [] }
+        try store.save(next)
+        pool = next
+        for allocation in released { await onRelease(allocation) }
+        return released
+    }
+
+    public var allocations: [Allocation] { pool.allocations.values.sorted { $0.key < $1.key } }
+
+    public var status: Status {
+        let time = now()
+        return Status(configured: pool.isConfigured, total: pool.total, allocated: pool.allocatedCount, free: pool.freeCount(now: time),
+                      coolingDown: pool.coolingDown(now: time), nextFreeAt: pool.nextFreeAt(now: time))
+    }
+}

@@ -1,0 +1,162 @@
+import VPCNetCore
+
+/// How the CNI spec identifies an attachment: network name, container ID, interface name.
+public struct AttachmentKey: Hashable, Codable, Sendable, Comparable, CustomStringConvertible {
+    public var network: String
+    public var containerID: String
+    public var interface: String
+
+    public init(network: String, containerID: String, interface: String) {
+        self.network = network
+        self.containerID = containerID
+        self.interface = interface
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.network, a.containerID, a.interface) < (b.network, b.containerID, b.interface) }
+    public var description: String { "\(network)/\(containerID)/\(interface)" }
+}
+
+/// The pod an attachment belongs to, as the runtime reported it (`K8S_POD_*`); may be empty.
+public struct PodReference: Hashable, Codable, Sendable {
+    public var namespace: String
+    public var name: String
+    public var uid: String
+
+    public init(namespace: String = "", name: String = "", uid: String = "") {
+        self.namespace = namespace
+        self.name = name
+        self.uid = uid
+    }
+
+    public var isEmpty: Bool { namespace.isEmpty && name.isEmpty }
+}
+
+public struct Allocation: Hashable, Codable, Sendable {
+    public var key: AttachmentKey
+    public var pod: PodReference
+    public var address: IPv4Address
+    /// Milliseconds since the Unix epoch.
+    public var allocatedAt: Int64
+}
+
+/// Where an address comes from: its ENI and what a pod needs to use it.
+public struct AddressSource: Hashable, Sendable {
+    public var eniID: NetworkInterfaceID
+    /// The ENI's primary address: the pod's gateway (the `ptp` plugin puts it on the host veth).
+    public var gateway: IPv4Address
+    public var prefixLength: Int
+}
+
+public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Every address is allocated or cooling down.
+    case exhausted(total: Int, coolingDown: Int)
+    /// The node's addresses are not known yet.
+    case notConfigured
+
+    public var description: String {
+        switch self {
+        case .exhausted(let total, let cooling):
+            "no free address on this node: \(total - cooling) of \(total) in use, \(cooling) cooling down before reuse"
+        case .notConfigured: "the node's addresses are not configured yet"
+        }
+    }
+}
+
+/// The node's pod addresses and who holds them: the pure core of the IPAM (no I/O, no clock:
+/// callers pass `now` in milliseconds since the epoch).
+///
+/// - ADD is idempotent: an attachment that holds an address gets the same one again.
+/// - A released address cools down for `cooldown` before reuse (late packets and conntrack entries
+///   of the old pod must not reach a new one); among free addresses the one released longest ago
+///   is chosen, addresses never used first.
+public struct AddressPool: Hashable, Sendable {
+    public private(set) var allocations: [AttachmentKey: Allocation] = [:]
+    /// When each address was last released.
+    public private(set) var releasedAt: [IPv4Address: Int64] = [:]
+    public private(set) var sources: [IPv4Address: AddressSource] = [:]
+    public private(set) var isConfigured = false
+    public var cooldownMilliseconds: Int64
+
+    public init(cooldownMilliseconds: Int64) { self.cooldownMilliseconds = cooldownMilliseconds }
+
+    /// Restores persisted state (before the record is known: ``configure(record:)`` reconciles it).
+    public init(cooldownMilliseconds: Int64, allocations: [Allocation], releasedAt: [IPv4Address: Int64]) {
+        self.cooldownMilliseconds = cooldownMilliseconds
+        for allocation in allocations { self.allocations[allocation.key] = allocation }
+        self.releasedAt = releasedAt
+    }
+
+    /// Takes the addresses of the record's pod ENIs. Allocations of addresses no longer in the
+    /// record are dropped (their ENI is gone) and returned.
+    @discardableResult
+    public mutating func configure(record: NodeNetworkRecord) -> [Allocation] {
+        var sources: [IPv4Address: AddressSource] = [:]
+        for eni in record.podENIs {
+            for address in eni.secondaryIPs {
+                sources[address] = AddressSource(eniID: eni.id, gateway: eni.primaryIP, prefixLength: eni.subnetCIDR.prefixLength)
+            }
+        }
+        self.sources = sources
+        isConfigured = true
+        let dropped = allocations.values.filter { sources[$0.address] == nil }
+        for allocation in dropped { allocations[allocation.key] = nil }
+        releasedAt = releasedAt.filter { sources[$0.key] != nil }
+        return dropped.sorted { $0.key < $1.key }
+    }
+
+    public func allocation(for key: AttachmentKey) -> Allocation? { allocations[key] }
+
+    public func source(of address: IPv4Address) -> AddressSource? { sources[address] }
+
+    /// The attachment's address: the one it holds, or the best free one. `changed` tells whether
+    /// the state changed (and so must be persisted).
+    public mutating func allocate(_ key: AttachmentKey, pod: PodReference, now: Int64) throws(PoolError) -> (allocation: Allocation, changed: Bool) {
+        if let existing = allocations[key] { return (existing, false) }
+        guard isConfigured else { throw .notConfigured }
+        guard let address = bestFree(now: now) else { throw .exhausted(total: sources.count, coolingDown: coolingDown(now: now)) }
+        let allocation = Allocation(key: key, pod: pod, address: address, allocatedAt: now)
+        allocations[key] = allocation
+        return (allocation, true)
+    }
+
+    /// Releases the attachment's address; nil (and no change) when it holds none.
+    public mutating func release(_ key: AttachmentKey, now: Int64) -> Allocation? {
+        guard let allocation = allocations.removeValue(forKey: key) else { return nil }
+        if sources[allocation.address] != nil { releasedAt[allocation.address] = now }
+        return allocation
+    }
+
+    /// Releases every allocation of `network` whose attachment is not in `valid` (the CNI GC verb).
+    public mutating func collect(network: String, valid: Set<AttachmentKey>, now: Int64) -> [Allocation] {
+        let stale = allocations.keys.filter { $0.network == network && !valid.contains($0) }.sorted()
+        return stale.compactMap { release($0, now: now) }
+    }
+
+    public var total: Int { sources.count }
+    public var allocatedCount: Int { allocations.count }
+
+    public func coolingDown(now: Int64) -> Int {
+        let used = Set(allocations.values.map(\.address))
+        return releasedAt.count { !used.contains($0.key) && now - $0.value < cooldownMilliseconds }
+    }
+
+    public func freeCount(now: Int64) -> Int { max(0, total - allocatedCount - coolingDown(now: now)) }
+
+    /// When the next cooling address becomes free (nil when none is cooling).
+    public func nextFreeAt(now: Int64) -> Int64? {
+        let used = Set(allocations.values.map(\.address))
+        return releasedAt.filter { !used.contains($0.key) && now - $0.value < cooldownMilliseconds }.values.min().map { $0 + cooldownMilliseconds }
+    }
+
+    private func bestFree(now: Int64) -> IPv4Address? {
+        let used = Set(allocations.values.map(\.address))
+        var best: (address: IPv4Address, released: Int64)?
+        for address in sources.keys where !used.contains(address) {
+            let released = releasedAt[address] ?? Int64.min
+            if released != Int64.min && now - released < cooldownMilliseconds { continue }
+            if let current = best, (current.released, current.address.rawValue) <= (released, address.rawValue) { continue }
+            best = (address, released)
+        }
+        return best?.address
+    }
+}

@@ -1,0 +1,72 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import VPCNetCore
+
+/// The pool's durable state in one JSON file, replaced atomically (temporary file, fsync,
+/// rename) on every change, so after a crash it holds either the state before a change or the
+/// state after it. Root-only (0600) in a root-only directory.
+public struct PoolStore: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    struct Document: Codable {
+        var version: Int
+        var allocations: [Allocation]
+        /// Address → milliseconds since the epoch.
+        var releasedAt: [String: Int64]
+    }
+
+    public struct Loaded: Sendable {
+        public var allocations: [Allocation]
+        public var releasedAt: [IPv4Address: Int64]
+        /// Allocations dropped because another allocation already held the address (a state file
+        /// from a buggy or foreign writer): the older one wins.
+        public var duplicates: [Allocation]
+    }
+
+    public func load() throws -> Loaded {
+        guard let bytes = try AtomicFile.read(path) else { return Loaded(allocations: [], releasedAt: [:], duplicates: []) }
+        let document: Document
+        do {
+            document = try JSONDecoder().decode(Document.self, from: Data(bytes))
+        } catch {
+            throw PoolStoreError(path: path, reason: "\(error)")
+        }
+        guard document.version == 1 else { throw PoolStoreError(path: path, reason: "unsupported version \(document.version)") }
+        var released: [IPv4Address: Int64] = [:]
+        for (text, time) in document.releasedAt {
+            guard let address = try? IPv4Address(parsing: text) else { throw PoolStoreError(path: path, reason: "bad address \(text)") }
+            released[address] = time
+        }
+        var kept: [Allocation] = [], duplicates: [Allocation] = []
+        var holders: Set<IPv4Address> = [], keys: Set<AttachmentKey> = []
+        for allocation in document.allocations.sorted(by: { ($0.allocatedAt, $0.key) < ($1.allocatedAt, $1.key) }) {
+            if holders.insert(allocation.address).inserted && keys.insert(allocation.key).inserted {
+                kept.append(allocation)
+            } else {
+                duplicates.append(allocation)
+            }
+        }
+        return Loaded(allocations: kept, releasedAt: released, duplicates: duplicates)
+    }
+
+    public func save(_ pool: AddressPool) throws {
+        let document = Document(version: 1, allocations: pool.allocations.values.sorted { $0.key < $1.key },
+                                releasedAt: Dictionary(uniqueKeysWithValues: pool.releasedAt.map { ($0.key.description, $0.value) }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(Array(try encoder.encode(document)), to: path, mode: 0o600)
+    }
+}
+
+public struct PoolStoreError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String {
+        "the IPAM state file \(path) cannot be read (\(reason)); it is left untouched: move it aside to start afresh (running pods keep their addresses, but the daemon no longer knows them)"
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+@testable import IPAM
+import PropertyBased
+import Testing
+import TestSupport
+import VPCNetCore
+
+@Suite struct AddressPoolTests {
+    static func key(_ container: String, network: String = "vpcnet") -> AttachmentKey {
+        AttachmentKey(network: network, containerID: container, interface: "eth0")
+    }
+
+    static func pool(cooldown: Int64 = 1000) throws -> AddressPool {
+        var pool = AddressPool(cooldownMilliseconds: cooldown)
+        pool.configure(record: try SampleNode.record())
+        return pool
+    }
+
+    @Test func addIsIdempotentAndAddressesComeWithTheirENI() throws {
+        var pool = try Self.pool()
+        let (first, changed) = try pool.allocate(Self.key("a"), pod: PodReference(namespace: "ns", name: "p", uid: "u"), now: 0)
+        #expect(changed)
+        let (again, changedAgain) = try pool.allocate(Self.key("a"), pod: PodReference(), now: 5)
+        #expect(again == first && !changedAgain, "the same attachment gets the same address, and nothing changes")
+        let source = try #require(pool.source(of: first.address))
+        #expect(source.prefixLength == 20)
+        #expect(source.gateway == (first.address.description.hasPrefix("10.0.1.") ? try IPv4Address(parsing: "10.0.0.11") : try IPv4Address(parsing: "10.0.0.12")))
+        #expect(try pool.allocate(Self.key("a", network: "other"), pod: PodReference(), now: 0).allocation.address != first.address,
+                "another network's attachment is another key")
+    }
+
+    @Test func releasedAddressesCoolDownAndTheLongestReleasedGoesFirst() throws {
+        var pool = try Self.pool(cooldown: 1000)
+        let a = try pool.allocate(Self.key("a"), pod: PodReference(), now: 0).allocation.address
+        let b = try pool.allocate(Self.key("b"), pod: PodReference(), now: 0).allocation.address
+        let c = try pool.allocate(Self.key("c"), pod: PodReference(), now: 0).allocation.address
+        #expect(Set([a, b, c]).count == 3)
+        #expect(throws: PoolError.exhausted(total: 3, coolingDown: 0)) { try pool.allocate(Self.key("d"), pod: PodReference(), now: 0) }
+        #expect(pool.release(Self.key("b"), now: 100)?.address == b)
+        #expect(pool.release(Self.key("a"), now: 200)?.address == a)
+        #expect(pool.release(Self.key("nobody"), now: 200) == nil)
+        #expect(pool.freeCount(now: 500) == 0 && pool.coolingDown(now: 500) == 2 && pool.nextFreeAt(now: 500) == 1100)
+        #expect(throws: PoolError.exhausted(total: 3, coolingDown: 2)) { try pool.allocate(Self.key("d"), pod: PodReference(), now: 1099) }
+        #expect(try pool.allocate(Self.key("d"), pod: PodReference(), now: 1100).allocation.address == b, "only b has cooled down")
+        #expect(try pool.allocate(Self.key("e"), pod: PodReference(), now: 5000).allocation.address == a)
+    }
+
+    @Test func neverUsedAddressesGoBeforeReleasedOnes() throws {
+        var pool = try Self.pool(cooldown: 0)
+        let a = try pool.allocate(Self.key("a"), pod: PodReference(), now: 0).allocation.address
+        _ = pool.release(Self.key("a"), now: 1)
+        let next = try pool.allocate(Self.key("b"), pod: PodReference(), now: 2).allocation.address
+        #expect(next != a)
+    }
+
+    @Test func addressesThatLeaveTheRecordDropTheirAllocations() throws {
+        var pool = try Self.pool()
+        for name in ["a", "b", "c"] { _ = try pool.allocate(Self.key(name), pod: PodReference(), now: 0) }
+        var record = try SampleNode.record()
+        record.enis.removeAll { $0.deviceIndex == 2 }
+        let dropped = pool.configure(record: record)
+        #expect(dropped.map(\.address.description) == ["10.0.2.1"] && pool.total == 2 && pool.allocatedCount == 2)
+    }
+
+    @Test func gcReleasesOnlyTheNetworksAttachmentsNotInTheValidList() throws {
+        var pool = try Self.pool()
+        for name in ["a", "b"] { _ = try pool.allocate(Self.key(name), pod: PodReference(), now: 0) }
+        _ = try pool.allocate(Self.key("x", network: "other"), pod: PodReference(), now: 0)
+        let released = pool.collect(network: "vpcnet", valid: [Self.key("a")], now: 10)
+        #expect(released.map(\.key) == [Self.key("b")] && pool.allocatedCount == 2)
+    }
+
+    @Test func notConfiguredIsItsOwnError() {
+        var pool = AddressPool(cooldownMilliseconds: 0)
+        #expect(throws: PoolError.notConfigured) { try pool.allocate(Self.key("a"), pod: PodReference(), now: 0) }
+    }
+
+    /// Any sequence of ADD and DEL: no address is ever held twice, an attachment's address never
+    /// changes while it holds one, and the counts add up.
+    @Test func randomOperationsKeepTheInvariants() async throws {
+        let record = try SampleNode.record()
+        await propertyCheck(count: 300, input: Gen<Int>.int(in: 0...11).array(of: 1...60)) { operations in
+            var pool = AddressPool(cooldownMilliseconds: 3)
+            pool.configure(record: record)
+            var held: [AttachmentKey: IPv4Address] = [:]
+            for (time, operation) in operations.enumerated() {
+                let key = Self.key("c\(operation % 6)")
+                if operation < 6 {
+                    if let result = try? pool.allocate(key, pod: PodReference(), now: Int64(time)) {
+                        if let previous = held[key] { #expect(previous == result.allocation.address) }
+                        held[key] = result.allocation.address
+                    } else {
+                        #expect(held[key] == nil && pool.freeCount(now: Int64(time)) == 0)
+                    }
+                } else {
+                    #expect(pool.release(key, now: Int64(time))?.address == held.removeValue(forKey: key))
+                }
+                #expect(Set(pool.allocations.values.map(\.address)).count == pool.allocatedCount)
+                #expect(pool.allocatedCount == held.count)
+                #expect(pool.freeCount(now: Int64(time)) + pool.coolingDown(now: Int64(time)) + pool.allocatedCount == pool.total)
+            }
+        }
+    }
+}
+
+@Suite struct AddressManagerTests {
+    static func path() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-ipam-\(UUID()).json").path }
+
+    @Test func stateSurvivesARestartAndDuplicatesAreDropped() async throws {
+        let path = Self.path()
+        let clock = { @Sendable in Int64(1_000_000) }
+        let manager = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
+        _ = try await manager.configure(record: try SampleNode.record())
+        let (a, _) = try await manager.add(AddressPoolTests.key("a"), pod: PodReference(namespace: "ns", name: "a", uid: "1"))
+        _ = try await manager.add(AddressPoolTests.key("b"), pod: PodReference())
+        _ = try await manager.release(AddressPoolTests.key("b"))
+
+        let restarted = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
+        _ = try await restarted.configure(record: try SampleNode.record())
+        #expect(await restarted.allocation(for: AddressPoolTests.key("a")) == a)
+        #expect(await restarted.status == AddressManager.Status(configured: true, total: 3, allocated: 1, free: 1, coolingDown: 1,
+                                                                 nextFreeAt: 1_000_500))
+
+        // A state file holding one address twice: the older allocation wins.
+        var text = String(decoding: try #require(try AtomicFile.read(path)), as: UTF8.self)
+        let duplicate = "{\"address\":\"\(a.address)\",\"allocatedAt\":2000000,\"key\":{\"containerID\":\"z\",\"interface\":\"eth0\",\"network\":\"vpcnet\"},\"pod\":{\"name\":\"\",\"namespace\":\"\",\"uid\":\"\"}},"
+        text = text.replacingOccurrences(of: "\"allocations\":[", with: "\"allocations\":[" + duplicate)
+        try AtomicFile.write(text, to: path)
+        let loaded = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
+        #expect(loaded.duplicatesAtLoad.map(\.key.containerID) == ["z"])
+        #expect(await loaded.allocation(for: AddressPoolTests.key("a")) == a)
+    }
+
+    @Test func aStateFileThatCannotBeReadIsKept() throws {
+        let path = Self.path()
+        try AtomicFile.write("not json", to: path)
+        #expect { try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 0, now: { 0 }) } throws: {
+            "\($0)".contains("cannot be read")
+        }
+        #expect(try AtomicFile.read(path) == Array("not json".utf8))
+    }
+
+    @Test func aFailedSaveChangesNothing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-ipam-\(UUID())").path
+        try AtomicFile.makeDirectory(directory, mode: 0o700)
+        let manager = try AddressManager(store: PoolStore(path: directory + "/state.json"), cooldownMilliseconds: 0, now: { 0 })
+        _ = try await manager.configure(record: try SampleNode.record())
+        try FileManager.default.removeItem(atPath: directory)
+        await #expect(throws: AtomicFile.Failure.self) { try await manager.add(AddressPoolTests.key("a"), pod: PodReference()) }
+        #expect(await manager.status.allocated == 0)
+    }
+}
