@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Kube", targets: ["Kube"]),
         .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
         .executable(name: "eni-controller", targets: ["eni-controller"]),
+        .executable(name: "vpcnet-ipam", targets: ["vpcnet-ipam"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
@@ -145,7 +146,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HostNetwork", "Netlink", "VPCNetCore"], path: "Tests/TestSupport", swiftSettings: strict),
         // Netlink (issue 7): a thin Swift layer over Debian's libnl-route-3 for links, addresses,
         // routes and rules, with sockets bound to any network namespace.
-        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-nf-3-dev"])]),
         .target(name: "Netlink", dependencies: ["CNetlink", "VPCNetCore"], swiftSettings: strict),
         .testTarget(
             name: "NetlinkTests",
@@ -187,10 +188,37 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A blocking, Foundation-free client of the IPAM service for short-lived processes (the
+        // CNI plugin): HTTP/2 framing by hand, HPACK from swift-nio-http2, messages from IPAMProto.
+        .target(
+            name: "IPAMClient",
+            dependencies: [
+                "IPAMProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strict
+        ),
+        // The CNI side (issue 8): the spec's environment, configuration, results and errors, and the
+        // vpcnet-ipam plugin's logic. Foundation-free, like everything the plugin links.
+        .target(name: "CNI", dependencies: ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
+        .executableTarget(
+            name: "vpcnet-ipam",
+            dependencies: ["CNI"],
+            swiftSettings: strict,
+            // Exec'd per pod: a static executable starts in about a millisecond.
+            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]
+        ),
         // The daemon (issues 7 and 8): the node agent (host datapath, CNI installation, readiness).
         .target(
             name: "VPCNetDaemon",
-            dependencies: ["HostNetwork", "Kube", "VPCNetCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HostNetwork", "Kube", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "Netlink",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

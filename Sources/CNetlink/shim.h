@@ -1,4 +1,5 @@
-// libnl-route-3 (Debian's libnl-route-3-dev): the parts vpcnet's host networking uses.
+// libnl-route-3 and libnl-nf-3 (Debian's libnl-route-3-dev, libnl-nf-3-dev): the parts vpcnet's
+// host networking and IPAM use.
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <netlink/cache.h>
@@ -9,6 +10,7 @@
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/rule.h>
+#include <netlink/netfilter/ct.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import VPCNetCore
 
 /// Records Kubernetes Events about objects, as client-go's recorder does in spirit: an event
 /// repeated within `window` bumps the first one's `count` and `lastTimestamp` instead of creating

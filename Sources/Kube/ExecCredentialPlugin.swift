@@ -1,6 +1,7 @@
 import Foundation
 import Subprocess
 import Synchronization
+import VPCNetCore
 
 /// A kubeconfig exec credential plugin (`client.authentication.k8s.io/v1` and `v1beta1`), such as
 /// `aws eks get-token`: the command prints an `ExecCredential` whose `status.token` is the bearer

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import VPCNetCore
 
 /// An error the API server answered with (its `Status` object), or a failure to reach it.
 public enum KubeError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import VPCNetCore
 
 /// One event of a watch.
 public enum KubeWatchEvent<T: KubeObject>: Sendable {

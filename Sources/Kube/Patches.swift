@@ -1,4 +1,5 @@
 import Foundation
+import VPCNetCore
 
 /// The three patch formats of the Kubernetes API, applied to ``JSONValue`` documents. Written
 /// here because no Swift library implements them; each follows its specification.

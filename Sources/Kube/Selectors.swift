@@ -1,4 +1,5 @@
 import Foundation
+import VPCNetCore
 
 /// A Kubernetes label selector in its string form (`app=web,tier!=db,env in (a,b),!legacy`).
 ///

@@ -1,4 +1,5 @@
 import Kube
+import VPCNetCore
 
 /// A resource the simulator serves, with what discovery tells clients about it.
 struct APIResource: Sendable {

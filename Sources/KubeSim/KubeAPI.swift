@@ -1,6 +1,7 @@
 import Foundation
 import Kube
 import Synchronization
+import VPCNetCore
 
 /// The Kubernetes REST API over a ``KubeStore``: paths, verbs, discovery, patches and the status
 /// and binding subresources, independent of HTTP plumbing (see ``KubeAPIServer``).

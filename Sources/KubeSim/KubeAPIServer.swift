@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import VPCNetCore
 
 /// Serves ``KubeAPI`` over HTTP/1.1; watches stream newline-delimited JSON events in a chunked
 /// response until their timeout, the client leaving, or the store closing them.

@@ -1,6 +1,7 @@
 import Foundation
 import Kube
 import Synchronization
+import VPCNetCore
 
 /// An API error as the Kubernetes API server reports it: an HTTP code and a `Status` object.
 public struct KubeStatusError: Error, Hashable, Sendable, CustomStringConvertible {

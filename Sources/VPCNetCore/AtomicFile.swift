@@ -91,7 +91,7 @@ public enum AtomicFile {
         guard chmod(path, mode) == 0 else { throw Failure(operation: "chmod", path: path, errno: errno) }
     }
 
-    static func directory(of path: String) -> String {
+    public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }

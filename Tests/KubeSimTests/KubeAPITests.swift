@@ -1,6 +1,7 @@
 import Kube
 @testable import KubeSim
 import Testing
+import VPCNetCore
 
 /// The REST layer in-process: routing, subresources and discovery (kubectl covers the wire).
 @Suite struct KubeAPITests {

@@ -1,6 +1,7 @@
 import Kube
 @testable import KubeSim
 import Testing
+import VPCNetCore
 
 @Suite struct KubeStoreTests {
     func node(_ name: String, labels: [String: String] = [:]) -> JSONValue {

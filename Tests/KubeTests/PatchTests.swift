@@ -1,6 +1,7 @@
 import Kube
 import PropertyBased
 import Testing
+import VPCNetCore
 
 @Suite struct PatchTests {
     static func json(_ text: String) -> JSONValue { try! JSONValue(parsing: Array(text.utf8)) }

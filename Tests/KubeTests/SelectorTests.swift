@@ -1,5 +1,6 @@
 import Kube
 import Testing
+import VPCNetCore
 
 @Suite struct SelectorTests {
     let labels = ["app": "web", "tier": "frontend", "k8s-vpcnet/instance-id": "i-0123456789abcdef0", "empty": ""]

@@ -102,4 +102,27 @@ struct NetlinkRootTests {
             (error as? NetworkNamespace.EnterError)?.description.contains("No such file or directory") == true
         }
     }
+
+    /// Entries made with the conntrack tool (an independent ctnetlink client) are deleted by
+    /// address, in both directions; others stay.
+    @Test func conntrackEntriesOfAnAddressAreDeleted() async throws {
+        try await withNamespace { namespace, _ in
+            func conntrack(_ arguments: String...) async throws -> String {
+                let result = try await Subprocess.run(.name("ip"), arguments: Arguments(["netns", "exec", namespace, "conntrack"] + arguments),
+                                                      output: .string(limit: 1 << 20), error: .string(limit: 1 << 16))
+                guard case .exited(0) = result.terminationStatus else { throw NetlinkTestError("conntrack \(arguments): \(result.standardError)") }
+                return result.standardOutput
+            }
+            let entries = [("10.0.1.1", "10.0.4.4", "1111"), ("10.0.4.4", "10.0.1.1", "2222"), ("10.0.1.2", "10.0.4.4", "3333")]
+            for (source, destination, port) in entries {
+                _ = try await conntrack("-I", "-s", source, "-d", destination, "-p", "tcp", "--sport", port, "--dport", "80",
+                                        "--state", "ESTABLISHED", "-t", "300", "-u", "SEEN_REPLY")
+            }
+            let deleted = try Conntrack.deleteEntries(involving: try IPv4Address(parsing: "10.0.1.1"), namespacePath: "/var/run/netns/\(namespace)")
+            #expect(deleted == 2)
+            let left = try await conntrack("-L")
+            #expect(!left.contains("10.0.1.1") && left.contains("src=10.0.1.2"), "\(left)")
+            #expect(try Conntrack.deleteEntries(involving: try IPv4Address(parsing: "10.0.1.1"), namespacePath: "/var/run/netns/\(namespace)") == 0)
+        }
+    }
 }

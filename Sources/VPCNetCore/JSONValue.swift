@@ -4,9 +4,10 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A JSON document as a value: what the Kubernetes API simulator stores, and what the client
+/// A JSON document as a value: what the Kubernetes API simulator stores, what the Kubernetes client
 /// uses to keep the fields of an object it does not model (so an update never drops what another
-/// controller wrote). Integers stay integers; objects compare by content, not key order.
+/// controller wrote), and how the CNI plugin reads configurations it only partly understands.
+/// Integers stay integers; objects compare by content, not key order.
 public enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)
