@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
         .executable(name: "eni-controller", targets: ["eni-controller"]),
         .executable(name: "vpcnet-ipam", targets: ["vpcnet-ipam"]),
+        .executable(name: "vpcnet-daemon", targets: ["vpcnet-daemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
@@ -214,7 +215,8 @@ let package = Package(
         .target(
             name: "VPCNetDaemon",
             dependencies: [
-                "HostNetwork", "Kube", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "Netlink",
+                "HostNetwork", "Kube", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "IPAMClient", "Netlink",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -259,6 +261,17 @@ let package = Package(
             name: "eni-controller",
             dependencies: [
                 "ENIController", "Kube", "AWSEC2", "VPCNetCore", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vpcnet-daemon",
+            dependencies: [
+                "VPCNetDaemon", "Kube", "VPCNetCore", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -122,7 +122,9 @@ public struct AddressPool: Hashable, Sendable {
     /// Releases the attachment's address; nil (and no change) when it holds none.
     public mutating func release(_ key: AttachmentKey, now: Int64) -> Allocation? {
         guard let allocation = allocations.removeValue(forKey: key) else { return nil }
-        if sources[allocation.address] != nil { releasedAt[allocation.address] = now }
+        // Recorded even before the record is known (a spooled DEL replayed at start):
+        // ``configure(record:)`` forgets addresses that are not the node's.
+        releasedAt[allocation.address] = now
         return allocation
     }
 

@@ -1,0 +1,129 @@
+import ArgumentParser
+import CommandSupport
+import Foundation
+import Kube
+import Logging
+import Metrics
+import Prometheus
+import VPCNetDaemon
+import VPCNetCore
+
+/// The vpcnet-daemon executable: settings, logging, metrics and signals around the VPCNetDaemon
+/// module, which holds all behaviour.
+@main
+struct VPCNetDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpcnet-daemon",
+        abstract: "Configure this node's ENIs for pods, install CNI, and serve the node's pod addresses.",
+        discussion: """
+            Settings come from flags, then VPCNET_* environment variables (\(DaemonSetting.allCases.map(\.environmentName).joined(separator: ", "))), \
+            then the YAML file of --config (keys as the flag names). NODE_NAME (downward API) also gives the node name. \
+            KUBECONFIG or the in-cluster service account reach the Kubernetes API.
+            """,
+        subcommands: [Run.self, Uninstall.self],
+        defaultSubcommand: Run.self)
+}
+
+/// The settings both subcommands read.
+struct SettingOptions: ParsableArguments {
+    @Option(help: .init(DaemonSetting.nodeName.help)) var nodeName: String?
+    @Option(help: .init(DaemonSetting.netns.help)) var netns: String?
+    @Option(help: .init(DaemonSetting.stateDir.help)) var stateDir: String?
+    @Option(help: .init(DaemonSetting.socket.help)) var socket: String?
+    @Option(help: .init(DaemonSetting.cniSourceDirs.help)) var cniSourceDirs: String?
+    @Option(help: .init(DaemonSetting.cniBinDir.help)) var cniBinDir: String?
+    @Option(help: .init(DaemonSetting.cniConfDir.help)) var cniConfDir: String?
+    @Option(help: .init(DaemonSetting.mtu.help)) var mtu: String?
+    @Option(help: .init(DaemonSetting.primaryInterface.help)) var primaryInterface: String?
+    @Option(name: .customLong("external-snat"), help: .init(DaemonSetting.externalSNAT.help)) var externalSNAT: String?
+    @Option(name: .customLong("excluded-snat-cidrs"), help: .init(DaemonSetting.excludedSNATCIDRs.help)) var excludedSNATCIDRs: String?
+    @Option(help: .init(DaemonSetting.metadataAccess.help)) var metadataAccess: String?
+    @Option(help: .init(DaemonSetting.iptablesBackend.help)) var iptablesBackend: String?
+    @Option(help: .init(DaemonSetting.cooldown.help)) var cooldown: String?
+    @Option(name: .customLong("taint-when-no-free-ips"), help: .init(DaemonSetting.taintWhenNoFreeIPs.help)) var taintWhenNoFreeIPs: String?
+    @Option(name: .customLong("delete-pods-without-ips"), help: .init(DaemonSetting.deletePodsWithoutIPs.help)) var deletePodsWithoutIPs: String?
+    @Option(help: .init(DaemonSetting.collectInterval.help)) var collectInterval: String?
+    @Option(help: .init(DaemonSetting.collectGrace.help)) var collectGrace: String?
+    @Option(help: .init(DaemonSetting.resyncPeriod.help)) var resyncPeriod: String?
+    @Option(help: .init(DaemonSetting.hotplugTimeout.help)) var hotplugTimeout: String?
+    @Option(help: "YAML settings file (a mounted ConfigMap). Env: VPCNET_CONFIG.") var config: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical. Env: VPCNET_LOG_LEVEL.") var logLevel: String?
+
+    func resolve(_ environment: [String: String]) throws -> DaemonConfiguration {
+        let given: [DaemonSetting: String?] = [
+            .nodeName: nodeName, .netns: netns, .stateDir: stateDir, .socket: socket, .cniSourceDirs: cniSourceDirs, .cniBinDir: cniBinDir,
+            .cniConfDir: cniConfDir, .mtu: mtu, .primaryInterface: primaryInterface, .externalSNAT: externalSNAT,
+            .excludedSNATCIDRs: excludedSNATCIDRs, .metadataAccess: metadataAccess, .iptablesBackend: iptablesBackend, .cooldown: cooldown,
+            .taintWhenNoFreeIPs: taintWhenNoFreeIPs, .deletePodsWithoutIPs: deletePodsWithoutIPs, .collectInterval: collectInterval,
+            .collectGrace: collectGrace, .resyncPeriod: resyncPeriod, .hotplugTimeout: hotplugTimeout,
+        ]
+        let flags = given.compactMapValues { $0 }
+        let file = try (config ?? environment["VPCNET_CONFIG"]).map { try SettingsFile.read($0, as: DaemonSetting.self) } ?? [:]
+        do {
+            return try DaemonConfiguration.resolve(flags: flags, environment: environment, file: file)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func bootstrapLogging(_ environment: [String: String]) throws -> Logger {
+        guard let level = Logger.Level(rawValue: (logLevel ?? environment["VPCNET_LOG_LEVEL"] ?? "info").lowercased()) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "vpcnet.daemon")
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default).")
+
+    @OptionGroup var settings: SettingOptions
+    @Option(help: "kubeconfig file (default: KUBECONFIG, then the in-cluster service account, then ~/.kube/config).")
+    var kubeconfig: String?
+    @Option(help: "Address for /metrics and /healthz, HOST:PORT; empty disables. Env: VPCNET_METRICS_LISTEN.")
+    var metricsListen: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let logger = try settings.bootstrapLogging(environment)
+        let configuration = try settings.resolve(environment)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
+        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:61680"
+        if !metricsAddress.isEmpty {
+            let (host, port) = try listenAddress(metricsAddress, option: "--metrics-listen")
+            let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
+            logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? metricsAddress)"])
+        }
+        logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
+        let main = Task { try await Daemon.run(configuration, kube: kube, logger: logger) }
+        onTermination { main.cancel() }
+        let result = await main.result
+        try? await kube.shutdown()
+        logger.info("stopped")
+        try result.get()
+    }
+}
+
+struct Uninstall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove everything the daemon created on this node: CNI configuration and plugins, routes, rules, iptables chains, link settings, sysctls, state.")
+
+    @OptionGroup var settings: SettingOptions
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let logger = try settings.bootstrapLogging(environment)
+        var given = environment
+        // The node name only labels the log here; uninstall works without one.
+        if given["NODE_NAME"] == nil && settings.nodeName == nil && given["VPCNET_NODE_NAME"] == nil { given["NODE_NAME"] = "uninstall" }
+        let configuration = try settings.resolve(given)
+        for line in try await Daemon.uninstall(configuration, logger: logger) { print(line) }
+    }
+}
