@@ -20,10 +20,14 @@ build:
 # Generated files must match what their generators produce from today's inputs.
 test-generated:
 	scripts/gen-instance-limits --check
+	scripts/gen-protos --check
 
-# Reference clients (boto3, …) against our binaries; they run the built executables.
+# Reference clients (boto3, kubectl, grpcio, libcni through cnitool, ptp) against our binaries;
+# they run the built executables. The daemon/CNI tests need root (they skip, saying so, otherwise).
 test-peers: build
-	BIN=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); VPCNET_SIM=$$BIN/vpcnet-sim VPCNET_ENI_CONTROLLER=$$BIN/eni-controller python3 -m pytest -q -p no:cacheprovider Tests/peers
+	BIN=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); CNITOOL=$$(scripts/build-cnitool); \
+	  VPCNET_SIM=$$BIN/vpcnet-sim VPCNET_ENI_CONTROLLER=$$BIN/eni-controller VPCNET_DAEMON=$$BIN/vpcnet-daemon \
+	  VPCNET_IPAM=$$BIN/vpcnet-ipam VPCNET_CNITOOL=$$CNITOOL python3 -m pytest -q -p no:cacheprovider Tests/peers
 
 # Unit, property and integration tests (no root needed). Runs last so its summary closes the output.
 test-unit:
@@ -44,6 +48,7 @@ bench: setup build
 # Regenerate every generated file that is committed.
 generate:
 	scripts/gen-instance-limits
+	scripts/gen-protos
 
 clean:
 	rm -rf .build

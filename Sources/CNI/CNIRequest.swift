@@ -57,7 +57,7 @@ public struct CNIEnvironment: Sendable, Hashable {
         }
         arguments = [:]
         for pair in (variables["CNI_ARGS"] ?? "").split(separator: ";") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1)
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty else { throw CNIError(.invalidEnvironment, "CNI_ARGS: expected KEY=VALUE, got \"\(pair)\"") }
             arguments[String(parts[0])] = String(parts[1])
         }

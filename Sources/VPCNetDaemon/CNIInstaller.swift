@@ -125,7 +125,7 @@ public struct CNINetworkConfiguration: Sendable, Hashable {
                 "ipam": ["type": "vpcnet-ipam", "socket": socketPath, "spoolDir": spoolDirectory, "timeoutMilliseconds": timeoutMilliseconds],
             ] as [String: Any]],
         ]
-        let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }

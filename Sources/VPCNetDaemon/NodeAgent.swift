@@ -181,8 +181,13 @@ public final class NodeAgent: Sendable {
         let taint = WellKnown.Taints.noInterfaceConfigured
         guard node.hasTaint(taint) else { return true }
         do {
-            _ = try await kube.update(Node.self, name: settings.nodeName) { node in node.removeTaint(key: taint.key, effect: taint.effect) }
-            logger.info("node ready for pods: taint removed", metadata: ["taint": "\(taint)"])
+            var removed = false
+            _ = try await kube.update(Node.self, name: settings.nodeName) { node in
+                removed = node.removeTaint(key: taint.key, effect: taint.effect)
+                return removed
+            }
+            // The cache may still show a taint this agent already removed.
+            if removed { logger.info("node ready for pods: taint removed", metadata: ["taint": "\(taint)"]) }
             return true
         } catch {
             logger.error("cannot remove the taint", metadata: ["taint": "\(taint)", "error": "\(error)"])

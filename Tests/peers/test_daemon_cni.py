@@ -1,0 +1,307 @@
+"""vpcnet-daemon and the vpcnet-ipam plugin as a container runtime sees them: the real ptp plugin
+(Debian's containernetworking-plugins) delegating IPAM to vpcnet-ipam, driven through libcni
+(cnitool), into fresh network namespaces; the daemon's gRPC service through grpcio; crashes,
+restarts and bad input. Root only: network namespaces."""
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from daemon_harness import (DAEMON, APIServer, IPAMStub, IS_ROOT, Node, eni, make_directory, remove_directory, run, wait_for)
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="daemon tests need root (network namespaces); CI runs them as root")
+
+
+@pytest.fixture
+def api():
+    directory = make_directory()
+    server = APIServer(directory)
+    yield server
+    server.stop()
+    remove_directory(directory)
+
+
+@pytest.fixture
+def node_factory(api):
+    made = []
+
+    def make(pod_enis, daemon_args=(), name=None):
+        directory = make_directory()
+        node = Node(api, directory, name or f"node-{len(made)}", pod_enis, daemon_args)
+        made.append((node, directory))
+        return node
+
+    yield make
+    for node, directory in made:
+        node.close()
+        remove_directory(directory)
+
+
+def addresses(prefix, count, start=1):
+    return [f"{prefix}.{i}" for i in range(start, start + count)]
+
+
+def test_the_daemon_configures_the_node_then_writes_the_conflist_and_removes_the_taint(api, node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3))])
+    assert not os.path.exists(node.conflist)
+    node.start().wait_ready()
+    wait_for("the conflist", lambda: os.path.exists(node.conflist))
+    conflist = json.load(open(node.conflist))
+    assert conflist["plugins"][0]["type"] == "ptp" and conflist["plugins"][0]["ipam"]["type"] == "vpcnet-ipam"
+    wait_for("the taint goes", lambda: ("k8s-vpcnet/no-interface-configured", "NoSchedule") not in api.taints(node.name))
+    for plugin in ["vpcnet-ipam", "ptp", "loopback"]:
+        assert os.access(os.path.join(node.bin, plugin), os.X_OK)
+    assert oct(os.stat(os.path.dirname(node.socket)).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(node.socket).st_mode & 0o777) == "0o600"
+    rules = run("ip", "-n", node.netns, "rule").stdout
+    assert "7200:\tfrom all to 10.0.1.3 lookup main" in rules
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])
+def test_ptp_through_libcni_gets_an_address_checks_and_releases_it(node_factory, version):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 4))])
+    node.start().wait_ready()
+    conflist = os.path.join(node.directory, f"{version}.conflist")
+    document = json.load(open(node.conflist))
+    document["cniVersion"] = version
+    json.dump(document, open(conflist, "w"))
+    pod = f"vpcnet-pod-{os.getpid()}-{version.replace('.', '')}"
+    run("ip", "netns", "add", pod)
+    try:
+        result = json.loads(node.cnitool("add", f"/var/run/netns/{pod}", "c1", conflist).stdout)
+        address = result["ips"][0]["address"]
+        assert address.startswith("10.0.1.") and address.endswith("/16"), result
+        assert result["ips"][0]["gateway"] == "10.0.0.11"
+        shown = run("ip", "-n", pod, "-j", "addr", "show", "eth0").stdout
+        assert f'"local":"{address.split("/")[0]}"' in shown
+        assert "default via 10.0.0.11" in run("ip", "-n", pod, "route").stdout
+        if version >= "0.4.0":
+            node.cnitool("check", f"/var/run/netns/{pod}", "c1", conflist)
+        # ptp refuses a second ADD of the same container; the IPAM answers it with the same address.
+        again = node.plugin("ADD", "c1", version=version)
+        assert again.returncode == 0 and json.loads(again.stdout)["ips"][0]["address"] == address
+        node.cnitool("del", f"/var/run/netns/{pod}", "c1", conflist)
+        node.cnitool("del", f"/var/run/netns/{pod}", "c1", conflist)
+        stub = IPAMStub(node.socket, node.directory)
+        status = stub.status()
+        assert status.allocated == 0 and status.cooling_down == 1
+    finally:
+        run("ip", "netns", "del", pod, check=False)
+
+
+def test_results_are_rendered_in_the_requested_version(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 5))])
+    node.start().wait_ready()
+    for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]:
+        result = node.plugin("ADD", f"v{version}", version=version)
+        assert result.returncode == 0, result.stdout
+        document = json.loads(result.stdout)
+        assert document["cniVersion"] == version
+        assert ("version" in document["ips"][0]) == (version < "1.0.0"), document
+    info = json.loads(node.plugin("VERSION", "", stdin=b'{"cniVersion":"0.4.0"}').stdout)
+    assert info == {"cniVersion": "0.4.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
+
+
+def test_gc_and_status_verbs(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3))])
+    node.start().wait_ready()
+    for container in ["keep", "stale"]:
+        assert node.plugin("ADD", container, version="1.1.0").returncode == 0
+    gc = node.plugin("GC", "", version="1.1.0", **{"cni.dev/valid-attachments": [{"containerID": "keep", "ifname": "eth0"}]})
+    assert gc.returncode == 0, gc.stdout
+    allocations = {a.attachment.container_id for a in IPAMStub(node.socket, node.directory).status().allocations}
+    assert allocations == {"keep"}
+    assert node.plugin("STATUS", "", version="1.1.0").returncode == 0
+    old = node.plugin("GC", "", version="1.0.0")
+    assert old.returncode == 1 and json.loads(old.stdout)["code"] == 1
+
+
+def test_200_concurrent_adds_get_distinct_addresses_then_exhaustion_taints_the_node(api, node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 100)), eni(2, 2, addresses("10.0.2", 100))])
+    node.start().wait_ready()
+    results = {}
+
+    def add(i):
+        results[i] = node.plugin("ADD", f"c{i}")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    failed = {i: r.stdout for i, r in results.items() if r.returncode != 0}
+    assert not failed, failed
+    assigned = [json.loads(r.stdout)["ips"][0]["address"] for r in results.values()]
+    assert len(set(assigned)) == 200
+
+    full = node.plugin("ADD", "one-too-many")
+    error = json.loads(full.stdout)
+    assert full.returncode == 1 and error["code"] == 100 and "no free address" in error["msg"], error
+    taint = ("k8s-vpcnet/no-free-ips", "NoSchedule")
+    wait_for("the no-free-ips taint", lambda: taint in api.taints(node.name), timeout=10)
+    assert node.plugin("DEL", "c7").returncode == 0
+    # The address cools down (1 s here), then the taint waits out the settle time before it goes.
+    wait_for("the taint is removed", lambda: taint not in api.taints(node.name), timeout=30)
+    assert node.plugin("ADD", "one-too-many").returncode == 0
+
+
+def test_daemon_down_del_is_spooled_and_replayed_add_fails_fast(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 2))])
+    node.start().wait_ready()
+    held = json.loads(node.plugin("ADD", "c1").stdout)["ips"][0]["address"]
+    node.kill()
+    started = time.monotonic()
+    add = node.plugin("ADD", "c2")
+    assert add.returncode == 1 and json.loads(add.stdout)["code"] == 11 and time.monotonic() - started < 2
+    delete = node.plugin("DEL", "c1")
+    assert delete.returncode == 0 and delete.stdout == b""
+    spool = os.path.join(node.state, "spool")
+    assert len(os.listdir(spool)) == 1 and oct(os.stat(spool).st_mode & 0o777) == "0o700"
+    node.start().wait_ready()
+    status = IPAMStub(node.socket, node.directory).status()
+    assert status.allocated == 0 and os.listdir(spool) == [], f"the spooled release of {held} was replayed"
+
+
+def test_kill_9_during_thousands_of_operations_loses_and_leaks_nothing(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 40))])
+    node.start().wait_ready()
+    runtime = {}  # the runtime's view: container -> address, for every ADD it saw succeed and not yet deleted
+    lock = threading.Lock()
+    stop = threading.Event()
+    counter = iter(range(10**9))
+    operations = [0]
+
+    def worker(seed):
+        rng = random.Random(seed)
+        while not stop.is_set():
+            with lock:
+                held = list(runtime)
+            if held and (len(held) > 30 or rng.random() < 0.45):
+                container = rng.choice(held)
+                result = node.plugin("DEL", container)
+                assert result.returncode == 0, result.stdout  # DEL never fails, daemon up or down
+                with lock:
+                    runtime.pop(container, None)
+            else:
+                container = f"c{next(counter)}"
+                result = node.plugin("ADD", container)
+                if result.returncode == 0:
+                    with lock:
+                        runtime[container] = json.loads(result.stdout)["ips"][0]["address"]
+                else:
+                    # As runtimes do after a failed ADD: DEL, so a half-done ADD holds nothing.
+                    assert node.plugin("DEL", container).returncode == 0
+            with lock:
+                operations[0] += 1
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    rng = random.Random(7)
+    try:
+        deadline = time.monotonic() + 60
+        while operations[0] < 2000 and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.1, 0.8))
+            node.kill(signal.SIGKILL)
+            time.sleep(rng.uniform(0.0, 0.3))
+            node.start()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    node.wait_ready()
+    allocations = {a.attachment.container_id: a.address for a in IPAMStub(node.socket, node.directory).status().allocations}
+    assert operations[0] >= 1000, operations[0]
+    assert len(set(allocations.values())) == len(allocations), "an address held twice"
+    assert allocations == runtime, "the daemon's allocations are exactly the runtime's view (nothing lost, nothing leaked)"
+
+
+BAD_INPUT = [
+    ("malformed JSON", {}, b"{not json", 6),
+    ("truncated JSON", {}, b'{"cniVersion":"1.0.0","name":"vpcnet","ipam":{"type":"vpcnet-ip', 6),
+    ("oversized stdin", {}, b"{" + b" " * (2 << 20) + b"}", 6),
+    ("unknown version", {}, b'{"cniVersion":"0.2.0","name":"vpcnet","ipam":{}}', 1),
+    ("no name", {}, b'{"cniVersion":"1.0.0","ipam":{}}', 7),
+    ("no ipam section", {}, b'{"cniVersion":"1.0.0","name":"vpcnet"}', 7),
+    ("relative socket", {}, b'{"cniVersion":"1.0.0","name":"vpcnet","ipam":{"socket":"ipam.sock"}}', 7),
+    ("no CNI_COMMAND", {"CNI_COMMAND": None}, None, 4),
+    ("unknown CNI_COMMAND", {"CNI_COMMAND": "EXPLODE"}, None, 4),
+    ("no CNI_CONTAINERID", {"CNI_CONTAINERID": None}, None, 4),
+    ("no CNI_IFNAME", {"CNI_IFNAME": None}, None, 4),
+    ("bad CNI_ARGS", {"CNI_ARGS": "justtext"}, None, 4),
+    ("missing socket", {}, b'{"cniVersion":"1.0.0","name":"vpcnet","ipam":{"socket":"/nonexistent/ipam.sock"}}', 11),
+]
+
+
+@pytest.mark.parametrize("what,env_changes,stdin,code", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_is_a_cni_error_never_a_hang_or_crash(node_factory, what, env_changes, stdin, code):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 1))])
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key)
+        else:
+            env[key] = value
+    result = node.plugin("ADD", "c1", env=env, stdin=stdin)
+    assert result.returncode == 1, result.stdout
+    error = json.loads(result.stdout)
+    assert error["code"] == code and error["msg"], error
+    assert "cniVersion" in error
+
+
+def test_grpcio_reference_client_and_health_and_root_only_socket(node_factory):
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3))])
+    node.start().wait_ready()
+    stub = IPAMStub(node.socket, node.directory)
+    attachment = {"network": "vpcnet", "container_id": "py1", "interface": "eth0"}
+    added = stub.call("Add", "AddRequest", "AddResponse", attachment=attachment, pod={"namespace": "default", "name": "py1"})
+    assert added.address.startswith("10.0.1.") and added.gateway == "10.0.0.11" and added.prefix_length == 16
+    assert stub.call("Add", "AddRequest", "AddResponse", attachment=attachment).address == added.address
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.call("Add", "AddRequest", "AddResponse", attachment={"network": "vpcnet"})
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.call("Del", "DelRequest", "DelResponse", attachment=attachment).released_address == added.address
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"unix://{node.socket}"))
+    assert health.Check(health_pb2.HealthCheckRequest(service="vpcnet.ipam.v1.IPAM"), timeout=5).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as unknown:
+        health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=5)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # A non-root user cannot reach the socket (its directory is root-only): a bare connect from
+    # the system Python, as user nobody.
+    probe = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+             f"try:\n    s.connect({node.socket!r}); print('CONNECTED')\nexcept PermissionError:\n    print('DENIED')\n")
+    result = subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, text=True, user=65534, group=65534, timeout=30)
+    assert result.stdout.strip() == "DENIED", result.stdout + result.stderr
+
+
+def test_uninstall_leaves_the_node_as_it_was(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3))])
+
+    def snapshot():
+        return (run("ip", "-n", node.netns, "rule").stdout, run("ip", "-n", node.netns, "route", "show", "table", "all").stdout,
+                run("ip", "-n", node.netns, "-br", "addr").stdout,
+                # What is set on a link (not carrier state, which follows the peer).
+                sorted((l["ifname"], l["mtu"], "UP" in l["flags"]) for l in json.loads(run("ip", "-n", node.netns, "-j", "link").stdout)),
+                run("ip", "netns", "exec", node.netns, "sysctl", "-n", "net.ipv4.ip_forward").stdout)
+
+    before = snapshot()
+    node.start().wait_ready()
+    assert snapshot() != before
+    node.kill(signal.SIGTERM)
+    result = run(DAEMON, "uninstall",
+                 "--netns", node.netns_path, "--state-dir", node.state, "--socket", node.socket, "--cni-bin-dir", node.bin,
+                 "--cni-conf-dir", node.confdir)
+    assert "removed" in result.stdout
+    assert snapshot() == before
+    assert not os.path.exists(node.conflist) and not os.path.exists(os.path.join(node.bin, "vpcnet-ipam"))
+    assert "VPCNET" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
