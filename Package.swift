@@ -204,12 +204,13 @@ let package = Package(
         // The CNI side (issue 8): the spec's environment, configuration, results and errors, and the
         // vpcnet-ipam plugin's logic. Foundation-free, like everything the plugin links.
         .target(name: "CNI", dependencies: ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
         .executableTarget(
             name: "vpcnet-ipam",
             dependencies: ["CNI"],
             swiftSettings: strict,
             // Exec'd per pod: a static executable starts in about a millisecond.
-            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"])]
+            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-use-ld=lld"])]
         ),
         // The daemon (issues 7 and 8): the node agent (host datapath, CNI installation, readiness).
         .target(
@@ -225,7 +226,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VPCNetDaemonTests",
-            dependencies: ["VPCNetDaemon", "HostNetwork", "Netlink", "Kube", "KubeSim", "VPCNetCore", "TestSupport"],
+            dependencies: ["VPCNetDaemon", "HostNetwork", "Netlink", "Kube", "KubeSim", "VPCNetCore", "IPAM", "TestSupport"],
             swiftSettings: strict
         ),
         // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning

@@ -91,6 +91,26 @@ public enum AtomicFile {
         guard chmod(path, mode) == 0 else { throw Failure(operation: "chmod", path: path, errno: errno) }
     }
 
+    /// Removes temporary files that ``write(_:to:mode:)`` left in `directory` because its process
+    /// died between creating and renaming them, when older than `seconds`. Returns how many.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String, olderThanSeconds seconds: Int) -> Int {
+        guard let stream = opendir(directory) else { return 0 }
+        defer { closedir(stream) }
+        var removed = 0
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("."), name.hasSuffix(".tmp") else { continue }
+            let path = "\(directory)/\(name)"
+            var info = stat()
+            guard stat(path, &info) == 0, Int(now.tv_sec - info.st_mtim.tv_sec) >= seconds else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

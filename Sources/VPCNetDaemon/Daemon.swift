@@ -49,6 +49,10 @@ public struct DaemonConfiguration: Sendable {
 public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, kube: KubeClient, logger: Logger) async throws {
         try AtomicFile.makeDirectory(configuration.stateDirectory, mode: 0o700)
+        // Left by a crash between writing and renaming (the daemon is this directory's only writer;
+        // plugins may be writing to the spool right now, so only old ones go there).
+        AtomicFile.removeStaleTemporaries(in: configuration.stateDirectory, olderThanSeconds: 0)
+        AtomicFile.removeStaleTemporaries(in: configuration.spoolDirectory, olderThanSeconds: 60)
         let namespacePath = configuration.namespacePath
         let manager = try AddressManager(
             store: PoolStore(path: configuration.stateDirectory + "/ipam.json"),

@@ -34,3 +34,17 @@ import VPCNetCore
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["file", "dir"])
     }
 }
+
+@Suite struct AtomicFileTemporaryTests {
+    @Test func staleTemporariesAreRemovedAndFreshOnesKept() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-stale-\(UUID())").path
+        try AtomicFile.makeDirectory(directory, mode: 0o700)
+        try AtomicFile.write("real", to: directory + "/state.json")
+        try AtomicFile.write("half", to: directory + "/.state.json.1.2.tmp")
+        let old = Date(timeIntervalSinceNow: -600)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: directory + "/.state.json.1.2.tmp")
+        try AtomicFile.write("in flight", to: directory + "/.state.json.3.4.tmp")
+        #expect(AtomicFile.removeStaleTemporaries(in: directory, olderThanSeconds: 60) == 1)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["state.json", ".state.json.3.4.tmp"])
+    }
+}
