@@ -30,11 +30,15 @@ public final class FreeAddressTaint: ExhaustionObserver, Sendable {
     let interval: Duration
     let rescheduler: PodRescheduler?
     let logger: Logger
+    /// The node as the agent's informer last saw it: a check every second must not cost an API
+    /// request per node.
+    let cachedNode: @Sendable () -> Node?
     private let trigger = Trigger()
     private let freeSince = Mutex<ContinuousClock.Instant?>(nil)
 
     public init(kube: KubeClient, nodeName: String, manager: AddressManager, policy: FreeAddressTaintPolicy = FreeAddressTaintPolicy(),
-                interval: Duration = .seconds(1), rescheduler: PodRescheduler?, logger: Logger) {
+                interval: Duration = .seconds(1), rescheduler: PodRescheduler?, logger: Logger,
+                cachedNode: @escaping @Sendable () -> Node?) {
         self.kube = kube
         self.nodeName = nodeName
         self.manager = manager
@@ -42,6 +46,7 @@ public final class FreeAddressTaint: ExhaustionObserver, Sendable {
         self.interval = interval
         self.rescheduler = rescheduler
         self.logger = logger
+        self.cachedNode = cachedNode
     }
 
     public func addFailedForLackOfAddresses(pod: PodReference) async {
@@ -67,10 +72,11 @@ public final class FreeAddressTaint: ExhaustionObserver, Sendable {
         }
         let taint = WellKnown.Taints.noFreeIPs
         do {
-            let node = try await kube.get(Node.self, name: nodeName)
+            guard let node = cachedNode() else { return }
             let tainted = node.hasTaint(taint)
             let want = policy.shouldTaint(tainted: tainted, freeSince: since, now: now)
             guard want != tainted else { return }
+            // The update reads the Node afresh, so a stale cache costs at most a no-op.
             _ = try await kube.update(Node.self, name: nodeName) { node in
                 want ? node.addTaint(taint) : node.removeTaint(key: taint.key, effect: taint.effect)
             }

@@ -77,9 +77,6 @@ public enum Daemon {
         let datapath = try HostDatapath(kernel: kernel, configuration: configuration.datapath,
                                         stateFile: HostStateFile(path: configuration.stateDirectory + "/host.json"))
         let rescheduler = PodRescheduler(kube: kube, deletePods: configuration.deletePodsWithoutAddresses, logger: logger)
-        let taint = FreeAddressTaint(kube: kube, nodeName: configuration.nodeName, manager: manager, rescheduler: rescheduler, logger: logger)
-        let server = try IPAMServer(socketPath: configuration.socketPath,
-                                    services: [IPAMService(manager: manager, observer: taint), HealthService(manager: manager)])
         var settings = NodeAgentSettings(nodeName: configuration.nodeName, network: CNINetworkConfiguration(
             mtu: configuration.datapath.mtu, socketPath: configuration.socketPath, spoolDirectory: configuration.spoolDirectory))
         settings.resyncPeriod = configuration.resyncPeriod
@@ -87,6 +84,11 @@ public enum Daemon {
         let agent = NodeAgent(kube: kube, datapath: datapath, installer: CNIInstaller(paths: configuration.installerPaths),
                               delegate: AddressManagerDelegate(manager: manager, socketPath: configuration.socketPath, logger: logger),
                               settings: settings, logger: logger)
+        let nodeName = configuration.nodeName
+        let taint = FreeAddressTaint(kube: kube, nodeName: nodeName, manager: manager, rescheduler: rescheduler, logger: logger,
+                                     cachedNode: { agent.informer.get(nodeName) })
+        let server = try IPAMServer(socketPath: configuration.socketPath,
+                                    services: [IPAMService(manager: manager, observer: taint), HealthService(manager: manager)])
         let collector = AllocationCollector(kube: kube, nodeName: configuration.nodeName, manager: manager,
                                             grace: configuration.collectGrace, logger: logger)
 
