@@ -280,9 +280,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The simulated cluster (issue 10): the VPC fabric in network namespaces driven by the EC2
+        // simulator, the metadata service, nodes, a scheduler and kubelets, and vpcnet's own processes.
+        .target(
+            name: "VPCSim",
+            dependencies: [
+                "EC2Sim", "KubeSim", "Kube", "AWSEC2", "Netlink", "VPCNetCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "vpcnet-sim",
-            dependencies: ["EC2Sim", "KubeSim", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "EC2Sim", "KubeSim", "VPCSim", "Kube", "VPCNetCore", "CommandSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ],

@@ -23,15 +23,22 @@ public final class EC2SimServer: Sendable {
 
     /// Binds `host:port` (port 0 picks a free one) and starts serving.
     public static func start(_ simulator: EC2Simulator, host: String, port: Int) async throws -> EC2SimServer {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        EC2SimServer(simulator: simulator, channel: try await bootstrap(simulator).bind(host: host, port: port).get())
+    }
+
+    /// Serves on a socket that is already bound and listening (e.g. inside the simulated VPC).
+    public static func start(_ simulator: EC2Simulator, listeningSocket: CInt) async throws -> EC2SimServer {
+        EC2SimServer(simulator: simulator, channel: try await bootstrap(simulator).withBoundSocket(listeningSocket).get())
+    }
+
+    private static func bootstrap(_ simulator: EC2Simulator) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(SimHTTPHandler(simulator: simulator))
                 }
             }
-            .bind(host: host, port: port).get()
-        return EC2SimServer(simulator: simulator, channel: channel)
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }

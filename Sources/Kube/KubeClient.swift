@@ -130,6 +130,13 @@ public final class KubeClient: Sendable {
 
     // MARK: Operations
 
+    /// Binds a pod to a node (the `binding` subresource): what a scheduler does.
+    public func bind(pod name: String, namespace: String, node: String) async throws(KubeError) {
+        let body: JSONValue = ["apiVersion": "v1", "kind": "Binding", "metadata": ["name": .string(name), "namespace": .string(namespace)],
+                               "target": ["apiVersion": "v1", "kind": "Node", "name": .string(node)]]
+        _ = try await request(.POST, Self.path(Pod.self, namespace: namespace, name: name) + "/binding", body: body)
+    }
+
     public func get<T: KubeObject>(_ type: T.Type, namespace: String? = nil, name: String) async throws(KubeError) -> T {
         T(raw: try await request(.GET, Self.path(T.self, namespace: namespace, name: name)))
     }

@@ -35,8 +35,19 @@ public final class KubeAPIServer: Sendable {
             context = try NIOSSLContext(configuration: configuration)
             certificates = generated
         }
-        let sslContext = context
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await bootstrap(api, sslContext: context).bind(host: host, port: port).get()
+        return KubeAPIServer(api: api, certificates: certificates, channel: channel)
+    }
+
+    /// Serves `api` over plain HTTP on a socket that is already bound and listening, e.g. one
+    /// opened inside another network namespace (the simulated VPC).
+    public static func start(_ api: KubeAPI, listeningSocket: CInt) async throws -> KubeAPIServer {
+        let channel = try await bootstrap(api, sslContext: nil).withBoundSocket(listeningSocket).get()
+        return KubeAPIServer(api: api, certificates: nil, channel: channel)
+    }
+
+    private static func bootstrap(_ api: KubeAPI, sslContext: NIOSSLContext?) -> ServerBootstrap {
+        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -45,8 +56,6 @@ public final class KubeAPIServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(KubeHTTPHandler(api: api))
                 }
             }
-            .bind(host: host, port: port).get()
-        return KubeAPIServer(api: api, certificates: certificates, channel: channel)
     }
 
     public var port: Int { channel.localAddress?.port ?? 0 }

@@ -109,9 +109,9 @@ struct DatapathRootTests {
             let report = try await datapath.reconcile(record: network.record)
             #expect(report.isConfigured, "\(report.failures)")
 
-            let pod = "vpcnet-pod-\(network.suffix)"
+            // Named under the network's prefix so TestNetwork's cleanup removes it whatever happens.
+            let pod = "vpcnet-node-\(network.suffix)-pod"
             try await run(["ip", "netns", "add", pod])
-            defer { Task { _ = try? await run(["ip", "netns", "del", pod]) } }
             let eni = network.record.podENIs[0], podIP = eni.secondaryIPs[1]
             let config = """
                 {"cniVersion":"1.0.0","name":"vpcnet-test","type":"ptp","mtu":9001,

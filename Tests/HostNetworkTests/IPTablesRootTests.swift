@@ -25,7 +25,16 @@ struct IPTablesRootTests {
     func rulesConvergeRepairAndUninstall(metadata: DatapathConfiguration.MetadataAccess) async throws {
         let namespace = "vpcnet-ipt-\(UInt32.random(in: 0...UInt32.max))"
         _ = try await Subprocess.run(.name("ip"), arguments: ["netns", "add", namespace], output: .discarded)
-        defer { Task { _ = try? await Subprocess.run(.name("ip"), arguments: ["netns", "del", namespace], output: .discarded) } }
+        do {
+            try await check(namespace: namespace, metadata: metadata)
+        } catch {
+            _ = try? await Subprocess.run(.name("ip"), arguments: ["netns", "del", namespace], output: .discarded)
+            throw error
+        }
+        _ = try await Subprocess.run(.name("ip"), arguments: ["netns", "del", namespace], output: .discarded)
+    }
+
+    func check(namespace: String, metadata: DatapathConfiguration.MetadataAccess) async throws {
         // Someone else's rules, which must survive everything vpcnet does.
         try await inNamespace(namespace, ["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.168.0.0/16", "-j", "MASQUERADE"])
 

@@ -65,7 +65,7 @@ struct TestNetwork {
     }
 
     func destroy() async {
-        for namespace in [node, vpc, internet] { _ = try? await run(["ip", "netns", "del", namespace]) }
+        for namespace in [node, vpc, internet, node + "-pod"] { _ = try? await run(["ip", "netns", "del", namespace]) }
     }
 
     /// Creates the network, runs `body`, removes the network whatever happens.

@@ -1,4 +1,4 @@
-// vpcnet-sim: vpcnet's simulators on one machine. Thin: the logic lives in the EC2Sim library.
+// vpcnet-sim: vpcnet on one machine. Thin: the logic lives in the EC2Sim, KubeSim and VPCSim libraries.
 
 import ArgumentParser
 import CommandSupport
@@ -10,8 +10,9 @@ import KubeSim
 struct VPCNetSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcnet-sim",
-        abstract: "Run vpcnet's simulators: EC2 and the Kubernetes API today; the whole cluster as it is built.",
-        subcommands: [EC2Command.self, APIServerCommand.self])
+        abstract: "vpcnet on one machine: a simulated VPC, EC2 and Kubernetes, with vpcnet itself running for real.",
+        subcommands: [UpCommand.self, StatusCommand.self, ExecCommand.self, LogsCommand.self, DownCommand.self, DemoCommand.self,
+                      RunCommand.self, EC2Command.self, APIServerCommand.self])
 }
 
 struct EC2Command: AsyncParsableCommand {

@@ -1,0 +1,102 @@
+import Foundation
+import Kube
+import VPCNetCore
+
+/// What the short-lived commands (`up`, `status`, `exec`, `down`, `demo`) do with a running cluster.
+public enum ClusterControl {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && kill(pid, 0) == 0 }
+
+    /// Starts the supervisor (`vpcnet-sim run`) detached in its own session and waits until the
+    /// cluster is ready, reporting progress through `progress`.
+    public static func up(spec: ClusterSpec, simExecutable: String, timeout: Duration = .seconds(300),
+                          progress: (String) -> Void) async throws -> ClusterState {
+        if let existing = try? ClusterState.load(spec.stateDirectory), isAlive(existing.supervisorPID) {
+            throw Failure("a cluster already runs from \(spec.stateDirectory) (pid \(existing.supervisorPID)): vpcnet-sim down --state-dir \(spec.stateDirectory)")
+        }
+        try AtomicFile.makeDirectory(spec.stateDirectory + "/logs", mode: 0o755)
+        try? FileManager.default.removeItem(atPath: ClusterState.path(spec.stateDirectory))
+        let specPath = spec.stateDirectory + "/spec.json"
+        try AtomicFile.write(Array(try JSONEncoder().encode(spec)), to: specPath, mode: 0o644)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = [simExecutable, "run", "--spec", specPath]
+        let log = spec.stateDirectory + "/logs/supervisor.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            guard let state = try? ClusterState.load(spec.stateDirectory) else {
+                if !process.isRunning { throw Failure("the simulator exited at start; see \(log)") }
+                continue
+            }
+            if state.message != last {
+                last = state.message
+                progress(state.message)
+            }
+            switch state.phase {
+            case "ready": return state
+            case "failed": throw Failure("the cluster failed to start: \(state.message) (logs in \(spec.stateDirectory)/logs)")
+            default: if !isAlive(state.supervisorPID) { throw Failure("the simulator died; see \(log)") }
+            }
+        }
+        throw Failure("the cluster was not ready after \(timeout); see \(spec.stateDirectory)/logs (vpcnet-sim down cleans up)")
+    }
+
+    /// Stops the cluster and removes everything it created: processes, namespaces, files. Works
+    /// after a crash too (it finds namespaces by prefix and processes by their state directory).
+    public static func down(stateDirectory: String) async -> [String] {
+        var done: [String] = []
+        if let state = try? ClusterState.load(stateDirectory), isAlive(state.supervisorPID) {
+            kill(state.supervisorPID, SIGTERM)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while isAlive(state.supervisorPID) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+            if isAlive(state.supervisorPID) { kill(state.supervisorPID, SIGKILL) }
+            done.append("stopped the simulator (pid \(state.supervisorPID))")
+        }
+        // Children whose command line names this state directory (daemons, controllers) that outlived it.
+        let marker = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] where pid != getpid() {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if arguments.contains(where: { $0.hasPrefix(marker + "/") || $0 == marker }) {
+                kill(pid, SIGKILL)
+                done.append("killed leftover process \(pid) (\(arguments.first ?? ""))")
+            }
+        }
+        let names = SimNames(prefix: ClusterState.prefix(for: stateDirectory))
+        let before = (try? await Shell.namespaces())?.filter { $0.hasPrefix(names.prefix + "-") }.count ?? 0
+        await VPCFabric.destroy(names: names)
+        if before > 0 { done.append("removed \(before) network namespaces") }
+        if FileManager.default.fileExists(atPath: stateDirectory) {
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+            done.append("removed \(stateDirectory)")
+        }
+        return done
+    }
+
+    /// A client for the running cluster's API.
+    public static func client(_ state: ClusterState) throws -> KubeClient {
+        try KubeClient(connection: try KubeConnection.resolve(kubeconfig: state.kubeconfig, environment: [:]))
+    }
+
+    /// The network namespace of a pod (`NAME` in `default`, or `NAMESPACE/NAME`).
+    public static func podNamespace(_ reference: String, state: ClusterState, kube: KubeClient) async throws -> (Pod, String) {
+        let parts = reference.split(separator: "/", maxSplits: 1).map(String.init)
+        let (namespace, name) = parts.count == 2 ? (parts[0], parts[1]) : ("default", parts[0])
+        let pod: Pod
+        do { pod = try await kube.get(Pod.self, namespace: namespace, name: name) } catch { throw Failure("no pod \(namespace)/\(name): \(error)") }
+        guard let uid = pod.uid, pod.podIP != nil else { throw Failure("pod \(namespace)/\(name) is not running yet") }
+        if pod.hostNetwork, let node = state.nodes.first(where: { $0.name == pod.nodeName }) { return (pod, node.namespace) }
+        return (pod, SimNames(prefix: state.prefix).pod(uid))
+    }
+}
