@@ -36,8 +36,8 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "EC2 instance type of the nodes (sets their ENI and address limits).") var instanceType = "m5.large"
     @Option(help: "Availability zones, comma-separated; nodes are spread over them.") var zones = "us-east-1a,us-east-1b"
     @Option(help: "Milliseconds an ENI attachment takes.") var attachDelayMs = 500
-    @Option(parsing: .upToNextOption, help: "Extra vpcnet-daemon arguments for every node, e.g. --daemon-args --metadata-access allowed")
-    var daemonArgs: [String] = []
+    @Option(help: "Extra vpcnet-daemon arguments for every node, space-separated, e.g. --daemon-args='--metadata-access allowed'")
+    var daemonArgs = ""
 
     func validate() throws {
         guard (1...20).contains(nodes) else { throw ValidationError("--nodes must be 1…20") }
@@ -56,7 +56,7 @@ struct UpCommand: AsyncParsableCommand {
         spec.instanceType = instanceType
         spec.zones = zones.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         spec.attachDelayMilliseconds = attachDelayMs
-        spec.daemonArguments = daemonArgs
+        spec.daemonArguments = daemonArgs.split(separator: " ").map(String.init)
         return spec
     }
 }
