@@ -204,7 +204,7 @@ let package = Package(
         // The CNI side (issue 8): the spec's environment, configuration, results and errors, and the
         // vpcnet-ipam plugin's logic. Foundation-free, like everything the plugin links.
         .target(name: "CNI", dependencies: ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore", "TestSupport"], swiftSettings: strict),
         .executableTarget(
             name: "vpcnet-ipam",
             dependencies: ["CNI"],

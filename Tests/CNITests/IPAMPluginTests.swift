@@ -5,6 +5,7 @@ import IPAMClient
 import IPAMProto
 import Synchronization
 import Testing
+import TestSupport
 import VPCNetCore
 
 /// The daemon as the plugin sees it, scripted.
@@ -43,7 +44,7 @@ final class ScriptedDaemon: IPAMBackend, @unchecked Sendable {
 
 @Suite struct IPAMPluginTests {
     let daemon = ScriptedDaemon()
-    let spool = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-spool-\(UUID())").path
+    let spool = Scratch.path("spool")
 
     func run(_ command: String, version: String = "1.0.0", extra: String = "", environment: [String: String] = [:]) -> IPAMPlugin.Outcome {
         var env = ["CNI_COMMAND": command, "CNI_CONTAINERID": "abc", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",

@@ -11,7 +11,7 @@ import VPCNetCore
     static func kernel(withENI2: Bool = false) -> FakeKernel { SampleNode.kernel(withENI2: withENI2) }
 
     static func stateFile() -> HostStateFile {
-        HostStateFile(path: FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-host-\(UUID()).json").path)
+        HostStateFile(path: Scratch.path("host") + ".json")
     }
 
     @Test func aSecondPassWritesNothing() async throws {

@@ -104,7 +104,7 @@ import VPCNetCore
 }
 
 @Suite struct AddressManagerTests {
-    static func path() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-ipam-\(UUID()).json").path }
+    static func path() -> String { Scratch.path("ipam") + ".json" }
 
     @Test func stateSurvivesARestartAndDuplicatesAreDropped() async throws {
         let path = Self.path()
@@ -141,7 +141,7 @@ import VPCNetCore
     }
 
     @Test func aFailedSaveChangesNothing() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-ipam-\(UUID())").path
+        let directory = Scratch.path("ipam")
         try AtomicFile.makeDirectory(directory, mode: 0o700)
         let manager = try AddressManager(store: PoolStore(path: directory + "/state.json"), cooldownMilliseconds: 0, now: { 0 })
         _ = try await manager.configure(record: try SampleNode.record())

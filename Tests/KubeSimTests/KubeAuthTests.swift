@@ -2,6 +2,7 @@ import Foundation
 @testable import Kube
 @testable import KubeSim
 import Testing
+import TestSupport
 
 /// The client's TLS and credential paths against the simulator serving HTTPS with its own CA.
 @Suite struct KubeAuthTests {
@@ -10,7 +11,7 @@ import Testing
     }
 
     static func directory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-kubeauth-\(UUID().uuidString)").path
+        let path = Scratch.path("kubeauth")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -6,6 +6,7 @@ import VPCNetCore
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-atomic-\(UUID())").path
 
     @Test func writeReplacesWholeAndKeepsTheMode() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try AtomicFile.makeDirectory(directory + "/a/b", mode: 0o700)
         let path = directory + "/a/b/file"
         #expect(try AtomicFile.read(path) == nil)
@@ -23,6 +24,7 @@ import VPCNetCore
     }
 
     @Test func aFailedWriteLeavesTheOldContent() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try AtomicFile.makeDirectory(directory, mode: 0o755)
         let path = directory + "/file"
         try AtomicFile.write("kept", to: path)
@@ -38,6 +40,7 @@ import VPCNetCore
 @Suite struct AtomicFileTemporaryTests {
     @Test func staleTemporariesAreRemovedAndFreshOnesKept() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-stale-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try AtomicFile.makeDirectory(directory, mode: 0o700)
         try AtomicFile.write("real", to: directory + "/state.json")
         try AtomicFile.write("half", to: directory + "/.state.json.1.2.tmp")

@@ -55,7 +55,7 @@ import VPCNetCore
         _ = try await kube.create(Self.pod("elsewhere", uid: "ignored", node: "n2"))
         let alive = try await kube.get(Pod.self, namespace: "default", name: "alive")
 
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-collect-\(UUID()).json").path
+        let path = Scratch.path("collect") + ".json"
         let manager = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 0, now: { Int64(Date().timeIntervalSince1970 * 1000) - 600_000 })
         _ = try await manager.configure(record: try SampleNode.record())
         _ = try await manager.add(AttachmentKey(network: "vpcnet", containerID: "a", interface: "eth0"),

@@ -36,7 +36,7 @@ struct AgentFixture {
         if let record { node.annotations[WellKnown.Annotations.nodeNetwork] = record.jsonString() }
         _ = try await kube.create(node)
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-agent-\(UUID())").path
+        let directory = Scratch.path("agent")
         try AtomicFile.makeDirectory(directory + "/source", mode: 0o755)
         for plugin in CNIInstaller.plugins { try AtomicFile.write("#!/bin/sh\necho \(plugin)\n", to: "\(directory)/source/\(plugin)", mode: 0o755) }
         var paths = CNIInstaller.Paths(sourceDirectories: [directory + "/missing", directory + "/source"], stateFile: directory + "/state/cni.json")
@@ -175,7 +175,7 @@ struct AgentFixture {
 
 @Suite struct CNIInstallerTests {
     @Test func pluginsAreCopiedWhenTheyDifferAndOnlyOursAreUninstalled() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-cni-\(UUID())").path
+        let directory = Scratch.path("cni")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try AtomicFile.makeDirectory(directory + "/source", mode: 0o755)
         try AtomicFile.makeDirectory(directory + "/bin", mode: 0o755)
@@ -203,7 +203,7 @@ struct AgentFixture {
     }
 
     @Test func aMissingPluginIsAClearError() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcnet-cni-\(UUID())").path
+        let directory = Scratch.path("cni")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var paths = CNIInstaller.Paths(sourceDirectories: [directory + "/nowhere"], stateFile: directory + "/cni.json")
         paths.binDirectory = directory + "/bin"

@@ -2,6 +2,7 @@
 instances, kubectl registers Nodes and reads the results. One replica works while it holds the
 Lease; killing it hands the work to the other; SIGTERM releases the Lease."""
 import json
+import shutil
 import os
 import signal
 import socket
@@ -83,6 +84,7 @@ def world():
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def lease_holder(kubectl):

@@ -2,6 +2,7 @@
 (`vpcnet-sim apiserver`). The simulator is trusted only as far as kubectl agrees with it."""
 import base64
 import json
+import shutil
 import os
 import select
 import ssl
@@ -80,6 +81,7 @@ def cluster():
     yield (url, context), kubectl, kubeconfig
     proc.terminate()
     proc.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 class Lines:
