@@ -153,6 +153,9 @@ public final class SimCluster: Sendable {
         let routerPath = SimNames.path(names.router)
         let vpcKubeServer = try await KubeAPIServer.start(api, listeningSocket: try ListeningSocket.open(
             namespacePath: routerPath, address: VPCFabric.controlPlaneAddress, port: 6443))
+        // EC2 too, for anything inside the VPC that calls it (the controllers run on the host and use 127.0.0.1).
+        let vpcEC2Server = try await EC2SimServer.start(simulator, listeningSocket: try ListeningSocket.open(
+            namespacePath: routerPath, address: VPCFabric.controlPlaneAddress, port: 8080))
         let vpcKubeconfig = spec.stateDirectory + "/kubeconfig-vpc"
         try AtomicFile.write(vpcKubeServer.kubeconfig(), to: vpcKubeconfig, mode: 0o600)
         let simulator = self.simulator
@@ -188,19 +191,24 @@ public final class SimCluster: Sendable {
         let scheduler = Task { await SimScheduler(kube: kube, pods: podInformer, nodes: nodeInformer, logger: logger).run() }
         defer { scheduler.cancel() }
 
-        var kubeletTasks: [Task<Void, Never>] = []
-        for index in 0..<spec.nodes {
-            let zone = spec.zones[index % spec.zones.count]
-            update { $0.message = "launching node \(index + 1) of \(spec.nodes)" }
-            let node = try await launch(index: index, zone: zone, subnet: subnetByZone[zone]!, group: group, ec2: ec2, kube: kube,
-                                        fabric: fabric, vpcKubeconfig: vpcKubeconfig)
+        let kubeletTasks = Mutex<[Task<Void, Never>]>([])
+        // Adds one node: an instance, its namespace, Node, daemon and kubelet.
+        let addNode = { (index: Int, zone: String) async throws -> SimNode in
+            guard let subnet = subnetByZone[zone] else { throw CommandError(command: "add node", status: "unknown zone", output: zone) }
+            let node = try await self.launch(index: index, zone: zone, subnet: subnet, group: group, ec2: ec2, kube: kube, fabric: fabric,
+                                             vpcKubeconfig: vpcKubeconfig)
             instanceTypes.withLock { $0[node.instanceID] = (node.instanceType, zone) }
-            let kubelet = SimKubelet(kube: kube, node: node, names: names, cnitool: spec.cnitool, pods: podInformer, logger: logger)
-            kubelets.withLock { $0[node.name] = kubelet }
-            kubeletTasks.append(Task { await kubelet.run() })
-            update { $0.nodes.append(node) }
+            let kubelet = SimKubelet(kube: kube, node: node, names: self.names, cnitool: self.spec.cnitool, pods: podInformer, logger: self.logger)
+            self.kubelets.withLock { $0[node.name] = kubelet }
+            kubeletTasks.withLock { $0.append(Task { await kubelet.run() }) }
+            self.update { $0.nodes.append(node) }
+            return node
         }
-        defer { for task in kubeletTasks { task.cancel() } }
+        for index in 0..<spec.nodes {
+            update { $0.message = "launching node \(index + 1) of \(spec.nodes)" }
+            _ = try await addNode(index, spec.zones[index % spec.zones.count])
+        }
+        defer { for task in kubeletTasks.withLock({ $0 }) { task.cancel() } }
 
         update { $0.message = "waiting for the nodes to become Ready" }
         let total = spec.nodes
@@ -213,12 +221,32 @@ public final class SimCluster: Sendable {
         update { $0.phase = "ready"; $0.message = "\(total) nodes ready" }
         logger.info("cluster ready", metadata: ["nodes": "\(total)", "kubeconfig": "\(kubeconfig)"])
 
-        // Run until cancelled (SIGTERM from `down`).
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+        // Run until cancelled (SIGTERM from `down`), serving requests from the other commands.
+        let requests = ClusterRequests(stateDirectory: spec.stateDirectory)
+        var launched = spec.nodes
+        while !Task.isCancelled {
+            for request in requests.pending() {
+                switch request.action {
+                case "add-node":
+                    do {
+                        let zone = request.zone ?? spec.zones[launched % spec.zones.count]
+                        let node = try await addNode(launched, zone)
+                        launched += 1
+                        requests.answer(request, ClusterRequests.Answer(node: node.name, error: nil))
+                    } catch {
+                        requests.answer(request, ClusterRequests.Answer(node: nil, error: "\(error)"))
+                    }
+                default:
+                    requests.answer(request, ClusterRequests.Answer(node: nil, error: "unknown request \(request.action)"))
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
         update { $0.phase = "stopping"; $0.message = "stopping" }
         for kubelet in kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() }
         try? await metadata.close()
         try? await vpcKubeServer.stop()
+        try? await vpcEC2Server.stop()
         try? await kubeServer.stop()
         try? await ec2Server.stop()
         try? await kube.shutdown()

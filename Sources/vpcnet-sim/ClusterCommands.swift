@@ -223,3 +223,30 @@ enum Summary {
         """
     }
 }
+
+struct AddNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add-node", abstract: "Launch one more node into a running cluster; returns when it is Ready.")
+    @OptionGroup var options: ClusterOptions
+    @Option(help: "Its availability zone (default: the next in turn).") var zone: String?
+
+    func run() async throws {
+        try options.requireRoot()
+        let state = try loadState(options)
+        let requests = ClusterRequests(stateDirectory: options.stateDirectory)
+        let id = UUID().uuidString
+        try requests.send(.init(id: id, action: "add-node", zone: zone))
+        let answer = try await requests.answer(to: id, timeout: .seconds(120))
+        guard let name = answer.node else { throw ValidationError(answer.error ?? "the node was not added") }
+        let kube = try ClusterControl.client(state)
+        defer { Task { try? await kube.shutdown() } }
+        let deadline = ContinuousClock.now + .seconds(180)
+        while ContinuousClock.now < deadline {
+            if let node = try? await kube.get(Node.self, name: name), node.isReady, !node.hasTaint(WellKnown.Taints.noInterfaceConfigured) {
+                print("\(name) ready")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw ValidationError("\(name) was launched but is not Ready after 3 minutes; see vpcnet-sim logs")
+    }
+}

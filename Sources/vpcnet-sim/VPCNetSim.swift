@@ -11,7 +11,7 @@ struct VPCNetSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcnet-sim",
         abstract: "vpcnet on one machine: a simulated VPC, EC2 and Kubernetes, with vpcnet itself running for real.",
-        subcommands: [UpCommand.self, StatusCommand.self, ExecCommand.self, LogsCommand.self, DownCommand.self, DemoCommand.self,
+        subcommands: [UpCommand.self, AddNodeCommand.self, StatusCommand.self, ExecCommand.self, LogsCommand.self, DownCommand.self, DemoCommand.self,
                       RunCommand.self, EC2Command.self, APIServerCommand.self])
 }
 

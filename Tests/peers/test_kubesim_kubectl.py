@@ -81,7 +81,7 @@ def cluster():
     yield (url, context), kubectl, kubeconfig
     proc.terminate()
     proc.wait(timeout=10)
-    shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(kubeconfig), ignore_errors=True)
 
 
 class Lines:

@@ -140,31 +140,30 @@ def _allocations(cluster, node):
         return None
 
 
-def test_the_fabric_drops_a_source_sent_from_the_wrong_eni(cluster_dir):
+def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
     up(cluster_dir, "--nodes", "1")
     cluster = Cluster(cluster_dir)
     node = cluster.state["nodes"][0]
-    namespace = node["namespace"]
+    cluster.create_pods(1, "probe")
+    pod = wait_for("the pod runs", lambda: cluster.running("app=probe"), timeout=60)[0]
+    address = pod["status"]["podIP"]
     record = json.loads(json.loads(cluster.kubectl("get", "node", node["name"], "-o", "json"))["metadata"]["annotations"]["k8s-vpcnet/node-network"])
-    eth1 = next(e for e in record["enis"] if e["deviceIndex"] == 1)
-    eth2 = next(e for e in record["enis"] if e["deviceIndex"] == 2)
+    owner = next(e for e in record["enis"] if address in e["secondaryIPs"])
+    other = next(e for e in record["enis"] if e["deviceIndex"] not in (0, owner["deviceIndex"]))
 
-    def ping_from_eth1_address_via(table):
-        subprocess.run(["ip", "-n", namespace, "rule", "add", "prio", "100", "from", eth1["primaryIP"], "lookup", table], check=True)
-        try:
-            return subprocess.run(["ip", "netns", "exec", namespace, "ping", "-c", "1", "-W", "2", "-I", eth1["primaryIP"],
-                                   cluster.state["internetHost"]], capture_output=True).returncode == 0
-        finally:
-            subprocess.run(["ip", "-n", namespace, "rule", "del", "prio", "100"], check=True)
+    # The subnet's gateway is in the VPC and off the node: the packet must cross the fabric.
+    def reaches_the_vpc():
+        return cluster.exec("probe-0", "ping", "-c", "1", "-W", "2", owner["gateway"], check=False).returncode == 0
 
-    # eth1's address out of eth2 (table 7302): the VPC's source/destination check drops it.
-    assert not ping_from_eth1_address_via("7302")
-    # Out of its own ENI the same packet is delivered (the internet gateway then refuses a
-    # non-primary source, so ask the fabric's counters instead of the far end).
-    counters = subprocess.run(["ip", "netns", "exec", f"{cluster.state['prefix']}-vpc", "iptables", "-t", "raw", "-L", "VSIM-SOURCE-CHECK",
-                               "-v", "-x", "-n"], capture_output=True, text=True).stdout
-    drops = [line for line in counters.splitlines() if "DROP" in line and int(line.split()[0]) > 0]
-    assert drops, counters
+    assert reaches_the_vpc(), "through its own ENI, as vpcnet's policy routing sends it"
+    # Steer the pod's traffic out of the other ENI: the VPC's source/destination check drops it.
+    rule = ["prio", "100", "from", address, "lookup", str(7300 + other["deviceIndex"])]
+    subprocess.run(["ip", "-n", node["namespace"], "rule", "add", *rule], check=True)
+    try:
+        assert not reaches_the_vpc()
+    finally:
+        subprocess.run(["ip", "-n", node["namespace"], "rule", "del", *rule], check=True)
+    assert reaches_the_vpc()
 
 
 def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
@@ -181,6 +180,16 @@ def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
     for pod in cluster.running("app=full")[:2]:
         cluster.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=false")
     wait_for("the pending pods start", lambda: len(cluster.running("app=full")) == 6 and len(cluster.pods("app=full")) == 6, timeout=120)
+
+    # More pods than the node holds wait for a new node, then start there.
+    cluster.create_pods(3, "more")
+    time.sleep(2)
+    assert not cluster.running("app=more")
+    result = subprocess.run([SIM, "add-node", "--state-dir", cluster_dir], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    new_node = result.stdout.split()[0]
+    wait_for("the waiting pods start on the new node", lambda: len(cluster.running("app=more")) == 3, timeout=120)
+    assert {p["spec"]["nodeName"] for p in cluster.running("app=more")} == {new_node}
 
 
 def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_leaks_nothing(cluster_dir):
@@ -215,7 +224,10 @@ def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cl
     while created < 500:
         batch = min(25, 500 - created)
         cluster.create_pods(batch, f"churn{created}")
-        wait_for(f"batch {created} running", lambda: len(cluster.running(f"app=churn{created}")) == batch, timeout=180)
+        running = wait_for(f"batch {created} running", lambda: (lambda r: len(r) == batch and r)(cluster.running(f"app=churn{created}")),
+                           timeout=180)
+        live = [p["status"]["podIP"] for p in cluster.pods() if p.get("status", {}).get("podIP")]
+        assert len(live) == len(set(live)), "no address held twice"
         cluster.kubectl("delete", "pods", "-l", f"app=churn{created}", "--wait=false")
         created += batch
     wait_for("every churn pod gone", lambda: not [p for p in cluster.pods() if p["metadata"]["name"].startswith("churn")], timeout=120)
