@@ -18,6 +18,10 @@ public enum ClusterControl {
         if let existing = try? ClusterState.load(spec.stateDirectory), isAlive(existing.supervisorPID) {
             throw Failure("a cluster already runs from \(spec.stateDirectory) (pid \(existing.supervisorPID)): vpcnet-sim down --state-dir \(spec.stateDirectory)")
         }
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: spec.stateDirectory)) ?? []
+        guard contents.isEmpty || isClusterDirectory(spec.stateDirectory) else {
+            throw Failure("\(spec.stateDirectory) is not empty and not a vpcnet-sim state directory: choose another --state-dir")
+        }
         try AtomicFile.makeDirectory(spec.stateDirectory + "/logs", mode: 0o755)
         try? FileManager.default.removeItem(atPath: ClusterState.path(spec.stateDirectory))
         let specPath = spec.stateDirectory + "/spec.json"
@@ -52,10 +56,17 @@ public enum ClusterControl {
         throw Failure("the cluster was not ready after \(timeout); see \(spec.stateDirectory)/logs (vpcnet-sim down cleans up)")
     }
 
+    /// Whether `directory` is one `up` made (it holds `spec.json`): only such a directory, and the
+    /// processes naming it, are ever removed.
+    static func isClusterDirectory(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: directory + "/spec.json") || FileManager.default.fileExists(atPath: ClusterState.path(directory))
+    }
+
     /// Stops the cluster and removes everything it created: processes, namespaces, files. Works
     /// after a crash too (it finds namespaces by prefix and processes by their state directory).
     public static func down(stateDirectory: String) async -> [String] {
         var done: [String] = []
+        let ours = isClusterDirectory(stateDirectory)
         if let state = try? ClusterState.load(stateDirectory), isAlive(state.supervisorPID) {
             kill(state.supervisorPID, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(30)
@@ -65,7 +76,8 @@ public enum ClusterControl {
         }
         // Children whose command line names this state directory (daemons, controllers) that outlived it.
         let marker = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
-        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] where pid != getpid() {
+        let pids = ours ? (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] : []
+        for pid in pids where pid != getpid() {
             guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
             let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             if arguments.contains(where: { $0.hasPrefix(marker + "/") || $0 == marker }) {
@@ -77,9 +89,11 @@ public enum ClusterControl {
         let before = (try? await Shell.namespaces())?.filter { $0.hasPrefix(names.prefix + "-") }.count ?? 0
         await VPCFabric.destroy(names: names)
         if before > 0 { done.append("removed \(before) network namespaces") }
-        if FileManager.default.fileExists(atPath: stateDirectory) {
+        if ours {
             try? FileManager.default.removeItem(atPath: stateDirectory)
             done.append("removed \(stateDirectory)")
+        } else if FileManager.default.fileExists(atPath: stateDirectory) {
+            done.append("left \(stateDirectory) alone: it is not a vpcnet-sim state directory")
         }
         return done
     }

@@ -250,3 +250,16 @@ def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cl
         Filters=[{"Name": "tag:k8s-vpcnet/instance-id", "Values": [victim["instanceID"]]}])["NetworkInterfaces"], timeout=120)
     wait_for("its namespace is gone", lambda: victim["namespace"] not in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                                                         text=True).stdout, timeout=60)
+
+
+def test_up_and_down_leave_a_directory_that_is_not_theirs_alone():
+    directory = tempfile.mkdtemp(prefix="vpcnet-foreign-")
+    try:
+        open(os.path.join(directory, "precious.txt"), "w").write("keep me")
+        refused = subprocess.run([SIM, "up", "--state-dir", directory], capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "not a vpcnet-sim state directory" in refused.stdout + refused.stderr
+        down = subprocess.run([SIM, "down", "--state-dir", directory], capture_output=True, text=True, timeout=60)
+        assert down.returncode == 0 and "left" in down.stdout
+        assert open(os.path.join(directory, "precious.txt")).read() == "keep me"
+    finally:
+        subprocess.run(["rm", "-rf", directory])
