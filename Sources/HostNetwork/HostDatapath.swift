@@ -75,7 +75,8 @@ public actor HostDatapath {
         let wanted = Set(record.podENIs.map(\.macAddress))
         let addresses = try kernel.addresses()
         for (mac, configured) in state.links where !wanted.contains(mac) {
-            if let link = byMAC[mac] { restore(link, configured, addresses: addresses, attempt: attempt) }
+            // Forgotten only once put back (or gone): a failed restore is retried next pass.
+            if let link = byMAC[mac], !restore(link, configured, addresses: addresses, attempt: attempt) { continue }
             state.links[mac] = nil
             try stateFile.save(state)
         }
@@ -171,19 +172,26 @@ public actor HostDatapath {
         return link
     }
 
-    /// Puts a link back as vpcnet found it.
+    /// Puts a link back as vpcnet found it. Returns whether every step succeeded.
+    @discardableResult
     private func restore(_ link: Link, _ configured: HostState.ConfiguredLink, addresses: [(index: Int32, address: InterfaceAddress)],
-                         attempt: (String, () throws -> Void) -> Void) {
+                         attempt: (String, () throws -> Void) -> Void) -> Bool {
+        var succeeded = true
         let address = InterfaceAddress(configured.address, prefixLength: 32)
         if addresses.contains(where: { $0.index == link.index && $0.address == address }) {
-            attempt("delete address \(address) from \(link.name)") { try kernel.deleteAddress(address, index: link.index) }
+            attempt("delete address \(address) from \(link.name)") {
+                do { try kernel.deleteAddress(address, index: link.index) } catch { succeeded = false; throw error }
+            }
         }
         if link.mtu != configured.originalMTU || link.isUp != configured.wasUp {
             attempt("restore \(link.name) mtu \(configured.originalMTU)\(configured.wasUp ? "" : " down")") {
-                try kernel.setLink(index: link.index, mtu: link.mtu != configured.originalMTU ? configured.originalMTU : nil,
-                                   up: link.isUp != configured.wasUp ? configured.wasUp : nil)
+                do {
+                    try kernel.setLink(index: link.index, mtu: link.mtu != configured.originalMTU ? configured.originalMTU : nil,
+                                       up: link.isUp != configured.wasUp ? configured.wasUp : nil)
+                } catch { succeeded = false; throw error }
             }
         }
+        return succeeded
     }
 
     /// Sets the wanted sysctls (recording each original first), verifies them by reading back,
@@ -191,14 +199,24 @@ public actor HostDatapath {
     private func reconcileSysctls(_ wanted: [String: String], attempt: (String, () throws -> Void) -> Void) throws {
         let current = try kernel.readSysctls(Array(Set(wanted.keys).union(state.originalSysctls.keys)))
         var restore: [String: String] = [:]
+        var forget: [String] = []
         for (key, original) in state.originalSysctls where wanted[key] == nil {
-            if let value = current[key], value != original { restore[key] = original }
-            state.originalSysctls[key] = nil
+            if let value = current[key], value != original { restore[key] = original } else { forget.append(key) }
         }
         let change = wanted.filter { current[$0.key] != nil && current[$0.key] != $0.value }
         for key in change.keys where state.originalSysctls[key] == nil { state.originalSysctls[key] = current[key] }
-        if !restore.isEmpty || !change.isEmpty { try stateFile.save(state) }
-        if !restore.isEmpty { attempt("restore sysctls \(restore.keys.sorted())") { try kernel.writeSysctls(restore) } }
+        if !change.isEmpty { try stateFile.save(state) }
+        // An original is forgotten only once it is back (or its sysctl is gone with its interface).
+        if !restore.isEmpty {
+            attempt("restore sysctls \(restore.keys.sorted())") {
+                try kernel.writeSysctls(restore)
+                forget += restore.keys
+            }
+        }
+        if !forget.isEmpty {
+            for key in forget { state.originalSysctls[key] = nil }
+            try stateFile.save(state)
+        }
         if !change.isEmpty {
             attempt("set sysctls \(change.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })") {
                 try kernel.writeSysctls(change)

@@ -32,10 +32,11 @@ public actor AddressManager {
         self.onRelease = onRelease
     }
 
-    /// Takes the record's addresses; returns allocations dropped because their address left the record.
-    public func configure(record: NodeNetworkRecord) throws -> [Allocation] {
+    /// Takes the record's addresses (handing out those of `usable` ENIs only; nil: all); returns
+    /// allocations dropped because their address left the record.
+    public func configure(record: NodeNetworkRecord, usable: Set<NetworkInterfaceID>? = nil) throws -> [Allocation] {
         var next = pool
-        let dropped = next.configure(record: record)
+        let dropped = next.configure(record: record, usable: usable)
         if next != pool {
             if !dropped.isEmpty || next.releasedAt != pool.releasedAt { try store.save(next) }
             pool = next

@@ -86,21 +86,26 @@ public struct AddressPool: Hashable, Sendable {
         self.releasedAt = releasedAt
     }
 
-    /// Takes the addresses of the record's pod ENIs. Allocations of addresses no longer in the
-    /// record are dropped (their ENI is gone) and returned.
+    /// Takes the addresses of the record's pod ENIs; only those of `usable` ENIs (nil: all) are
+    /// handed out — an ENI whose interface has not appeared keeps its allocations and cooldowns
+    /// but lends nothing. Allocations of addresses no longer in the record at all are dropped
+    /// (their ENI is gone) and returned.
     @discardableResult
-    public mutating func configure(record: NodeNetworkRecord) -> [Allocation] {
+    public mutating func configure(record: NodeNetworkRecord, usable: Set<NetworkInterfaceID>? = nil) -> [Allocation] {
         var sources: [IPv4Address: AddressSource] = [:]
+        var known: Set<IPv4Address> = []
         for eni in record.podENIs {
             for address in eni.secondaryIPs {
+                known.insert(address)
+                guard usable?.contains(eni.id) ?? true else { continue }
                 sources[address] = AddressSource(eniID: eni.id, gateway: eni.primaryIP, prefixLength: eni.subnetCIDR.prefixLength)
             }
         }
         self.sources = sources
         isConfigured = true
-        let dropped = allocations.values.filter { sources[$0.address] == nil }
+        let dropped = allocations.values.filter { !known.contains($0.address) }
         for allocation in dropped { allocations[allocation.key] = nil }
-        releasedAt = releasedAt.filter { sources[$0.key] != nil }
+        releasedAt = releasedAt.filter { known.contains($0.key) }
         return dropped.sorted { $0.key < $1.key }
     }
 
@@ -137,12 +142,16 @@ public struct AddressPool: Hashable, Sendable {
     public var total: Int { sources.count }
     public var allocatedCount: Int { allocations.count }
 
+    /// Usable addresses resting after a release.
     public func coolingDown(now: Int64) -> Int {
         let used = Set(allocations.values.map(\.address))
-        return releasedAt.count { !used.contains($0.key) && now - $0.value < cooldownMilliseconds }
+        return releasedAt.count { sources[$0.key] != nil && !used.contains($0.key) && now - $0.value < cooldownMilliseconds }
     }
 
-    public func freeCount(now: Int64) -> Int { max(0, total - allocatedCount - coolingDown(now: now)) }
+    public func freeCount(now: Int64) -> Int {
+        let usedHere = allocations.values.count { sources[$0.address] != nil }
+        return max(0, total - usedHere - coolingDown(now: now))
+    }
 
     /// When the next cooling address becomes free (nil when none is cooling).
     public func nextFreeAt(now: Int64) -> Int64? {

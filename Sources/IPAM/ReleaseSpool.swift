@@ -17,7 +17,7 @@ public struct ReleaseSpool: Sendable {
     public init(directory: String) { self.directory = directory }
 
     public func spool(_ key: AttachmentKey) throws {
-        try AtomicFile.makeDirectory(directory, mode: 0o700)
+        try AtomicFile.requirePrivateDirectory(directory)
         let data = try JSONEncoder().encode(key)
         try AtomicFile.write(Array(data), to: "\(directory)/\(Self.fileName(key))", mode: 0o600)
     }

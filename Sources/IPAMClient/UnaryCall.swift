@@ -115,8 +115,9 @@ struct UnaryCall {
                 try send(fd, Self.frame(type: 0x4, flags: 0x1, stream: 0, payload: []))
             case 0x6 where flags & 0x1 == 0:  // PING: answer
                 try send(fd, Self.frame(type: 0x6, flags: 0x1, stream: 0, payload: payload))
-            case 0x7:  // GOAWAY
-                throw .unreachable("the daemon is shutting down")
+            case 0x7:  // GOAWAY: a graceful one (no error, our stream included) still finishes stream 1.
+                let lastStream = Self.bigEndian32(payload.prefix(4)) & 0x7fff_ffff, code = Self.bigEndian32(payload.dropFirst(4).prefix(4))
+                if lastStream < 1 || code != 0 { throw .unreachable("the daemon is shutting down") }
             default:
                 continue  // SETTINGS ACK, WINDOW_UPDATE, PRIORITY, frames of other streams
             }
@@ -138,12 +139,17 @@ struct UnaryCall {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in bytes.enumerated() { raw[index] = byte }
         }
+        // A unix connect blocks while the daemon's accept backlog is full: bound it by the deadline.
+        let remaining = deadline > Self.now() ? deadline - Self.now() : 1_000_000
+        var limit = timeval(tv_sec: Int(remaining / 1_000_000_000), tv_usec: Int(remaining % 1_000_000_000 / 1000))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
-            let reason = Self.errorText()
+            let code = errno, reason = Self.errorText()
             close(fd)
+            if code == EAGAIN || code == EINPROGRESS { throw .deadlineExceeded }
             throw .unreachable("\(socketPath): \(reason)")
         }
         return fd

@@ -80,15 +80,33 @@ public enum AtomicFile {
         syncDirectory(directory(of: path))
     }
 
-    /// Creates `path` and missing parents with `mode`; an existing directory gets `mode` too
-    /// (a state directory must not stay world-readable because an old version created it so).
+    /// Creates `path` (with `mode`) and missing parents (0755). Existing directories are left as
+    /// they are: nothing outside vpcnet's own files is ever chmod'ed.
     public static func makeDirectory(_ path: String, mode: mode_t) throws(Failure) {
         var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
+        let components = path.split(separator: "/")
+        for (index, component) in components.enumerated() {
             prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0, errno != EEXIST { throw Failure(operation: "mkdir", path: prefix, errno: errno) }
+            let last = index == components.count - 1
+            if mkdir(prefix, last ? mode : 0o755) == 0 {
+                // The umask may have narrowed it.
+                if last, chmod(prefix, mode) != 0 { throw Failure(operation: "chmod", path: prefix, errno: errno) }
+            } else if errno != EEXIST {
+                throw Failure(operation: "mkdir", path: prefix, errno: errno)
+            }
         }
-        guard chmod(path, mode) == 0 else { throw Failure(operation: "chmod", path: path, errno: errno) }
+    }
+
+    /// A directory only its owner can enter (state, spool, the socket's): created 0700 when
+    /// missing; an existing one must be a real directory of this user with no group or other
+    /// access, or this fails rather than trusting (or changing) it.
+    public static func requirePrivateDirectory(_ path: String) throws(Failure) {
+        try makeDirectory(path, mode: 0o700)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw Failure(operation: "stat", path: path, errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFDIR, info.st_uid == getuid(), info.st_mode & 0o077 == 0 else {
+            throw Failure(operation: "use as a private directory (it must be a directory owned by this user, mode 0700)", path: path, errno: EPERM)
+        }
     }
 
     /// Removes temporary files that ``write(_:to:mode:)`` left in `directory` because its process

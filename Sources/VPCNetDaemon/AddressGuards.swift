@@ -51,7 +51,8 @@ public final class FreeAddressTaint: ExhaustionObserver, Sendable {
 
     public func addFailedForLackOfAddresses(pod: PodReference) async {
         trigger.fire()
-        await rescheduler?.podHasNoAddress(pod)
+        // The plugin's answer must not wait on the Kubernetes API.
+        if let rescheduler { Task { await rescheduler.podHasNoAddress(pod) } }
     }
 
     public func run() async {
@@ -149,7 +150,11 @@ public struct AllocationCollector: Sendable {
 
     /// Which allocations have no pod (pure: unit-tested).
     public static func orphans(_ allocations: [Allocation], pods: [Pod], nowMilliseconds: Int64, grace: Duration) -> [Allocation] {
-        let live = Set(pods.map { "\($0.namespace ?? "")/\($0.name)/\($0.uid ?? "")" })
+        // A static pod's sandbox carries the kubelet's UID, which its mirror pod in the API holds
+        // as the config hash annotation, not as its uid.
+        let live = Set(pods.flatMap { pod in
+            [pod.uid, pod.annotations["kubernetes.io/config.hash"]].compactMap { $0 }.map { "\(pod.namespace ?? "")/\(pod.name)/\($0)" }
+        })
         let liveNames = Set(pods.map { "\($0.namespace ?? "")/\($0.name)" })
         let graceMilliseconds = grace.components.seconds * 1000 + grace.components.attoseconds / 1_000_000_000_000_000
         return allocations.filter { allocation in

@@ -31,9 +31,11 @@ public struct CNIInstaller: Sendable {
     public init(paths: Paths) { self.paths = paths }
 
     /// Copies each plugin whose installed content differs from its source. Returns the names copied.
+    /// A plugin vpcnet did not put there (another CNI's `ptp`) is first kept aside, so uninstall
+    /// can put it back.
     public func installPlugins() throws -> [String] {
         try AtomicFile.makeDirectory(paths.binDirectory, mode: 0o755)
-        var created = Set(try readState())
+        var state = try readState()
         var copied: [String] = []
         for name in Self.plugins {
             guard let source = paths.sourceDirectories.map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -43,7 +45,14 @@ public struct CNIInstaller: Sendable {
             let wanted = try AtomicFile.read(source) ?? []
             let installed = try AtomicFile.read(target)
             if installed == wanted { continue }
-            if installed == nil, created.insert(name).inserted { try writeState(created.sorted()) }
+            if let installed, !state.created.contains(name), !state.replaced.contains(name) {
+                try AtomicFile.write(installed, to: originalPath(name), mode: 0o755)
+                state.replaced.append(name)
+                try writeState(state)
+            } else if installed == nil, !state.created.contains(name), !state.replaced.contains(name) {
+                state.created.append(name)
+                try writeState(state)
+            }
             try AtomicFile.write(wanted, to: target, mode: 0o755)
             copied.append(name)
         }
@@ -61,33 +70,49 @@ public struct CNIInstaller: Sendable {
     public var hasConflist: Bool { FileManager.default.fileExists(atPath: paths.conflistPath) }
 
     /// Removes the conflist first (the node stops taking pods), then the plugins vpcnet installed
-    /// where none existed; plugins that were already there (another CNI's ptp) stay.
+    /// where none existed, and puts back those it replaced.
     public func uninstall() throws -> [String] {
         var removed: [String] = []
         if hasConflist {
             try AtomicFile.remove(paths.conflistPath)
             removed.append(paths.conflistPath)
         }
-        for name in try readState() {
+        let state = try readState()
+        for name in state.created {
             let path = "\(paths.binDirectory)/\(name)"
             guard FileManager.default.fileExists(atPath: path) else { continue }
             try AtomicFile.remove(path)
             removed.append(path)
         }
+        for name in state.replaced {
+            guard let original = try AtomicFile.read(originalPath(name)) else { continue }
+            try AtomicFile.write(original, to: "\(paths.binDirectory)/\(name)", mode: 0o755)
+            try AtomicFile.remove(originalPath(name))
+            removed.append("\(paths.binDirectory)/\(name) (the original put back)")
+        }
         try AtomicFile.remove(paths.stateFile)
         return removed
     }
 
-    private func readState() throws -> [String] {
-        guard let bytes = try AtomicFile.read(paths.stateFile) else { return [] }
-        guard let names = try? JSONDecoder().decode([String].self, from: Data(bytes)) else {
-            throw CNIInstallError("\(paths.stateFile) is not a JSON list of plugin names; move it aside to start afresh")
-        }
-        return names
+    struct State: Codable {
+        /// Plugins vpcnet put where there was none.
+        var created: [String] = []
+        /// Plugins vpcnet replaced; the originals are kept next to the state file.
+        var replaced: [String] = []
     }
 
-    private func writeState(_ names: [String]) throws {
-        try AtomicFile.write(Array(try JSONEncoder().encode(names)), to: paths.stateFile, mode: 0o600)
+    private func originalPath(_ name: String) -> String { "\(paths.stateFile).\(name).original" }
+
+    private func readState() throws -> State {
+        guard let bytes = try AtomicFile.read(paths.stateFile) else { return State() }
+        guard let state = try? JSONDecoder().decode(State.self, from: Data(bytes)) else {
+            throw CNIInstallError("\(paths.stateFile) is not vpcnet's record of installed plugins; move it aside to start afresh")
+        }
+        return state
+    }
+
+    private func writeState(_ state: State) throws {
+        try AtomicFile.write(Array(try JSONEncoder().encode(state)), to: paths.stateFile, mode: 0o600)
     }
 }
 

@@ -48,22 +48,26 @@ public struct DaemonConfiguration: Sendable {
 /// its socket, the no-free-ips taint and the collection of orphaned allocations.
 public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, kube: KubeClient, logger: Logger) async throws {
-        try AtomicFile.makeDirectory(configuration.stateDirectory, mode: 0o700)
+        try AtomicFile.requirePrivateDirectory(configuration.stateDirectory)
         // Left by a crash between writing and renaming (the daemon is this directory's only writer;
         // plugins may be writing to the spool right now, so only old ones go there).
         AtomicFile.removeStaleTemporaries(in: configuration.stateDirectory, olderThanSeconds: 0)
         AtomicFile.removeStaleTemporaries(in: configuration.spoolDirectory, olderThanSeconds: 60)
         let namespacePath = configuration.namespacePath
+        let flushQueue = DispatchQueue(label: "vpcnet.conntrack-flush")
         let manager = try AddressManager(
             store: PoolStore(path: configuration.stateDirectory + "/ipam.json"),
             cooldownMilliseconds: Int64(configuration.cooldown.components.seconds) * 1000,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onRelease: { allocation in
-                do {
-                    let flushed = try Conntrack.deleteEntries(involving: allocation.address, namespacePath: namespacePath)
-                    if flushed > 0 { logger.debug("conntrack entries flushed", metadata: ["address": "\(allocation.address)", "entries": "\(flushed)"]) }
-                } catch {
-                    logger.warning("cannot flush conntrack entries", metadata: ["address": "\(allocation.address)", "error": "\(error)"])
+                // A dump of the whole table: on a queue of its own, never delaying the answer to DEL.
+                flushQueue.async {
+                    do {
+                        let flushed = try Conntrack.deleteEntries(involving: allocation.address, namespacePath: namespacePath)
+                        if flushed > 0 { logger.debug("conntrack entries flushed", metadata: ["address": "\(allocation.address)", "entries": "\(flushed)"]) }
+                    } catch {
+                        logger.warning("cannot flush conntrack entries", metadata: ["address": "\(allocation.address)", "error": "\(error)"])
+                    }
                 }
             })
         for duplicate in manager.duplicatesAtLoad {
@@ -97,6 +101,15 @@ public enum Daemon {
             group.addTask { await agent.run() }
             group.addTask { await collector.run(interval: configuration.collectInterval) }
             group.addTask { await PoolGauges(manager: manager).run() }
+            group.addTask {
+                // DELs spooled while the daemon was starting (or its socket was briefly unreachable).
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(10))
+                    do { try await replaySpool(configuration, manager: manager, logger: logger) } catch {
+                        logger.warning("cannot replay spooled releases", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
             if configuration.taintWhenNoFreeAddresses { group.addTask { await taint.run() } }
             group.addTask {
                 // Cancellation (SIGTERM) stops the server gracefully; the other loops end by themselves.
@@ -148,9 +161,9 @@ struct AddressManagerDelegate: NodeAgentDelegate {
     let socketPath: String
     let logger: Logger
 
-    func datapathConfigured(for record: NodeNetworkRecord) async {
+    func datapathConfigured(for record: NodeNetworkRecord, usable: Set<NetworkInterfaceID>) async {
         do {
-            for dropped in try await manager.configure(record: record) {
+            for dropped in try await manager.configure(record: record, usable: usable) {
                 logger.warning("an allocation's address left the node record; dropped",
                                metadata: ["address": "\(dropped.address)", "attachment": "\(dropped.key)"])
             }

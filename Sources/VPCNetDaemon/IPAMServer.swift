@@ -12,7 +12,7 @@ public struct IPAMServer: Sendable {
 
     public init(socketPath: String, services: [any RegistrableRPCService]) throws {
         self.socketPath = socketPath
-        try AtomicFile.makeDirectory(AtomicFile.directory(of: socketPath), mode: 0o700)
+        try AtomicFile.requirePrivateDirectory(AtomicFile.directory(of: socketPath))
         server = GRPCServer(transport: .http2NIOPosix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext),
                             services: services)
     }

@@ -7,9 +7,9 @@ import VPCNetCore
 
 /// What the node agent needs from the IPAM side of the daemon.
 public protocol NodeAgentDelegate: Sendable {
-    /// The host is configured for `record` (the ENIs whose interfaces are present): the IPAM may
-    /// hand out exactly these ENIs' secondary addresses.
-    func datapathConfigured(for record: NodeNetworkRecord) async
+    /// The host is configured for `record`; the IPAM may hand out the secondary addresses of the
+    /// `usable` ENIs (those whose interfaces are present), and keeps the others' allocations.
+    func datapathConfigured(for record: NodeNetworkRecord, usable: Set<NetworkInterfaceID>) async
     /// Whether the IPAM service answers on its socket, asked the way the plugin would ask.
     func ipamServing() async -> Bool
 }
@@ -113,7 +113,7 @@ public final class NodeAgent: Sendable {
 
         var present = record
         present.enis.removeAll { eni in report.missingENIs.contains { $0.id == eni.id } }
-        await delegate.datapathConfigured(for: present)
+        await delegate.datapathConfigured(for: record, usable: Set(present.podENIs.map(\.id)))
         do {
             let copied = try installer.installPlugins()
             if !copied.isEmpty { logger.info("CNI plugins installed", metadata: ["plugins": "\(copied.joined(separator: ", "))"]) }

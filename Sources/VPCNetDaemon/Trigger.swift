@@ -3,7 +3,12 @@ import Synchronization
 /// A level-triggered wake-up: ``fire()`` any number of times, and the next ``wait(atMost:)``
 /// returns at once (however many fires it coalesces); otherwise it returns after the timeout.
 final class Trigger: Sendable {
-    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private struct State {
+        var pending = false
+        var waiter: (generation: UInt64, continuation: CheckedContinuation<Void, Never>)?
+        var generation: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     func fire() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -12,16 +17,22 @@ final class Trigger: Sendable {
                 return nil
             }
             state.waiter = nil
-            return waiter
+            return waiter.continuation
         }
         waiter?.resume()
     }
 
     /// Returns when fired, after `timeout`, or when the task is cancelled.
     func wait(atMost timeout: Duration) async {
+        let generation = state.withLock { state -> UInt64 in
+            state.generation += 1
+            return state.generation
+        }
+        // The timer wakes only the wait that started it: a late timer of an earlier wait must not
+        // count as a fire (that would make every later wait return at once).
         let timer = Task {
-            try? await Task.sleep(for: timeout)
-            fire()
+            do { try await Task.sleep(for: timeout) } catch { return }
+            self.wake(generation: generation)
         }
         defer { timer.cancel() }
         await withTaskCancellationHandler {
@@ -31,14 +42,23 @@ final class Trigger: Sendable {
                         state.pending = false
                         return true
                     }
-                    state.waiter = continuation
+                    state.waiter = (generation, continuation)
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            fire()
+            self.wake(generation: generation)
         }
-        state.withLock { $0.pending = false }
+    }
+
+    /// Resumes the wait of `generation` if it is still waiting; otherwise does nothing.
+    private func wake(generation: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter, waiter.generation == generation else { return nil }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume()
     }
 }

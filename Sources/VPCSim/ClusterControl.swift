@@ -22,6 +22,8 @@ public enum ClusterControl {
         guard contents.isEmpty || isClusterDirectory(spec.stateDirectory) else {
             throw Failure("\(spec.stateDirectory) is not empty and not a vpcnet-sim state directory: choose another --state-dir")
         }
+        // The supervisor runs as root what spec.json names: nobody else may be able to write there.
+        do { try AtomicFile.requirePrivateDirectory(spec.stateDirectory) } catch { throw Failure("\(error)") }
         try AtomicFile.makeDirectory(spec.stateDirectory + "/logs", mode: 0o755)
         try? FileManager.default.removeItem(atPath: ClusterState.path(spec.stateDirectory))
         let specPath = spec.stateDirectory + "/spec.json"
@@ -67,23 +69,28 @@ public enum ClusterControl {
     public static func down(stateDirectory: String) async -> [String] {
         var done: [String] = []
         let ours = isClusterDirectory(stateDirectory)
-        if let state = try? ClusterState.load(stateDirectory), isAlive(state.supervisorPID) {
+        let marker = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        let state = ours ? try? ClusterState.load(stateDirectory) : nil
+        // Only a process that is this directory's supervisor (its command line says so) is signalled:
+        // a recorded pid may since belong to something else.
+        if let state, isAlive(state.supervisorPID), commandLine(state.supervisorPID).contains(marker + "/spec.json") {
             kill(state.supervisorPID, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(30)
             while isAlive(state.supervisorPID) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
             if isAlive(state.supervisorPID) { kill(state.supervisorPID, SIGKILL) }
             done.append("stopped the simulator (pid \(state.supervisorPID))")
         }
-        // Children whose command line names this state directory (daemons, controllers) that outlived it.
-        let marker = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        // Children that outlived it: in the supervisor's session (it runs under setsid) or one of
+        // vpcnet's executables, naming this state directory, and never this command's own ancestors.
+        let ancestors = Self.ancestors()
         let pids = ours ? (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] : []
-        for pid in pids where pid != getpid() {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if arguments.contains(where: { $0.hasPrefix(marker + "/") || $0 == marker }) {
-                kill(pid, SIGKILL)
-                done.append("killed leftover process \(pid) (\(arguments.first ?? ""))")
-            }
+        for pid in pids where !ancestors.contains(pid) {
+            let arguments = commandLine(pid)
+            guard arguments.contains(where: { $0.hasPrefix(marker + "/") || $0 == marker }) else { continue }
+            let vpcnet = arguments.contains { ["eni-controller", "vpcnet-daemon", "vpcnet-sim"].contains(URL(fileURLWithPath: $0).lastPathComponent) }
+            guard vpcnet || (state.map { session(pid) == $0.supervisorPID } ?? false) else { continue }
+            kill(pid, SIGKILL)
+            done.append("killed leftover process \(pid) (\(arguments.first ?? ""))")
         }
         let names = SimNames(prefix: ClusterState.prefix(for: stateDirectory))
         let before = (try? await Shell.namespaces())?.filter { $0.hasPrefix(names.prefix + "-") }.count ?? 0
@@ -96,6 +103,28 @@ public enum ClusterControl {
             done.append("left \(stateDirectory) alone: it is not a vpcnet-sim state directory")
         }
         return done
+    }
+
+    static func commandLine(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, …
+    static func statFields(_ pid: Int32) -> [Substring] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return [] }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return [] }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    static func session(_ pid: Int32) -> Int32? { statFields(pid).count > 3 ? Int32(statFields(pid)[3]) : nil }
+
+    static func ancestors() -> Set<Int32> {
+        var result: Set<Int32> = [getpid()]
+        var pid = getpid()
+        while pid > 1, let parent = statFields(pid).count > 1 ? Int32(statFields(pid)[1]) : nil, result.insert(parent).inserted { pid = parent }
+        return result
     }
 
     /// A client for the running cluster's API.

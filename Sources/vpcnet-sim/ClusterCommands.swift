@@ -8,8 +8,8 @@ import VPCSim
 
 /// Options every cluster command shares.
 struct ClusterOptions: ParsableArguments {
-    @Option(help: "The cluster's state directory (kubeconfig, logs, per-node files). Several clusters can run from different directories.")
-    var stateDir = "/tmp/vpcnet-sim"
+    @Option(help: "The cluster's state directory (kubeconfig, logs, per-node files; root-only). Several clusters can run from different directories.")
+    var stateDir = "/run/vpcnet-sim"
 
     var stateDirectory: String { URL(fileURLWithPath: stateDir).standardizedFileURL.path }
 
@@ -73,6 +73,8 @@ struct RunCommand: AsyncParsableCommand {
             handler.logLevel = .info
             return handler
         }
+        // It runs, as root, the executables the spec names: only from a root-only directory.
+        try AtomicFile.requirePrivateDirectory(AtomicFile.directory(of: spec))
         let clusterSpec = try JSONDecoder().decode(ClusterSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec)))
         let cluster = SimCluster(spec: clusterSpec, logger: Logger(label: "vpcnet.sim"))
         let main = Task { try await cluster.run() }

@@ -150,3 +150,25 @@ import VPCNetCore
         #expect(await manager.status.allocated == 0)
     }
 }
+
+@Suite struct LateENITests {
+    @Test func anENIWithoutItsInterfaceKeepsItsAllocationsButLendsNothing() throws {
+        var pool = AddressPool(cooldownMilliseconds: 1000)
+        let record = try SampleNode.record()
+        pool.configure(record: record)
+        let late = try #require(record.podENIs.first { $0.deviceIndex == 2 })
+        // Allocations made while every ENI was usable (before a restart, say): a, b on ENI 1, c on ENI 2.
+        for name in ["a", "b", "c"] { _ = try pool.allocate(AddressPoolTests.key(name), pod: PodReference(), now: 0) }
+        #expect(pool.allocation(for: AddressPoolTests.key("c")).map { late.secondaryIPs.contains($0.address) } == true)
+        _ = pool.release(AddressPoolTests.key("b"), now: 10)
+        let dropped = pool.configure(record: record, usable: Set(record.podENIs.map(\.id)).subtracting([late.id]))
+        #expect(dropped.isEmpty, "nothing is dropped for an interface that is only late")
+        #expect(pool.allocation(for: AddressPoolTests.key("c")) != nil)
+        #expect(pool.total == 2 && pool.freeCount(now: 5000) == 1)
+        #expect(try pool.allocate(AddressPoolTests.key("d"), pod: PodReference(), now: 5000).allocation.address.description == "10.0.1.2")
+        _ = pool.release(AddressPoolTests.key("c"), now: 5000)
+        #expect(throws: PoolError.self, "the late ENI's address is not lent") {
+            try pool.allocate(AddressPoolTests.key("e"), pod: PodReference(), now: 99_000)
+        }
+    }
+}

@@ -34,17 +34,20 @@ import VPCNetCore
     }
 
     @Test func orphansAreAllocationsOfPodsThatAreGoneOrReplacedAfterTheGrace() {
-        let pods = [Self.pod("alive", uid: "u1"), Self.pod("recreated", uid: "u2-new")]
+        var mirror = Self.pod("static", uid: "mirror-uid")
+        mirror.raw["metadata"]?["annotations"] = ["kubernetes.io/config.hash": "kubelet-uid"]
+        let pods = [Self.pod("alive", uid: "u1"), Self.pod("recreated", uid: "u2-new"), mirror]
         let allocations = [
             Self.allocation("a", pod: "alive", uid: "u1", at: 0),
             Self.allocation("b", pod: "gone", uid: "u3", at: 0),
             Self.allocation("c", pod: "recreated", uid: "u2-old", at: 0),
             Self.allocation("d", pod: "gone-but-young", uid: "u4", at: 119_000),
+            Self.allocation("s", pod: "static", uid: "kubelet-uid", at: 0),
             Allocation(key: AttachmentKey(network: "vpcnet", containerID: "e", interface: "eth0"), pod: PodReference(),
                        address: IPv4Address(rawValue: 1), allocatedAt: 0),
         ]
         let orphans = AllocationCollector.orphans(allocations, pods: pods, nowMilliseconds: 120_000, grace: .seconds(60))
-        #expect(orphans.map(\.key.containerID) == ["b", "c"], "young allocations and those without a pod are left alone")
+        #expect(orphans.map(\.key.containerID) == ["b", "c"], "young allocations, a static pod's and those without a pod are left alone")
     }
 
     @Test func collectionAndReschedulingAgainstTheAPI() async throws {

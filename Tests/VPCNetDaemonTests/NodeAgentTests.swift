@@ -13,7 +13,12 @@ import VPCNetCore
 final class RecordingDelegate: NodeAgentDelegate {
     let serving = Atomic<Bool>(false)
     let configured = Mutex<[NodeNetworkRecord]>([])
-    func datapathConfigured(for record: NodeNetworkRecord) async { configured.withLock { $0.append(record) } }
+    /// The record as far as it is usable (the ENIs whose interfaces are present).
+    func datapathConfigured(for record: NodeNetworkRecord, usable: Set<NetworkInterfaceID>) async {
+        var present = record
+        present.enis.removeAll { $0.deviceIndex != 0 && !usable.contains($0.id) }
+        configured.withLock { $0.append(present) }
+    }
     func ipamServing() async -> Bool { serving.load(ordering: .relaxed) }
 }
 
@@ -198,8 +203,9 @@ struct AgentFixture {
         #expect(try !installer.writeConflist(network.conflist))
 
         let removed = try installer.uninstall()
-        #expect(Set(removed) == [paths.conflistPath, directory + "/bin/vpcnet-ipam", directory + "/bin/ptp"])
-        #expect(FileManager.default.fileExists(atPath: directory + "/bin/loopback"), "a plugin that was there before stays")
+        #expect(Set(removed) == [paths.conflistPath, directory + "/bin/vpcnet-ipam", directory + "/bin/ptp",
+                                 directory + "/bin/loopback (the original put back)"])
+        #expect(try AtomicFile.read(directory + "/bin/loopback") == Array("someone else's loopback".utf8), "another CNI's plugin is put back")
     }
 
     @Test func aMissingPluginIsAClearError() throws {

@@ -57,7 +57,7 @@ class Cluster:
         return next(n for n in self.state["nodes"] if n["name"] == name)
 
     def daemon_pid(self, node):
-        return process_with(f"vpcnet-daemon", f"--node-name\0{node}\0")
+        return process_with("vpcnet-daemon", f"--node-name\0{node}\0", self.state_dir)
 
     def ec2(self):
         return boto3.client("ec2", endpoint_url=self.state["ec2Endpoint"], region_name="us-east-1", aws_access_key_id=KEY,
@@ -67,7 +67,8 @@ class Cluster:
         return IPAMStub(os.path.join(self.node(node)["directory"], "run", "ipam.sock"), self.state_dir)
 
 
-def process_with(executable, fragment):
+def process_with(executable, fragment, state_dir):
+    """A process of this cluster only (its command line names the state directory)."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -75,7 +76,7 @@ def process_with(executable, fragment):
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
         except OSError:
             continue
-        if executable in cmdline.split("\0")[0] and fragment in cmdline:
+        if executable in cmdline and fragment in cmdline and state_dir in cmdline:
             return int(pid)
     return None
 
@@ -100,7 +101,10 @@ def cluster_dir():
 
 def test_the_demo_passes_every_check():
     directory = tempfile.mkdtemp(prefix="vpcnet-demo-")
-    result = subprocess.run([SIM, "demo", "--state-dir", directory], capture_output=True, text=True, timeout=600)
+    try:
+        result = subprocess.run([SIM, "demo", "--state-dir", directory], capture_output=True, text=True, timeout=600)
+    finally:
+        subprocess.run([SIM, "down", "--state-dir", directory], capture_output=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     for check in ["pod → pod, same node", "pod → pod, other zone", "pod → node", "pod → internet (SNAT)",
@@ -201,7 +205,7 @@ def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_lea
         # The controller crashes mid-provisioning (ENIs created, attachments pending); it is restarted.
         time.sleep(1)
         for replica in (1, 2):
-            pid = process_with("eni-controller", f"eni-controller-{replica}")
+            pid = process_with("eni-controller", f"eni-controller-{replica}", cluster_dir)
             if pid:
                 os.kill(pid, signal.SIGKILL)
         node = cluster.state["nodes"][0]["name"]
