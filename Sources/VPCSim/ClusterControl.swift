@@ -33,8 +33,10 @@ public enum ClusterControl {
         process.arguments = [simExecutable, "run", "--spec", specPath]
         let log = spec.stateDirectory + "/logs/supervisor.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: log)
-        process.standardError = FileHandle(forWritingAtPath: log)
+        // One handle for both streams, so they interleave instead of overwriting each other.
+        let handle = FileHandle(forWritingAtPath: log)
+        process.standardOutput = handle
+        process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = ContinuousClock.now + timeout
