@@ -1,4 +1,5 @@
 import Synchronization
+import VPCNetCore
 
 /// EC2's request-rate limiting, server side: a token bucket per action; an empty bucket answers
 /// `RequestLimitExceeded` (HTTP 503) instead of waiting.
@@ -46,7 +47,7 @@ public final class SimThrottle: Sendable {
             let now = ContinuousClock.now
             var (tokens, updated) = s.tokens[action] ?? (bucket.capacity, now)
             let elapsed = now - updated
-            tokens = min(bucket.capacity, tokens + (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * bucket.refillPerSecond)
+            tokens = min(bucket.capacity, tokens + elapsed.seconds * bucket.refillPerSecond)
             updated = now
             let admitted = tokens >= 1
             if admitted { tokens -= 1 }
@@ -97,7 +98,7 @@ public struct SimLatency: Sendable, Hashable {
     }
 
     func sample() -> Duration {
-        let jitterNanos = jitter.components.seconds * 1_000_000_000 + jitter.components.attoseconds / 1_000_000_000
+        let jitterNanos = jitter.nanoseconds
         return fixed + .nanoseconds(jitterNanos > 0 ? Int64.random(in: 0...jitterNanos) : 0)
     }
 }

@@ -107,8 +107,7 @@ public final class KubeClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            let nanoseconds = requestTimeout.components.seconds * 1_000_000_000 + requestTimeout.components.attoseconds / 1_000_000_000
-            response = try await http.execute(request, timeout: .nanoseconds(max(nanoseconds, 1_000_000)))
+            response = try await http.execute(request, timeout: .nanoseconds(max(requestTimeout.nanoseconds, 1_000_000)))
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
             throw .transport(String(describing: error))

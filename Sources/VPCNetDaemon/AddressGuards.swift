@@ -156,9 +156,8 @@ public struct AllocationCollector: Sendable {
             [pod.uid, pod.annotations["kubernetes.io/config.hash"]].compactMap { $0 }.map { "\(pod.namespace ?? "")/\(pod.name)/\($0)" }
         })
         let liveNames = Set(pods.map { "\($0.namespace ?? "")/\($0.name)" })
-        let graceMilliseconds = grace.components.seconds * 1000 + grace.components.attoseconds / 1_000_000_000_000_000
         return allocations.filter { allocation in
-            guard !allocation.pod.isEmpty, nowMilliseconds - allocation.allocatedAt >= graceMilliseconds else { return false }
+            guard !allocation.pod.isEmpty, nowMilliseconds - allocation.allocatedAt >= grace.milliseconds else { return false }
             let name = "\(allocation.pod.namespace)/\(allocation.pod.name)"
             if allocation.pod.uid.isEmpty { return !liveNames.contains(name) }
             return !live.contains("\(name)/\(allocation.pod.uid)")

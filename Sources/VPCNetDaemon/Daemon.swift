@@ -57,7 +57,7 @@ public enum Daemon {
         let flushQueue = DispatchQueue(label: "vpcnet.conntrack-flush")
         let manager = try AddressManager(
             store: PoolStore(path: configuration.stateDirectory + "/ipam.json"),
-            cooldownMilliseconds: Int64(configuration.cooldown.components.seconds) * 1000,
+            cooldownMilliseconds: configuration.cooldown.milliseconds,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onRelease: { allocation in
                 // A dump of the whole table: on a queue of its own, never delaying the answer to DEL.
