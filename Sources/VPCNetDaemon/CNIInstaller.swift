@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VPCNetCore
 
 /// Installs the CNI plugins and writes the network configuration the container runtime reads.
@@ -7,7 +8,7 @@ import VPCNetCore
 /// execs a plugin mid-update runs the old one or the new one, never half of each. The conflist is
 /// written only when asked to (the caller does so once the node is configured and the IPAM answers:
 /// its appearance is what makes the kubelet report the node's network ready).
-public struct CNIInstaller: Sendable {
+public final class CNIInstaller: Sendable {
     public struct Paths: Sendable, Hashable {
         /// Searched in order for each plugin, e.g. the image's `/opt/vpcnet/cni` then Debian's `/usr/lib/cni`.
         public var sourceDirectories: [String]
@@ -28,6 +29,10 @@ public struct CNIInstaller: Sendable {
     public static let plugins = ["vpcnet-ipam", "ptp", "loopback"]
 
     public let paths: Paths
+    /// Source and target of each plugin as they were when last found equal: while neither file
+    /// has changed, a pass need not read megabytes of binaries again to know nothing differs.
+    private let verified = Mutex<[String: [FileStamp]]>([:])
+
     public init(paths: Paths) { self.paths = paths }
 
     /// Copies each plugin whose installed content differs from its source. Returns the names copied.
@@ -42,9 +47,16 @@ public struct CNIInstaller: Sendable {
                 throw CNIInstallError("cannot find the \(name) plugin in \(paths.sourceDirectories.joined(separator: ":"))")
             }
             let target = "\(paths.binDirectory)/\(name)"
+            let stamps = [FileStamp(source), FileStamp(target)]
+            if !stamps.contains(nil), verified.withLock({ $0[name] }) == stamps.compactMap({ $0 }) { continue }
             let wanted = try AtomicFile.read(source) ?? []
             let installed = try AtomicFile.read(target)
-            if installed == wanted { continue }
+            // Remembered only once the two are known equal (a failed copy is tried again).
+            let remember = { self.verified.withLock { $0[name] = [FileStamp(source), FileStamp(target)].compactMap { $0 } } }
+            if installed == wanted {
+                remember()
+                continue
+            }
             if let installed, !state.created.contains(name), !state.replaced.contains(name) {
                 try AtomicFile.write(installed, to: originalPath(name), mode: 0o755)
                 state.replaced.append(name)
@@ -54,6 +66,7 @@ public struct CNIInstaller: Sendable {
                 try writeState(state)
             }
             try AtomicFile.write(wanted, to: target, mode: 0o755)
+            remember()
             copied.append(name)
         }
         return copied
@@ -113,6 +126,22 @@ public struct CNIInstaller: Sendable {
 
     private func writeState(_ state: State) throws {
         try AtomicFile.write(Array(try JSONEncoder().encode(state)), to: paths.stateFile, mode: 0o600)
+    }
+}
+
+/// What identifies a file's content without reading it: replaced (renamed over), rewritten or
+/// touched, one of these changes.
+struct FileStamp: Hashable, Sendable {
+    var device: UInt64, inode: UInt64, size: Int64, modified: Int, modifiedNanoseconds: Int
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int(info.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
     }
 }
 
