@@ -245,11 +245,13 @@ let package = Package(
             dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore", "TestSupport"],
             swiftSettings: strict
         ),
-        // What the executables share: the YAML settings file, HOST:PORT, signals, /metrics and /healthz.
+        // What the executables share: the YAML settings file, HOST:PORT, signals, logging, /metrics and /healthz.
         .target(
             name: "CommandSupport",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -264,8 +266,6 @@ let package = Package(
                 "ENIController", "Kube", "AWSEC2", "VPCNetCore", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -275,8 +275,6 @@ let package = Package(
                 "VPCNetDaemon", "Kube", "VPCNetCore", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),

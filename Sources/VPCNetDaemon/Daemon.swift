@@ -76,10 +76,7 @@ public enum Daemon {
         }
         try await replaySpool(configuration, manager: manager, logger: logger)
 
-        let kernel = try await LinuxKernel(namespacePath: namespacePath, iptablesBackend: configuration.iptablesBackend)
-        logger.info("iptables backend", metadata: ["backend": "\(kernel.iptables.backend.rawValue)"])
-        let datapath = try HostDatapath(kernel: kernel, configuration: configuration.datapath,
-                                        stateFile: HostStateFile(path: configuration.stateDirectory + "/host.json"))
+        let datapath = try await hostDatapath(configuration, logger: logger)
         let rescheduler = PodRescheduler(kube: kube, deletePods: configuration.deletePodsWithoutAddresses, logger: logger)
         var settings = NodeAgentSettings(nodeName: configuration.nodeName, network: CNINetworkConfiguration(
             mtu: configuration.datapath.mtu, socketPath: configuration.socketPath, spoolDirectory: configuration.spoolDirectory))
@@ -125,10 +122,7 @@ public enum Daemon {
     /// plugins it installed, the host datapath, its state, spool and socket.
     public static func uninstall(_ configuration: DaemonConfiguration, logger: Logger) async throws -> [String] {
         var done = try CNIInstaller(paths: configuration.installerPaths).uninstall()
-        let kernel = try await LinuxKernel(namespacePath: configuration.namespacePath, iptablesBackend: configuration.iptablesBackend)
-        let datapath = try HostDatapath(kernel: kernel, configuration: configuration.datapath,
-                                        stateFile: HostStateFile(path: configuration.stateDirectory + "/host.json"))
-        done += try await datapath.uninstall()
+        done += try await hostDatapath(configuration, logger: logger).uninstall()
         for file in [configuration.stateDirectory + "/ipam.json", configuration.socketPath] where FileManager.default.fileExists(atPath: file) {
             try AtomicFile.remove(file)
             done.append("removed \(file)")
@@ -141,6 +135,14 @@ public enum Daemon {
             }
         }
         return done
+    }
+
+    /// The node's kernel (its namespace, its iptables backend) and the datapath state over it.
+    static func hostDatapath(_ configuration: DaemonConfiguration, logger: Logger) async throws -> HostDatapath {
+        let kernel = try await LinuxKernel(namespacePath: configuration.namespacePath, iptablesBackend: configuration.iptablesBackend)
+        logger.info("iptables backend", metadata: ["backend": "\(kernel.iptables.backend.rawValue)"])
+        return try HostDatapath(kernel: kernel, configuration: configuration.datapath,
+                                stateFile: HostStateFile(path: configuration.stateDirectory + "/host.json"))
     }
 
     static func replaySpool(_ configuration: DaemonConfiguration, manager: AddressManager, logger: Logger) async throws {

@@ -5,8 +5,6 @@ import ENIController
 import Foundation
 import Kube
 import Logging
-import Metrics
-import Prometheus
 
 /// The eni-controller executable: configuration, leader election, metrics and signals around
 /// ``ENIController``. Everything that decides anything lives in the ENIController module.
@@ -54,16 +52,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let level = Logger.Level(rawValue: (logLevel ?? environment["VPCNET_LOG_LEVEL"] ?? "info").lowercased())
-        guard let level else { throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))") }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "vpcnet.eni-controller")
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = try Observability.bootstrapLogging(level: logLevel, environment: environment, label: "vpcnet.eni-controller")
 
         let configuration = try resolveConfiguration(environment)
         let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
@@ -71,12 +60,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
         let http = AWSHTTPClient()
         let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
 
-        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:9090"
-        if !metricsAddress.isEmpty {
-            let (host, port) = try listenAddress(metricsAddress, option: "--metrics-listen")
-            let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
-            logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? metricsAddress)"])
-        }
+        try await Observability.serveMetrics(address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:9090", logger: logger)
 
         let main = Task {
             if leaderElect {

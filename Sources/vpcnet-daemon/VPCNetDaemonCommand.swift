@@ -3,8 +3,6 @@ import CommandSupport
 import Foundation
 import Kube
 import Logging
-import Metrics
-import Prometheus
 import VPCNetDaemon
 import VPCNetCore
 
@@ -67,15 +65,7 @@ struct SettingOptions: ParsableArguments {
     }
 
     func bootstrapLogging(_ environment: [String: String]) throws -> Logger {
-        guard let level = Logger.Level(rawValue: (logLevel ?? environment["VPCNET_LOG_LEVEL"] ?? "info").lowercased()) else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        return Logger(label: "vpcnet.daemon")
+        try Observability.bootstrapLogging(level: logLevel, environment: environment, label: "vpcnet.daemon")
     }
 }
 
@@ -92,15 +82,8 @@ struct Run: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let logger = try settings.bootstrapLogging(environment)
         let configuration = try settings.resolve(environment)
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
-        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:61680"
-        if !metricsAddress.isEmpty {
-            let (host, port) = try listenAddress(metricsAddress, option: "--metrics-listen")
-            let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
-            logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? metricsAddress)"])
-        }
+        try await Observability.serveMetrics(address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
         let main = Task { try await Daemon.run(configuration, kube: kube, logger: logger) }
         onTermination { main.cancel() }

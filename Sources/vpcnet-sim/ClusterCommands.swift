@@ -68,15 +68,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The spec file `up` wrote.") var spec: String
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
+        let logger = try Observability.bootstrapLogging(level: nil, environment: ProcessInfo.processInfo.environment, label: "vpcnet.sim")
         // It runs, as root, the executables the spec names: only from a root-only directory.
         try AtomicFile.requirePrivateDirectory(AtomicFile.directory(of: spec))
         let clusterSpec = try JSONDecoder().decode(ClusterSpec.self, from: Data(contentsOf: URL(fileURLWithPath: spec)))
-        let cluster = SimCluster(spec: clusterSpec, logger: Logger(label: "vpcnet.sim"))
+        let cluster = SimCluster(spec: clusterSpec, logger: logger)
         let main = Task { try await cluster.run() }
         onTermination { main.cancel() }
         try await main.value

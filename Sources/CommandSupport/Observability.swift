@@ -1,0 +1,34 @@
+import ArgumentParser
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+
+/// Logging and metrics as every vpcnet executable sets them up.
+public enum Observability {
+    /// Logs to standard error at the level `flag` names, else `VPCNET_LOG_LEVEL`, else info.
+    public static func bootstrapLogging(level flag: String?, environment: [String: String], label: String) throws -> Logger {
+        guard let level = Logger.Level(rawValue: (flag ?? environment["VPCNET_LOG_LEVEL"] ?? "info").lowercased()) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+
+    /// Bootstraps swift-metrics into a Prometheus registry and serves it (with `/healthz`) on
+    /// `address` (`--metrics-listen`, else `VPCNET_METRICS_LISTEN`, else `defaultAddress`); an empty
+    /// address serves nothing.
+    public static func serveMetrics(address flag: String?, environment: [String: String], defaultAddress: String, logger: Logger) async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let address = flag ?? environment["VPCNET_METRICS_LISTEN"] ?? defaultAddress
+        guard !address.isEmpty else { return }
+        let (host, port) = try listenAddress(address, option: "--metrics-listen")
+        let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
+        logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? address)"])
+    }
+}
