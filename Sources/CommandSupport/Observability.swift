@@ -19,12 +19,18 @@ public enum Observability {
         return Logger(label: label)
     }
 
-    /// Bootstraps swift-metrics into a Prometheus registry and serves it (with `/healthz`) on
-    /// `address` (`--metrics-listen`, else `VPCNET_METRICS_LISTEN`, else `defaultAddress`); an empty
-    /// address serves nothing.
-    public static func serveMetrics(address flag: String?, environment: [String: String], defaultAddress: String, logger: Logger) async throws {
+    /// Bootstraps swift-metrics into a Prometheus registry. Call it before creating anything that
+    /// makes metrics: those made earlier go to the no-op backend.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    /// Serves `registry` (with `/healthz`) on `address` (`--metrics-listen`, else
+    /// `VPCNET_METRICS_LISTEN`, else `defaultAddress`); an empty address serves nothing.
+    public static func serveMetrics(_ registry: PrometheusCollectorRegistry, address flag: String?, environment: [String: String],
+                                    defaultAddress: String, logger: Logger) async throws {
         let address = flag ?? environment["VPCNET_METRICS_LISTEN"] ?? defaultAddress
         guard !address.isEmpty else { return }
         let (host, port) = try listenAddress(address, option: "--metrics-listen")

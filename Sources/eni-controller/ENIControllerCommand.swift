@@ -53,6 +53,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let logger = try Observability.bootstrapLogging(level: logLevel, environment: environment, label: "vpcnet.eni-controller")
+        let registry = Observability.bootstrapMetrics()
 
         let configuration = try resolveConfiguration(environment)
         let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
@@ -60,7 +61,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
         let http = AWSHTTPClient()
         let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
 
-        try await Observability.serveMetrics(address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:9090", logger: logger)
+        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:9090", logger: logger)
 
         let main = Task {
             if leaderElect {

@@ -82,8 +82,9 @@ struct Run: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let logger = try settings.bootstrapLogging(environment)
         let configuration = try settings.resolve(environment)
+        let registry = Observability.bootstrapMetrics()
         let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
-        try await Observability.serveMetrics(address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
+        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
         let main = Task { try await Daemon.run(configuration, kube: kube, logger: logger) }
         onTermination { main.cancel() }

@@ -3,38 +3,13 @@ veths carry the record's ENI MACs, the vpcnet-daemon process configuring it, and
 the vpcnet-ipam plugin directly or through ptp with libcni (cnitool)."""
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.request
 
-BUILD = os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug")
-SIM = os.environ.get("VPCNET_SIM", os.path.join(BUILD, "vpcnet-sim"))
-DAEMON = os.environ.get("VPCNET_DAEMON", os.path.join(BUILD, "vpcnet-daemon"))
-IPAM = os.environ.get("VPCNET_IPAM", os.path.join(BUILD, "vpcnet-ipam"))
-CNITOOL = os.environ.get("VPCNET_CNITOOL", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "cnitool"))
-PROTO = os.path.join(os.path.dirname(__file__), "..", "..", "proto")
-IS_ROOT = os.geteuid() == 0
-
-
-def run(*argv, check=True, **kwargs):
-    result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {result.stderr}")
-    return result
-
-
-def wait_for(what, condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
+from support import CNITOOL, DAEMON, IPAM, PROTO, SIM, run, wait_for
 
 
 def eni(n, index, secondaries):

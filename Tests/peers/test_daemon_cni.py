@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from daemon_harness import (DAEMON, APIServer, IPAMStub, IS_ROOT, Node, eni, make_directory, remove_directory, run, wait_for)
+from daemon_harness import APIServer, IPAMStub, Node, eni, make_directory, remove_directory
+from support import DAEMON, IS_ROOT, run, wait_for
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="daemon tests need root (network namespaces); CI runs them as root")
 

@@ -5,7 +5,6 @@ Swift code, so a wrong XML shape, status code or error envelope shows up here. R
 (pytest Tests/peers), with VPCNET_SIM pointing at the built `vpcnet-sim` binary.
 """
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -15,8 +14,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-SIM = os.environ.get("VPCNET_SIM", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "vpcnet-sim"))
-KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+from support import KEY, SECRET, SIM
 
 
 def start(*args):

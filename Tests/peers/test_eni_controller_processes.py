@@ -14,10 +14,7 @@ import urllib.request
 import boto3
 import pytest
 
-BUILD = os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug")
-SIM = os.environ.get("VPCNET_SIM", os.path.join(BUILD, "vpcnet-sim"))
-CONTROLLER = os.environ.get("VPCNET_ENI_CONTROLLER", os.path.join(BUILD, "eni-controller"))
-KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+from support import CONTROLLER, KEY, SECRET, SIM, wait_for
 
 
 def start(*argv):
@@ -31,16 +28,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(what, condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-SIM = os.environ.get("VPCNET_SIM", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "vpcnet-sim"))
+from support import SIM
 
 NODE = """apiVersion: v1
 kind: Node

@@ -12,12 +12,11 @@ import time
 import boto3
 import pytest
 
-from daemon_harness import BUILD, IS_ROOT, IPAMStub, wait_for
+from daemon_harness import IPAMStub
+from support import IS_ROOT, KEY, SECRET, SIM, wait_for
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="the simulated cluster needs root (network namespaces); CI runs it as root")
 
-SIM = os.environ.get("VPCNET_SIM", os.path.join(BUILD, "vpcnet-sim"))
-KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 class Cluster:

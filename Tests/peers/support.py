@@ -1,0 +1,35 @@
+"""What the peer tests share: where the built executables are (the Makefile passes them in the
+environment), the EC2 simulator's test keys, and waiting for a condition with a deadline."""
+import os
+import subprocess
+import time
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+BUILD = os.path.join(ROOT, ".build", "debug")
+SIM = os.environ.get("VPCNET_SIM", os.path.join(BUILD, "vpcnet-sim"))
+CONTROLLER = os.environ.get("VPCNET_ENI_CONTROLLER", os.path.join(BUILD, "eni-controller"))
+DAEMON = os.environ.get("VPCNET_DAEMON", os.path.join(BUILD, "vpcnet-daemon"))
+IPAM = os.environ.get("VPCNET_IPAM", os.path.join(BUILD, "vpcnet-ipam"))
+CNITOOL = os.environ.get("VPCNET_CNITOOL", os.path.join(ROOT, ".build", "cnitool"))
+PROTO = os.path.join(ROOT, "proto")
+IS_ROOT = os.geteuid() == 0
+# The AWS documentation's example keys, which the EC2 simulator accepts by default.
+KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def run(*argv, check=True, **kwargs):
+    result = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)}: {result.stderr}")
+    return result
+
+
+def wait_for(what, condition, timeout=60, interval=0.05):
+    """Polls `condition` until it returns something true (and returns that); fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"never happened: {what}")
