@@ -21,13 +21,14 @@ build:
 test-generated:
 	scripts/gen-instance-limits --check
 	scripts/gen-protos --check
+	scripts/gen-deploy --check
 
 # Reference clients (boto3, kubectl, grpcio, libcni through cnitool, ptp) against our binaries;
 # they run the built executables. The daemon/CNI tests need root (they skip, saying so, otherwise).
 test-peers: build
 	BIN=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); CNITOOL=$$(scripts/build-cnitool); \
 	  VPCNET_SIM=$$BIN/vpcnet-sim VPCNET_ENI_CONTROLLER=$$BIN/eni-controller VPCNET_DAEMON=$$BIN/vpcnet-daemon \
-	  VPCNET_IPAM=$$BIN/vpcnet-ipam VPCNET_CNITOOL=$$CNITOOL python3 -m pytest -q -p no:cacheprovider Tests/peers
+	  VPCNET_IPAM=$$BIN/vpcnet-ipam VPCNET_VPCNETCTL=$$BIN/vpcnetctl VPCNET_CNITOOL=$$CNITOOL python3 -m pytest -q -p no:cacheprovider Tests/peers
 
 # Unit, property and integration tests (no root needed). Runs last so its summary closes the output.
 test-unit:
@@ -49,6 +50,7 @@ bench: setup build
 generate:
 	scripts/gen-instance-limits
 	scripts/gen-protos
+	scripts/gen-deploy
 
 clean:
 	rm -rf .build

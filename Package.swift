@@ -278,6 +278,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // vpcnetctl (issue 9): status from the daemon's introspection endpoint, capacity, the IAM
+        // policy and manifests (embedded from deploy/ by scripts/gen-deploy), diagnose, readiness.
+        .target(
+            name: "VPCNetCtl",
+            dependencies: [
+                "VPCNetCore", "VPCNetDaemon", "IPAM", "Kube",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "VPCNetCtlTests", dependencies: ["VPCNetCtl", "VPCNetDaemon", "IPAM", "VPCNetCore"], swiftSettings: strict),
+        .executableTarget(
+            name: "vpcnetctl",
+            dependencies: [
+                "VPCNetCtl", "VPCNetDaemon", "IPAMClient", "Kube",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         // The simulated cluster (issue 10): the VPC fabric in network namespaces driven by the EC2
         // simulator, the metadata service, nodes, a scheduler and kubelets, and vpcnet's own processes.
         .target(

@@ -79,7 +79,14 @@ public final class EC2Client: Sendable {
     }
 
     /// Sends one EC2 action with retries and returns the raw body of the successful response.
-    public func send(_ action: String, _ parameters: [(String, String)]) async throws(EC2Error) -> [UInt8] {
+    public func send(_ action: EC2Action, _ parameters: [(String, String)]) async throws(EC2Error) -> [UInt8] {
+        try await send(action: action.rawValue, parameters)
+    }
+
+    /// Sends any action by name, for set-up tools such as the simulator (`CreateVpc`,
+    /// `RunInstances`). vpcnet's components use only the typed operations, whose actions are
+    /// ``EC2Action``'s and no others, so the IAM policy can name exactly those.
+    public func send(action: String, _ parameters: [(String, String)]) async throws(EC2Error) -> [UInt8] {
         let started = ContinuousClock.now
         defer {
             Timer(label: "vpcnet_ec2_request_duration_seconds", dimensions: [("action", action)], factory: metrics)
@@ -137,7 +144,7 @@ public final class EC2Client: Sendable {
     }
 
     /// Sends `action` and decodes the response as `T`.
-    func call<T: Decodable>(_ action: String, _ parameters: [(String, String)], as type: T.Type) async throws(EC2Error) -> T {
+    func call<T: Decodable>(_ action: EC2Action, _ parameters: [(String, String)], as type: T.Type) async throws(EC2Error) -> T {
         let body = try await send(action, parameters)
         return try EC2ResponseDecoder.decode(T.self, from: body, status: 200)
     }

@@ -35,7 +35,7 @@ struct QueryParameters {
 extension EC2Client {
     /// Follows `NextToken` until the last page, collecting every item. A page limit guards
     /// against a server that never stops paging.
-    func paginate<Page: Decodable & Paged>(_ action: String, _ parameters: [(String, String)], pageSize: Int?,
+    func paginate<Page: Decodable & Paged>(_ action: EC2Action, _ parameters: [(String, String)], pageSize: Int?,
                                            as page: Page.Type) async throws(EC2Error) -> [Page.Item] {
         var items: [Page.Item] = []
         var token: String?
@@ -48,7 +48,7 @@ extension EC2Client {
             guard let next = response.nextToken, !next.isEmpty, next != token else { return items }
             token = next
         }
-        throw .invalidResponse(status: 200, detail: "\(action) returned more than 10000 pages")
+        throw .invalidResponse(status: 200, detail: "\(action.rawValue) returned more than 10000 pages")
     }
 
     // MARK: Describe
@@ -58,34 +58,34 @@ extension EC2Client {
         p.list("InstanceId", ids)
         p.filters(filters)
         // EC2 rejects MaxResults together with InstanceId.
-        return try await paginate("DescribeInstances", p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: DescribeInstancesPage.self)
+        return try await paginate(.describeInstances, p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: DescribeInstancesPage.self)
     }
 
     public func describeInstanceTypes(_ types: [String]) async throws(EC2Error) -> [InstanceTypeInfo] {
         var p = QueryParameters()
         p.list("InstanceType", types)
-        return try await paginate("DescribeInstanceTypes", p.pairs, pageSize: types.isEmpty ? 100 : nil, as: InstanceTypesPage.self)
+        return try await paginate(.describeInstanceTypes, p.pairs, pageSize: types.isEmpty ? 100 : nil, as: InstanceTypesPage.self)
     }
 
     public func describeSubnets(ids: [String] = [], filters: [Filter] = []) async throws(EC2Error) -> [Subnet] {
         var p = QueryParameters()
         p.list("SubnetId", ids)
         p.filters(filters)
-        return try await paginate("DescribeSubnets", p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: SubnetsPage.self)
+        return try await paginate(.describeSubnets, p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: SubnetsPage.self)
     }
 
     public func describeSecurityGroups(ids: [String] = [], filters: [Filter] = []) async throws(EC2Error) -> [SecurityGroup] {
         var p = QueryParameters()
         p.list("GroupId", ids)
         p.filters(filters)
-        return try await paginate("DescribeSecurityGroups", p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: SecurityGroupsPage.self)
+        return try await paginate(.describeSecurityGroups, p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: SecurityGroupsPage.self)
     }
 
     public func describeVPCs(ids: [String] = [], filters: [Filter] = []) async throws(EC2Error) -> [VPC] {
         var p = QueryParameters()
         p.list("VpcId", ids)
         p.filters(filters)
-        return try await paginate("DescribeVpcs", p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: VPCsPage.self)
+        return try await paginate(.describeVpcs, p.pairs, pageSize: ids.isEmpty ? 1000 : nil, as: VPCsPage.self)
     }
 
     public func describeNetworkInterfaces(ids: [String] = [], filters: [Filter] = [], pageSize: Int? = nil)
@@ -93,7 +93,7 @@ extension EC2Client {
         var p = QueryParameters()
         p.list("NetworkInterfaceId", ids)
         p.filters(filters)
-        return try await paginate("DescribeNetworkInterfaces", p.pairs, pageSize: ids.isEmpty ? (pageSize ?? 1000) : nil,
+        return try await paginate(.describeNetworkInterfaces, p.pairs, pageSize: ids.isEmpty ? (pageSize ?? 1000) : nil,
                                   as: NetworkInterfacesPage.self)
     }
 
@@ -138,7 +138,7 @@ extension EC2Client {
             p.add("TagSpecification.1.ResourceType", "network-interface")
             p.tags("TagSpecification.1.Tag", request.tags)
         }
-        return try await call("CreateNetworkInterface", p.pairs, as: CreateNetworkInterfaceResponse.self).networkInterface
+        return try await call(.createNetworkInterface, p.pairs, as: CreateNetworkInterfaceResponse.self).networkInterface
     }
 
     /// Attaches an ENI; returns the attachment ID.
@@ -149,18 +149,18 @@ extension EC2Client {
         p.add("InstanceId", instanceID)
         p.add("DeviceIndex", deviceIndex)
         p.add("NetworkCardIndex", networkCardIndex)
-        return try await call("AttachNetworkInterface", p.pairs, as: AttachResponse.self).attachmentId
+        return try await call(.attachNetworkInterface, p.pairs, as: AttachResponse.self).attachmentId
     }
 
     public func detachNetworkInterface(attachmentID: String, force: Bool = false) async throws(EC2Error) {
         var p = QueryParameters()
         p.add("AttachmentId", attachmentID)
         if force { p.add("Force", true) }
-        _ = try await send("DetachNetworkInterface", p.pairs)
+        _ = try await send(.detachNetworkInterface, p.pairs)
     }
 
     public func deleteNetworkInterface(id: String) async throws(EC2Error) {
-        _ = try await send("DeleteNetworkInterface", [("NetworkInterfaceId", id)])
+        _ = try await send(.deleteNetworkInterface, [("NetworkInterfaceId", id)])
     }
 
     /// One attribute per ModifyNetworkInterfaceAttribute call, as EC2 requires.
@@ -184,7 +184,7 @@ extension EC2Client {
             p.list("SecurityGroupId", ids)
         case .description(let text): p.add("Description.Value", text)
         }
-        _ = try await send("ModifyNetworkInterfaceAttribute", p.pairs)
+        _ = try await send(.modifyNetworkInterfaceAttribute, p.pairs)
     }
 
     // MARK: Addresses
@@ -214,7 +214,7 @@ extension EC2Client {
         case .prefixes(let list): p.list("Ipv4Prefix", list)
         }
         if allowReassignment { p.add("AllowReassignment", true) }
-        let response = try await call("AssignPrivateIpAddresses", p.pairs, as: AssignResponse.self)
+        let response = try await call(.assignPrivateIpAddresses, p.pairs, as: AssignResponse.self)
         return Assigned(addresses: response.addresses, prefixes: response.prefixes)
     }
 
@@ -224,7 +224,7 @@ extension EC2Client {
         p.add("NetworkInterfaceId", id)
         p.list("PrivateIpAddress", addresses)
         p.list("Ipv4Prefix", prefixes)
-        _ = try await send("UnassignPrivateIpAddresses", p.pairs)
+        _ = try await send(.unassignPrivateIpAddresses, p.pairs)
     }
 
     public func createTags(resourceIDs: [String], tags: [Tag]) async throws(EC2Error) {
@@ -232,7 +232,7 @@ extension EC2Client {
         var p = QueryParameters()
         p.list("ResourceId", resourceIDs)
         p.tags("Tag", tags)
-        _ = try await send("CreateTags", p.pairs)
+        _ = try await send(.createTags, p.pairs)
     }
 }
 

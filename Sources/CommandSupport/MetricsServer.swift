@@ -3,16 +3,28 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 
-/// `/metrics` (Prometheus text format) and `/healthz` over plain HTTP, for the kubelet's probes
-/// and Prometheus' scrapes. Nothing else is served.
-public enum MetricsServer {
-    public static func start(registry: PrometheusCollectorRegistry, host: String, port: Int) async throws -> any Channel {
+/// One read-only HTTP resource: its content type and how to produce its body.
+public struct HTTPResource: Sendable {
+    public var contentType: String
+    public var body: @Sendable () async -> [UInt8]
+
+    public init(contentType: String, body: @escaping @Sendable () async -> [UInt8]) {
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// A small plain-HTTP server of read-only resources by path (GET only, one request per
+/// connection): `/metrics` and `/healthz` for Prometheus and the kubelet, the daemon's
+/// introspection endpoint. Nothing else is served.
+public enum ResourceServer {
+    public static func start(host: String, port: Int, resources: [String: HTTPResource]) async throws -> any Channel {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(registry: registry))
+                    try channel.pipeline.syncOperations.addHandler(Handler(resources: resources))
                 }
             }
             .bind(host: host, port: port).get()
@@ -21,23 +33,43 @@ public enum MetricsServer {
     final class Handler: ChannelInboundHandler, Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
-        let registry: PrometheusCollectorRegistry
+        let resources: [String: HTTPResource]
 
-        init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+        init(resources: [String: HTTPResource]) { self.resources = resources }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .head(let head) = unwrapInboundIn(data) else { return }
             let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
-            let (status, type, body): (HTTPResponseStatus, String, [UInt8]) = switch (head.method, path) {
-            case (.GET, "/metrics"): (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
-            case (.GET, "/healthz"): (.ok, "text/plain", Array("ok\n".utf8))
-            default: (.notFound, "text/plain", Array("not found\n".utf8))
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            guard let resource = resources[path] else {
+                respond(bound, status: .notFound, type: "text/plain", body: Array("not found\n".utf8))
+                return
             }
+            guard head.method == .GET else {
+                respond(bound, status: .methodNotAllowed, type: "text/plain", body: Array("only GET\n".utf8))
+                return
+            }
+            let promise = context.eventLoop.makePromise(of: [UInt8].self)
+            promise.completeWithTask { await resource.body() }
+            promise.futureResult.whenSuccess { body in self.respond(bound, status: .ok, type: resource.contentType, body: body) }
+        }
+
+        private func respond(_ bound: NIOLoopBound<ChannelHandlerContext>, status: HTTPResponseStatus, type: String, body: [UInt8]) {
+            let context = bound.value
             let headers = HTTPHeaders([("Content-Type", type), ("Content-Length", String(body.count)), ("Connection", "close")])
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
         }
+    }
+}
+
+/// `/metrics` (Prometheus text format) and `/healthz`.
+public enum MetricsServer {
+    public static func start(registry: PrometheusCollectorRegistry, host: String, port: Int) async throws -> any Channel {
+        try await ResourceServer.start(host: host, port: port, resources: [
+            "/metrics": HTTPResource(contentType: "text/plain; version=0.0.4") { registry.emitToBuffer() },
+            "/healthz": HTTPResource(contentType: "text/plain") { Array("ok\n".utf8) },
+        ])
     }
 }

@@ -3,16 +3,21 @@ import Netlink
 import Subprocess
 import VPCNetCore
 
-/// The real host: netlink through libnl-route-3, sysctls under `/proc/sys`, iptables through
+/// The real host: netlink through libnl-route-3, sysctls under `/proc/sys` (or ``sysctlDirectory``), iptables through
 /// `iptables-save` / `iptables-restore` of the detected backend. Bound to one network namespace
 /// (the daemon's own, or the one at `namespacePath`: a simulated node).
 public final class LinuxKernel: HostKernel {
     public let namespacePath: String?
     public let iptables: IPTablesCommands
+    /// Where sysctls are read and written: `/proc/sys`, or a writable bind mount of it (a
+    /// container's own `/proc/sys` is read-only unless it is privileged). Network sysctls
+    /// belong to the namespace of whoever opens them, whatever the mount.
+    public let sysctlDirectory: String
     private let socket: RouteSocket
 
-    public init(namespacePath: String? = nil, iptablesBackend: IPTablesBackend? = nil) async throws {
+    public init(namespacePath: String? = nil, iptablesBackend: IPTablesBackend? = nil, sysctlDirectory: String = "/proc/sys") async throws {
         self.namespacePath = namespacePath
+        self.sysctlDirectory = sysctlDirectory
         socket = try RouteSocket(namespacePath: namespacePath)
         let backend: IPTablesBackend
         if let iptablesBackend { backend = iptablesBackend } else { backend = try await IPTablesBackend.detect(namespacePath: namespacePath) }
@@ -35,7 +40,7 @@ public final class LinuxKernel: HostKernel {
         try NetworkNamespace.run(path: namespacePath) {
             var values: [String: String] = [:]
             for key in keys {
-                guard let bytes = try AtomicFile.read("/proc/sys/\(key)") else { continue }
+                guard let bytes = try AtomicFile.read("\(self.sysctlDirectory)/\(key)") else { continue }
                 values[key] = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
             return values
@@ -46,7 +51,7 @@ public final class LinuxKernel: HostKernel {
         try NetworkNamespace.run(path: namespacePath) {
             for (key, value) in values.sorted(by: { $0.key < $1.key }) {
                 // /proc/sys files are written in place (they cannot be renamed over).
-                guard let handle = FileHandle(forWritingAtPath: "/proc/sys/\(key)") else {
+                guard let handle = FileHandle(forWritingAtPath: "\(self.sysctlDirectory)/\(key)") else {
                     throw SysctlError(key: key, reason: "cannot open for writing")
                 }
                 defer { try? handle.close() }

@@ -78,6 +78,9 @@ public actor AddressManager {
 
     public var allocations: [Allocation] { pool.allocations.values.sorted { $0.key < $1.key } }
 
+    /// Every usable address with its ENI and state (see ``AddressPool/addressStates(now:)``).
+    public var addressStates: [AddressState] { pool.addressStates(now: now()) }
+
     public var status: Status {
         let time = now()
         return Status(configured: pool.isConfigured, total: pool.total, allocated: pool.allocatedCount, free: pool.freeCount(now: time),

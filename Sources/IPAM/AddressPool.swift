@@ -47,6 +47,30 @@ public struct AddressSource: Hashable, Sendable {
     public var prefixLength: Int
 }
 
+/// One usable address of the pool as an operator sees it.
+public struct AddressState: Hashable, Codable, Sendable {
+    public enum State: String, Codable, Sendable, CaseIterable {
+        case allocated, free
+        case coolingDown = "cooling_down"
+    }
+
+    public var address: IPv4Address
+    public var eniID: NetworkInterfaceID
+    public var state: State
+    /// The holder, when allocated.
+    public var attachment: AttachmentKey?
+    /// When a cooling address becomes free, in milliseconds since the epoch.
+    public var freeAt: Int64?
+
+    public init(address: IPv4Address, eniID: NetworkInterfaceID, state: State, attachment: AttachmentKey? = nil, freeAt: Int64? = nil) {
+        self.address = address
+        self.eniID = eniID
+        self.state = state
+        self.attachment = attachment
+        self.freeAt = freeAt
+    }
+}
+
 public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Every address is allocated or cooling down.
     case exhausted(total: Int, coolingDown: Int)
@@ -157,6 +181,20 @@ public struct AddressPool: Hashable, Sendable {
     public func nextFreeAt(now: Int64) -> Int64? {
         let used = Set(allocations.values.map(\.address))
         return releasedAt.filter { !used.contains($0.key) && now - $0.value < cooldownMilliseconds }.values.min().map { $0 + cooldownMilliseconds }
+    }
+
+    /// Every address the pool may hand out, with its ENI and state, in address order: what an
+    /// operator sees (introspection, per-ENI metrics).
+    public func addressStates(now: Int64) -> [AddressState] {
+        let holders = Dictionary(allocations.values.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        return sources.keys.sorted().map { address in
+            let eni = sources[address]!.eniID
+            if let allocation = holders[address] { return AddressState(address: address, eniID: eni, state: .allocated, attachment: allocation.key) }
+            if let released = releasedAt[address], now - released < cooldownMilliseconds {
+                return AddressState(address: address, eniID: eni, state: .coolingDown, freeAt: released + cooldownMilliseconds)
+            }
+            return AddressState(address: address, eniID: eni, state: .free)
+        }
     }
 
     private func bestFree(now: Int64) -> IPv4Address? {

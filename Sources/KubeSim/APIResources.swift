@@ -25,6 +25,24 @@ struct APIResource: Sendable {
               subresources: ["status"]),
         .init(name: "leases", singular: "lease", kind: "Lease", group: "coordination.k8s.io", version: "v1", namespaced: true, shortNames: [],
               subresources: []),
+        // What vpcnet's manifests hold, so they can be applied (and dry-run) here; stored and
+        // checked (``KubeValidation``), never acted on.
+        .init(name: "serviceaccounts", singular: "serviceaccount", kind: "ServiceAccount", group: "", version: "v1", namespaced: true,
+              shortNames: ["sa"], subresources: []),
+        .init(name: "clusterroles", singular: "clusterrole", kind: "ClusterRole", group: "rbac.authorization.k8s.io", version: "v1",
+              namespaced: false, shortNames: [], subresources: []),
+        .init(name: "clusterrolebindings", singular: "clusterrolebinding", kind: "ClusterRoleBinding", group: "rbac.authorization.k8s.io",
+              version: "v1", namespaced: false, shortNames: [], subresources: []),
+        .init(name: "roles", singular: "role", kind: "Role", group: "rbac.authorization.k8s.io", version: "v1", namespaced: true,
+              shortNames: [], subresources: []),
+        .init(name: "rolebindings", singular: "rolebinding", kind: "RoleBinding", group: "rbac.authorization.k8s.io", version: "v1",
+              namespaced: true, shortNames: [], subresources: []),
+        .init(name: "deployments", singular: "deployment", kind: "Deployment", group: "apps", version: "v1", namespaced: true,
+              shortNames: ["deploy"], subresources: ["status"]),
+        .init(name: "daemonsets", singular: "daemonset", kind: "DaemonSet", group: "apps", version: "v1", namespaced: true,
+              shortNames: ["ds"], subresources: ["status"]),
+        .init(name: "poddisruptionbudgets", singular: "poddisruptionbudget", kind: "PodDisruptionBudget", group: "policy", version: "v1",
+              namespaced: true, shortNames: ["pdb"], subresources: ["status"]),
     ]
 
     static func find(group: String, version: String, name: String) -> APIResource? {

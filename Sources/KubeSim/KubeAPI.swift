@@ -146,7 +146,7 @@ public struct KubeAPI: Sendable {
         }
         if !resource.namespaced && namespace != nil { throw .notFound(resource.name, segments.dropFirst().first ?? "") }
         if let namespace, resource.name != "namespaces", (try? store.get("namespaces", namespace: nil, name: namespace)) == nil,
-           method == "POST" {
+           method == "POST" || method == "PATCH" {
             throw .notFound("namespaces", namespace)
         }
         let name = segments.count > 1 ? segments[1] : nil
@@ -223,6 +223,12 @@ public struct KubeAPI: Sendable {
             }
         }
 
+        let dryRun: Bool
+        switch query["dryRun"] {
+        case nil, "": dryRun = false
+        case "All": dryRun = true
+        case let other?: throw .badRequest("dryRun: Unsupported value: \"\(other)\": supported values: \"All\"")
+        }
         if let subresource, subresource == "binding" ? method != "POST" : !["GET", "PUT", "PATCH"].contains(method) {
             throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "\(method) is not supported on \(resource.name)/\(subresource)")
         }
@@ -284,7 +290,9 @@ public struct KubeAPI: Sendable {
                 throw .badRequest("the namespace of the object (\(bodyNamespace)) does not match the namespace of the request (\(namespace))")
             }
             if !resource.namespaced, object["metadata"]?["namespace"] != nil { object["metadata"]?["namespace"] = nil }
-            return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? namespace : nil, object: object))
+            try KubeValidation.validate(object, as: resource)
+            return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? namespace : nil, object: object,
+                                                         dryRun: dryRun))
 
         case ("POST", let name?, "binding"):
             let binding = try decodedBody()
@@ -306,7 +314,7 @@ public struct KubeAPI: Sendable {
                 throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
             }
             let hasStatus = resource.subresources.contains("status")
-            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name) { current throws(KubeStatusError) in
+            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name, dryRun: dryRun) { current throws(KubeStatusError) in
                 if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
                    expected != current.value(at: "metadata.resourceVersion")?.stringValue {
                     throw .conflict(resource.name, name)
@@ -321,14 +329,42 @@ public struct KubeAPI: Sendable {
                     keep["status"] = object["status"]
                     result = keep
                 }
+                try KubeValidation.validate(result, as: resource)
                 return result
+            })
+
+        case ("PATCH", let name?, nil) where contentType.hasPrefix("application/apply-patch+yaml"):
+            // Server-side apply, approximated: a missing object is created from the applied
+            // configuration; an existing one takes it as a strategic merge patch. Field ownership
+            // is not tracked. kubectl sends the configuration as JSON, which is YAML too.
+            guard let manager = query["fieldManager"], !manager.isEmpty else {
+                throw .badRequest("PATCH: fieldManager is required for apply requests")
+            }
+            var applied = try decodedBody()
+            try checkKind(applied)
+            if let bodyName = applied.value(at: "metadata.name")?.stringValue, bodyName != name {
+                throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
+            }
+            applied["kind"] = .string(resource.kind)
+            applied["apiVersion"] = .string(resource.groupVersion)
+            if (try? store.get(resource.name, namespace: namespace, name: name)) == nil {
+                applied["metadata"]?["name"] = .string(name)
+                try KubeValidation.validate(applied, as: resource)
+                return .object(status: 201, try store.create(resource.name, namespace: resource.namespaced ? namespace : nil, object: applied,
+                                                             dryRun: dryRun))
+            }
+            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name, dryRun: dryRun) { current throws(KubeStatusError) in
+                var merged = current.strategicMergePatched(with: applied)
+                if resource.subresources.contains("status") { merged["status"] = current["status"] }
+                try KubeValidation.validate(merged, as: resource)
+                return merged
             })
 
         case ("PATCH", let name?, let sub):
             let patch = try decodedBody()
             let type = contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
             let hasStatus = resource.subresources.contains("status")
-            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name) { current throws(KubeStatusError) in
+            return .object(status: 200, try store.mutate(resource.name, namespace: namespace, name: name, dryRun: dryRun) { current throws(KubeStatusError) in
                 var patched: JSONValue
                 switch type {
                 case "application/merge-patch+json": patched = current.mergePatched(with: patch)
@@ -351,8 +387,12 @@ public struct KubeAPI: Sendable {
                     keep["status"] = patched["status"]
                     patched = keep
                 }
+                try KubeValidation.validate(patched, as: resource)
                 return patched
             })
+
+        case ("DELETE", let name?, nil) where dryRun:
+            return .object(status: 200, try store.get(resource.name, namespace: namespace, name: name))
 
         case ("DELETE", let name?, nil):
             var uid: String?, version: String?

@@ -139,7 +139,9 @@ public final class KubeStore: Sendable {
     // MARK: Writes
 
     /// Stores a new object; its name, namespace, uid, creationTimestamp and resourceVersion are set here.
-    public func create(_ resource: String, namespace: String?, object: JSONValue) throws(KubeStatusError) -> JSONValue {
+    /// Stores a new object. With `dryRun` (the API's `dryRun=All`) it is checked and returned as
+    /// it would be stored, and nothing changes.
+    public func create(_ resource: String, namespace: String?, object: JSONValue, dryRun: Bool = false) throws(KubeStatusError) -> JSONValue {
         guard case .object = object else { throw .badRequest("the body must be a JSON object") }
         guard let name = object.value(at: "metadata.name")?.stringValue, !name.isEmpty else {
             throw .invalid("metadata.name: Required value: name is required")
@@ -150,12 +152,16 @@ public final class KubeStore: Sendable {
             guard s.objects[key] == nil else {
                 throw KubeStatusError(code: 409, reason: "AlreadyExists", message: "\(resource) \"\(name)\" already exists")
             }
-            s.revision += 1
             var stored = object
             var metadata = object["metadata"] ?? [:]
             if let namespace { metadata["namespace"] = .string(namespace) }
             metadata["uid"] = .string(UUID().uuidString.lowercased())
             metadata["creationTimestamp"] = .string(Self.timestamp())
+            if dryRun {
+                stored["metadata"] = metadata
+                return stored
+            }
+            s.revision += 1
             metadata["resourceVersion"] = .string(String(s.revision))
             stored["metadata"] = metadata
             s.objects[key] = stored
@@ -183,7 +189,7 @@ public final class KubeStore: Sendable {
     /// Applies `change` to the stored object under the store's lock and stores the result with a
     /// new resourceVersion; identity fields (uid, creationTimestamp, name, namespace) are kept.
     /// A change that alters nothing stores nothing and emits no event, as the API server does.
-    public func mutate(_ resource: String, namespace: String?, name: String,
+    public func mutate(_ resource: String, namespace: String?, name: String, dryRun: Bool = false,
                        _ change: (JSONValue) throws(KubeStatusError) -> JSONValue) throws(KubeStatusError) -> JSONValue {
         try state.withLock { s throws(KubeStatusError) in
             let key = Key(resource: resource, namespace: namespace ?? "", name: name)
@@ -201,7 +207,7 @@ public final class KubeStore: Sendable {
             for field in ["uid", "creationTimestamp", "namespace", "name"] { metadata[field] = current.value(at: "metadata.\(field)") }
             metadata["resourceVersion"] = current.value(at: "metadata.resourceVersion")
             updated["metadata"] = .object(metadata)
-            if updated == current { return current }
+            if updated == current || dryRun { return updated }
             s.revision += 1
             updated["metadata"]?["resourceVersion"] = .string(String(s.revision))
             s.objects[key] = updated

@@ -22,6 +22,7 @@ public struct DaemonConfiguration: Sendable {
     public var datapath = DatapathConfiguration()
     /// nil: detect the backend the host's other tools use.
     public var iptablesBackend: IPTablesBackend?
+    public var sysctlDirectory = "/proc/sys"
     /// How long a released address rests. Longer than conntrack's SYN_SENT timeout (120 s), so
     /// no half-open flow of the old pod survives into the new one.
     public var cooldown: Duration = .seconds(150)
@@ -47,7 +48,10 @@ public struct DaemonConfiguration: Sendable {
 /// The daemon: the node agent (host datapath, CNI installation, readiness), the IPAM service on
 /// its socket, the no-free-ips taint and the collection of orphaned allocations.
 public enum Daemon {
-    public static func run(_ configuration: DaemonConfiguration, kube: KubeClient, logger: Logger) async throws {
+    /// Runs until cancelled. `serveIntrospection` is handed the read-only view of the node once
+    /// its parts exist (the executable serves it on localhost).
+    public static func run(_ configuration: DaemonConfiguration, kube: KubeClient, logger: Logger,
+                           serveIntrospection: (@Sendable (Introspection) async throws -> Void)? = nil) async throws {
         try AtomicFile.requirePrivateDirectory(configuration.stateDirectory)
         // Left by a crash between writing and renaming (the daemon is this directory's only writer;
         // plugins may be writing to the spool right now, so only old ones go there).
@@ -92,6 +96,7 @@ public enum Daemon {
                                     services: [IPAMService(manager: manager, observer: taint), HealthService(manager: manager)])
         let collector = AllocationCollector(kube: kube, nodeName: configuration.nodeName, manager: manager,
                                             grace: configuration.collectGrace, logger: logger)
+        try await serveIntrospection?(Introspection(nodeName: nodeName, manager: manager, agent: agent))
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
@@ -139,7 +144,8 @@ public enum Daemon {
 
     /// The node's kernel (its namespace, its iptables backend) and the datapath state over it.
     static func hostDatapath(_ configuration: DaemonConfiguration, logger: Logger) async throws -> HostDatapath {
-        let kernel = try await LinuxKernel(namespacePath: configuration.namespacePath, iptablesBackend: configuration.iptablesBackend)
+        let kernel = try await LinuxKernel(namespacePath: configuration.namespacePath, iptablesBackend: configuration.iptablesBackend,
+                                           sysctlDirectory: configuration.sysctlDirectory)
         logger.info("iptables backend", metadata: ["backend": "\(kernel.iptables.backend.rawValue)"])
         return try HostDatapath(kernel: kernel, configuration: configuration.datapath,
                                 stateFile: HostStateFile(path: configuration.stateDirectory + "/host.json"))
@@ -183,17 +189,29 @@ struct AddressManagerDelegate: NodeAgentDelegate {
     }
 }
 
-/// `vpcnet_ipam_addresses{state=…}` gauges, refreshed every second.
+/// `vpcnet_ipam_addresses{state}` and `vpcnet_ipam_eni_addresses{eni, state}` gauges (state:
+/// allocated, free, cooling_down; and total for the node), refreshed every second. An ENI that
+/// leaves the node has its gauges set to zero.
 struct PoolGauges {
     let manager: AddressManager
 
     func run() async {
         let gauges = ["allocated", "free", "cooling_down", "total"].map { ($0, Gauge(label: "vpcnet_ipam_addresses", dimensions: [("state", $0)])) }
+        var seenENIs: Set<NetworkInterfaceID> = []
         while !Task.isCancelled {
             let status = await manager.status
             for (state, gauge) in gauges {
                 gauge.record(["allocated": status.allocated, "free": status.free, "cooling_down": status.coolingDown, "total": status.total][state]!)
             }
+            let states = await manager.addressStates
+            let enis = Set(states.map(\.eniID))
+            for eni in enis.union(seenENIs) {
+                for state in AddressState.State.allCases {
+                    Gauge(label: "vpcnet_ipam_eni_addresses", dimensions: [("eni", eni.rawValue), ("state", state.rawValue)])
+                        .record(states.count { $0.eniID == eni && $0.state == state })
+                }
+            }
+            seenENIs = enis
             try? await Task.sleep(for: .seconds(1))
         }
     }

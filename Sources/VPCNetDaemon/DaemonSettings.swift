@@ -18,6 +18,7 @@ public enum DaemonSetting: String, CaseIterable, Sendable {
     case excludedSNATCIDRs = "excluded-snat-cidrs"
     case metadataAccess = "metadata-access"
     case iptablesBackend = "iptables-backend"
+    case sysctlDir = "sysctl-dir"
     case cooldown
     case taintWhenNoFreeIPs = "taint-when-no-free-ips"
     case deletePodsWithoutIPs = "delete-pods-without-ips"
@@ -43,6 +44,7 @@ public enum DaemonSetting: String, CaseIterable, Sendable {
         case .excludedSNATCIDRs: "Destinations besides the VPC that pods reach with their own address, e.g. peered networks (CIDR,CIDR)."
         case .metadataAccess: "Pods' access to 169.254.169.254: blocked (default), allowed, or redirect:PORT (a node-local proxy such as kube2iam)."
         case .iptablesBackend: "auto (default: the one the host's other tools use), nft or legacy."
+        case .sysctlDir: "A writable view of the host's /proc/sys (default /proc/sys; a container's own is read-only unless privileged)."
         case .cooldown: "How long a released address rests before reuse (default 150s; more than conntrack's 120 s SYN_SENT timeout)."
         case .taintWhenNoFreeIPs: "Taint the node k8s-vpcnet/no-free-ips:NoSchedule while no address is free (default true)."
         case .deletePodsWithoutIPs: "Delete a controller-owned pod whose ADD failed for lack of addresses, so it is rescheduled (default false)."
@@ -77,6 +79,7 @@ extension DaemonConfiguration {
         configuration.namespacePath = try path(.netns)
         if let path = try path(.stateDir) { configuration.stateDirectory = path }
         if let path = try path(.socket) { configuration.socketPath = path }
+        if let path = try path(.sysctlDir) { configuration.sysctlDirectory = path }
         if let path = try path(.cniBinDir) { configuration.cniBinDirectory = path }
         if let path = try path(.cniConfDir) { configuration.cniConfDirectory = path }
         if let (text, source) = value(.cniSourceDirs) {

@@ -2,6 +2,7 @@ import GRPCCore
 import IPAM
 import IPAMGRPC
 import IPAMProto
+import Metrics
 import VPCNetCore
 
 /// Told when an ADD fails for lack of addresses (the no-free-ips taint, the optional reschedule).
@@ -10,6 +11,10 @@ public protocol ExhaustionObserver: Sendable {
 }
 
 /// `vpcnet.ipam.v1.IPAM` over the ``AddressManager``: the service the CNI plugin calls.
+///
+/// Metrics: `vpcnet_ipam_requests_total{operation, result}` and
+/// `vpcnet_ipam_allocation_duration_seconds` (an ADD's time in the daemon, the state file's fsync
+/// included).
 public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
     let manager: AddressManager
     let observer: (any ExhaustionObserver)?
@@ -22,8 +27,11 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
     public func add(request: Vpcnet_Ipam_V1_AddRequest, context: ServerContext) async throws -> Vpcnet_Ipam_V1_AddResponse {
         let key = try Self.key(request.attachment)
         let pod = PodReference(namespace: request.pod.namespace, name: request.pod.name, uid: request.pod.uid)
+        let started = ContinuousClock.now
         do {
             let (allocation, source) = try await manager.add(key, pod: pod)
+            Metrics.Timer(label: "vpcnet_ipam_allocation_duration_seconds", preferredDisplayUnit: .seconds).record(duration: ContinuousClock.now - started)
+            Self.count("add", "ok")
             return .with {
                 $0.address = allocation.address.description
                 $0.prefixLength = UInt32(source.prefixLength)
@@ -33,12 +41,15 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
         } catch let error as PoolError {
             switch error {
             case .exhausted:
+                Self.count("add", "no_free_address")
                 await observer?.addFailedForLackOfAddresses(pod: pod)
                 throw RPCError(code: .resourceExhausted, message: error.description)
             case .notConfigured:
+                Self.count("add", "not_configured")
                 throw RPCError(code: .unavailable, message: error.description)
             }
         } catch {
+            Self.count("add", "error")
             throw RPCError(code: .internalError, message: "cannot record the allocation: \(error)")
         }
     }
@@ -47,8 +58,10 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
         let key = try Self.key(request.attachment)
         do {
             let released = try await manager.release(key)
+            Self.count("del", released == nil ? "not_held" : "ok")
             return .with { $0.releasedAddress = released?.address.description ?? "" }
         } catch {
+            Self.count("del", "error")
             throw RPCError(code: .internalError, message: "cannot record the release: \(error)")
         }
     }
@@ -56,11 +69,14 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
     public func check(request: Vpcnet_Ipam_V1_CheckRequest, context: ServerContext) async throws -> Vpcnet_Ipam_V1_CheckResponse {
         let key = try Self.key(request.attachment)
         guard let allocation = await manager.allocation(for: key) else {
+            Self.count("check", "not_found")
             throw RPCError(code: .notFound, message: "\(key) holds no address")
         }
         if !request.address.isEmpty, request.address != allocation.address.description {
+            Self.count("check", "mismatch")
             throw RPCError(code: .notFound, message: "\(key) holds \(allocation.address), not \(request.address)")
         }
+        Self.count("check", "ok")
         return .with { $0.address = allocation.address.description }
     }
 
@@ -101,6 +117,10 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
                 }
             }
         }
+    }
+
+    static func count(_ operation: String, _ result: String) {
+        Counter(label: "vpcnet_ipam_requests_total", dimensions: [("operation", operation), ("result", result)]).increment()
     }
 
     static func key(_ attachment: Vpcnet_Ipam_V1_Attachment) throws -> AttachmentKey {

@@ -2,6 +2,7 @@ import Foundation
 import HostNetwork
 import Kube
 import Logging
+import Metrics
 import Synchronization
 import VPCNetCore
 
@@ -85,21 +86,40 @@ public final class NodeAgent: Sendable {
         }
     }
 
-    /// One reconcile pass. Returns true when the node is fully ready or waiting on others (the
-    /// eni-controller), false when it should be retried soon.
+    /// The node network record the host was last configured for.
+    public var record: NodeNetworkRecord? { progress.lastRecord?.record }
+
+    /// What the last pass found, for the introspection endpoint; nil before the first.
+    public var lastPass: PassReport? { progress.lastPass }
+
+    /// One reconcile pass, measured and remembered. Returns true when the node is fully ready or
+    /// waiting on others (the eni-controller), false when it should be retried soon.
     func pass() async -> Bool {
+        let started = ContinuousClock.now
+        let outcome = await reconcile()
+        let duration = ContinuousClock.now - started
+        Metrics.Timer(label: "vpcnet_daemon_reconcile_duration_seconds", preferredDisplayUnit: .seconds).record(duration: duration)
+        Counter(label: "vpcnet_daemon_reconciles_total", dimensions: [("result", outcome.result)]).increment()
+        progress.lastPass = PassReport(finishedAt: Date(), durationSeconds: Double(duration.milliseconds) / 1000, result: outcome.result,
+                                       detail: outcome.detail)
+        if case .ready = outcome { return true }
+        if case .waiting(_, let retrySoon) = outcome { return !retrySoon }
+        return false
+    }
+
+    private func reconcile() async -> PassOutcome {
         guard let node = informer.get(settings.nodeName) else {
             logger.info("waiting for the Node object", metadata: ["node": "\(settings.nodeName)"])
-            return true
+            return .waiting("no Node object named \(settings.nodeName) yet", retrySoon: false)
         }
-        guard let record = currentRecord(node) else { return true }
+        guard let record = currentRecord(node) else { return .waiting("no usable node network record from the eni-controller yet", retrySoon: false) }
         let report: DatapathReport
         do {
             report = try await datapath.reconcile(record: record)
         } catch {
             logger.error("cannot configure the host", metadata: ["error": "\(error)"])
             await events.record(node, .warning, reason: "HostConfigurationFailed", message: "\(error)")
-            return false
+            return .failed("cannot configure the host: \(error)")
         }
         if !report.changes.isEmpty {
             logger.info("host configured", metadata: ["changes": "\(report.changes.count)", "detail": "\(report.changes.joined(separator: "; "))"])
@@ -107,9 +127,11 @@ public final class NodeAgent: Sendable {
         guard report.failures.isEmpty else {
             logger.error("host configuration incomplete", metadata: ["failures": "\(report.failures.joined(separator: "; "))"])
             await events.record(node, .warning, reason: "HostConfigurationFailed", message: report.failures.joined(separator: "; "))
-            return false
+            return .failed("host configuration incomplete: \(report.failures.joined(separator: "; "))")
         }
-        guard await hotplugSettled(node, report) else { return false }
+        guard await hotplugSettled(node, report) else {
+            return .waiting("waiting for the interfaces of \(report.missingENIs.map(\.id.description).sorted().joined(separator: ", "))", retrySoon: true)
+        }
 
         var present = record
         present.enis.removeAll { eni in report.missingENIs.contains { $0.id == eni.id } }
@@ -120,11 +142,11 @@ public final class NodeAgent: Sendable {
         } catch {
             logger.error("cannot install the CNI plugins", metadata: ["error": "\(error)"])
             await events.record(node, .warning, reason: "CNIInstallFailed", message: "\(error)")
-            return false
+            return .failed("cannot install the CNI plugins: \(error)")
         }
         guard await delegate.ipamServing() else {
             logger.info("waiting for the IPAM service before writing the CNI configuration")
-            return false
+            return .waiting("waiting for the IPAM service to answer", retrySoon: true)
         }
         do {
             if try installer.writeConflist(settings.network.conflist) {
@@ -134,11 +156,12 @@ public final class NodeAgent: Sendable {
             }
         } catch {
             logger.error("cannot write the CNI configuration", metadata: ["error": "\(error)"])
-            return false
+            return .failed("cannot write the CNI configuration: \(error)")
         }
-        guard await removeTaint(node) else { return false }
+        guard await removeTaint(node) else { return .failed("cannot remove the \(WellKnown.Taints.noInterfaceConfigured) taint") }
         progress.ready = true
-        return true
+        let missing = report.missingENIs.isEmpty ? "" : "; without \(report.missingENIs.map(\.id.description).sorted().joined(separator: ", ")) (no interface)"
+        return .ready("\(present.podAddresses.count) pod addresses on \(present.podENIs.count) ENIs\(missing)")
     }
 
     /// The record on the Node; nil (after an Event) when it is absent or unusable. A record that
@@ -196,6 +219,38 @@ public final class NodeAgent: Sendable {
     }
 }
 
+/// How a pass ended.
+enum PassOutcome {
+    case ready(String)
+    /// On the Node, the eni-controller or the kernel; `retrySoon` when it is worth looking again
+    /// before the resync period.
+    case waiting(String, retrySoon: Bool)
+    case failed(String)
+
+    var result: String {
+        switch self {
+        case .ready: "ready"
+        case .waiting: "waiting"
+        case .failed: "failed"
+        }
+    }
+
+    var detail: String {
+        switch self {
+        case .ready(let detail), .waiting(let detail, _), .failed(let detail): detail
+        }
+    }
+}
+
+/// The last pass, as the introspection endpoint shows it.
+public struct PassReport: Codable, Sendable, Hashable {
+    public var finishedAt: Date
+    public var durationSeconds: Double
+    /// `ready`, `waiting` or `failed`.
+    public var result: String
+    public var detail: String
+}
+
 /// The agent's memory between passes (lost on restart, which only costs a re-parse and a fresh
 /// hot-plug timer).
 private final class LockedProgress: Sendable {
@@ -204,8 +259,14 @@ private final class LockedProgress: Sendable {
         var missingSince: [NetworkInterfaceID: ContinuousClock.Instant] = [:]
         var reported: Set<NetworkInterfaceID> = []
         var ready = false
+        var lastPass: PassReport?
     }
     private let state = Mutex(State())
+
+    var lastPass: PassReport? {
+        get { state.withLock { $0.lastPass } }
+        set { state.withLock { $0.lastPass = newValue } }
+    }
 
     var lastRecord: (text: String, record: NodeNetworkRecord)? {
         get { state.withLock { $0.lastRecord } }

@@ -128,15 +128,15 @@ public final class SimCluster: Sendable {
         let kube = try KubeClient(connection: kubeServer.connection())
 
         // The VPC: one /19 subnet per zone.
-        let vpc = try Self.value(await ec2.send("CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
+        let vpc = try Self.value(await ec2.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
         var subnets: [String: IPv4CIDR] = [:], subnetByZone: [String: String] = [:]
         for (index, zone) in spec.zones.enumerated() {
             let cidr = try IPv4CIDR(parsing: "10.0.\(index * 32).0/19")
-            let id = try Self.value(await ec2.send("CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr.description), ("AvailabilityZone", zone)]), "subnetId")
+            let id = try Self.value(await ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr.description), ("AvailabilityZone", zone)]), "subnetId")
             subnets[id] = cidr
             subnetByZone[zone] = id
         }
-        let group = try Self.value(await ec2.send("CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]), "groupId")
+        let group = try Self.value(await ec2.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]), "groupId")
 
         let fabric = VPCFabric(names: names, subnets: subnets)
         try await fabric.create()
@@ -257,7 +257,7 @@ public final class SimCluster: Sendable {
     /// no-interface-configured taint, as `--register-with-taints` does), and its daemon.
     private func launch(index: Int, zone: String, subnet: String, group: String, ec2: EC2Client, kube: KubeClient,
                         fabric: VPCFabric, vpcKubeconfig: String) async throws -> SimNode {
-        let body = try await ec2.send("RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", spec.instanceType), ("MinCount", "1"),
+        let body = try await ec2.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", spec.instanceType), ("MinCount", "1"),
                                                        ("MaxCount", "1"), ("SubnetId", subnet), ("SecurityGroupId.1", group)])
         let instanceID = try Self.value(body, "instanceId")
         guard let primary = simulator.networkInterfaces.first(where: { $0.attachment?.instanceID == instanceID && $0.attachment?.deviceIndex == 0 }) else {

@@ -61,7 +61,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
         let http = AWSHTTPClient()
         let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
 
-        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:9090", logger: logger)
+        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61681", logger: logger)
 
         let main = Task {
             if leaderElect {

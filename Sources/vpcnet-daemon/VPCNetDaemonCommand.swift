@@ -37,6 +37,7 @@ struct SettingOptions: ParsableArguments {
     @Option(name: .customLong("excluded-snat-cidrs"), help: .init(DaemonSetting.excludedSNATCIDRs.help)) var excludedSNATCIDRs: String?
     @Option(help: .init(DaemonSetting.metadataAccess.help)) var metadataAccess: String?
     @Option(help: .init(DaemonSetting.iptablesBackend.help)) var iptablesBackend: String?
+    @Option(help: .init(DaemonSetting.sysctlDir.help)) var sysctlDir: String?
     @Option(help: .init(DaemonSetting.cooldown.help)) var cooldown: String?
     @Option(name: .customLong("taint-when-no-free-ips"), help: .init(DaemonSetting.taintWhenNoFreeIPs.help)) var taintWhenNoFreeIPs: String?
     @Option(name: .customLong("delete-pods-without-ips"), help: .init(DaemonSetting.deletePodsWithoutIPs.help)) var deletePodsWithoutIPs: String?
@@ -51,7 +52,7 @@ struct SettingOptions: ParsableArguments {
         let given: [DaemonSetting: String?] = [
             .nodeName: nodeName, .netns: netns, .stateDir: stateDir, .socket: socket, .cniSourceDirs: cniSourceDirs, .cniBinDir: cniBinDir,
             .cniConfDir: cniConfDir, .mtu: mtu, .primaryInterface: primaryInterface, .externalSNAT: externalSNAT,
-            .excludedSNATCIDRs: excludedSNATCIDRs, .metadataAccess: metadataAccess, .iptablesBackend: iptablesBackend, .cooldown: cooldown,
+            .excludedSNATCIDRs: excludedSNATCIDRs, .metadataAccess: metadataAccess, .iptablesBackend: iptablesBackend, .sysctlDir: sysctlDir, .cooldown: cooldown,
             .taintWhenNoFreeIPs: taintWhenNoFreeIPs, .deletePodsWithoutIPs: deletePodsWithoutIPs, .collectInterval: collectInterval,
             .collectGrace: collectGrace, .resyncPeriod: resyncPeriod, .hotplugTimeout: hotplugTimeout,
         ]
@@ -77,6 +78,8 @@ struct Run: AsyncParsableCommand {
     var kubeconfig: String?
     @Option(help: "Address for /metrics and /healthz, HOST:PORT; empty disables. Env: VPCNET_METRICS_LISTEN.")
     var metricsListen: String?
+    @Option(help: "Loopback address for the read-only introspection endpoint (GET /v1/status, JSON), HOST:PORT; empty disables. Env: VPCNET_INTROSPECTION_LISTEN.")
+    var introspectionListen: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -86,12 +89,35 @@ struct Run: AsyncParsableCommand {
         let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
         try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
-        let main = Task { try await Daemon.run(configuration, kube: kube, logger: logger) }
+        let introspection = try introspectionAddress(environment)
+        let main = Task {
+            try await Daemon.run(configuration, kube: kube, logger: logger) { view in
+                guard let (host, port) = introspection else { return }
+                let channel = try await ResourceServer.start(host: host, port: port, resources: [
+                    "/v1/status": HTTPResource(contentType: "application/json") { await view.json() },
+                    "/healthz": HTTPResource(contentType: "text/plain") { Array("ok\n".utf8) },
+                ])
+                logger.info("serving introspection", metadata: ["address": "\(channel.localAddress?.description ?? "")"])
+            }
+        }
         onTermination { main.cancel() }
         let result = await main.result
         try? await kube.shutdown()
         logger.info("stopped")
         try result.get()
+    }
+}
+
+extension Run {
+    /// The introspection address, which must be a loopback one: it shows every pod's address.
+    func introspectionAddress(_ environment: [String: String]) throws -> (String, Int)? {
+        let text = introspectionListen ?? environment["VPCNET_INTROSPECTION_LISTEN"] ?? "127.0.0.1:61682"
+        guard !text.isEmpty else { return nil }
+        let (host, port) = try listenAddress(text, option: "--introspection-listen")
+        guard host == "localhost" || host == "::1" || host.hasPrefix("127.") else {
+            throw ValidationError("--introspection-listen must be a loopback address (127.0.0.1, ::1 or localhost), got \(text)")
+        }
+        return (host, port)
     }
 }
 

@@ -46,12 +46,12 @@ import VPCNetCore
             let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
             return String(text[start.upperBound..<end.lowerBound])
         }
-        let vpc = try value(await client.send("CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
-        let subnet = try value(await client.send("CreateSubnet", [("VpcId", vpc), ("CidrBlock", "10.0.0.0/24"),
+        let vpc = try value(await client.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
+        let subnet = try value(await client.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", "10.0.0.0/24"),
                                                                    ("AvailabilityZone", "us-east-1a")]), "subnetId")
-        let group = try value(await client.send("CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"),
+        let group = try value(await client.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"),
                                                                          ("GroupDescription", "nodes")]), "groupId")
-        let instance = try value(await client.send("RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type),
+        let instance = try value(await client.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type),
                                                                      ("MinCount", "1"), ("MaxCount", "1"), ("SubnetId", subnet),
                                                                      ("SecurityGroupId.1", group)]), "instanceId")
         return (subnet, group, instance)
@@ -102,7 +102,7 @@ import VPCNetCore
             #expect(Set(assigned.addresses).isDisjoint(with: enis[0].secondaryIPAddresses))
 
             try await client.deleteNetworkInterface(id: third.id)
-            _ = try await client.send("TerminateInstances", [("InstanceId.1", instanceID)])
+            _ = try await client.send(action: "TerminateInstances", [("InstanceId.1", instanceID)])
             #expect(try await client.describeNetworkInterfaces().isEmpty, "DeleteOnTermination removed every ENI")
             #expect(try await client.describeSubnets(ids: [subnet]).first?.availableIPAddressCount == 251)
             #expect(simulator.networkInterfaces.isEmpty)

@@ -196,7 +196,7 @@ import VPCNetCore
         let harness = try await Harness.start(subnetCIDR: "10.0.0.0/20")
         func subnet(_ cidr: String) async throws -> String {
             let vpc = try #require(try await harness.ec2.describeSubnets(ids: [harness.subnet]).first?.vpcID)
-            let body = String(decoding: try await harness.ec2.send("CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr),
+            let body = String(decoding: try await harness.ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr),
                                                                                    ("AvailabilityZone", "us-east-1a")]), as: UTF8.self)
             let start = try #require(body.range(of: "<subnetId>"))
             let id = String(body[start.upperBound...].prefix { $0 != "<" })

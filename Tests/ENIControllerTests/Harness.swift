@@ -48,10 +48,10 @@ final class Harness: Sendable {
             let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
             return String(text[start.upperBound..<end.lowerBound])
         }
-        let vpc = try value(await ec2.send("CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
-        let subnet = try value(await ec2.send("CreateSubnet", [("VpcId", vpc), ("CidrBlock", subnetCIDR), ("AvailabilityZone", "us-east-1a")]),
+        let vpc = try value(await ec2.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
+        let subnet = try value(await ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", subnetCIDR), ("AvailabilityZone", "us-east-1a")]),
                                "subnetId")
-        let group = try value(await ec2.send("CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]),
+        let group = try value(await ec2.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]),
                               "groupId")
         let kubeServer = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: "127.0.0.1", port: 0)
         let kube = try KubeClient(connection: kubeServer.connection())
@@ -79,7 +79,7 @@ final class Harness: Sendable {
     /// Launches an instance and registers its Node, as the kubelet would.
     @discardableResult
     func launch(_ name: String, type: String = "m5.large") async throws -> String {
-        let body = try await ec2.send("RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type), ("MinCount", "1"),
+        let body = try await ec2.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type), ("MinCount", "1"),
                                                        ("MaxCount", "1"), ("SubnetId", subnet), ("SecurityGroupId.1", group)])
         let text = String(decoding: body, as: UTF8.self)
         let start = try #require(text.range(of: "<instanceId>"))

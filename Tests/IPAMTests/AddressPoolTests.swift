@@ -45,6 +45,21 @@ import VPCNetCore
         #expect(try pool.allocate(Self.key("e"), pod: PodReference(), now: 5000).allocation.address == a)
     }
 
+    @Test func addressStatesShowEachAddressWithItsENIAndState() throws {
+        var pool = try Self.pool(cooldown: 1000)
+        let a = try pool.allocate(Self.key("a"), pod: PodReference(), now: 0).allocation.address
+        let b = try pool.allocate(Self.key("b"), pod: PodReference(), now: 0).allocation.address
+        _ = pool.release(Self.key("b"), now: 100)
+        let states = pool.addressStates(now: 500)
+        #expect(states.map(\.address) == states.map(\.address).sorted() && states.count == pool.total)
+        #expect(states.first { $0.address == a } == AddressState(address: a, eniID: pool.source(of: a)!.eniID, state: .allocated,
+                                                                  attachment: Self.key("a")))
+        #expect(states.first { $0.address == b }?.state == .coolingDown && states.first { $0.address == b }?.freeAt == 1100)
+        #expect(states.count { $0.state == .free } == pool.freeCount(now: 500))
+        #expect(pool.addressStates(now: 1100).first { $0.address == b }?.state == .free, "free once cooled down")
+        #expect(Set(states.map(\.eniID)).count == 2, "the sample node's addresses come from two ENIs")
+    }
+
     @Test func neverUsedAddressesGoBeforeReleasedOnes() throws {
         var pool = try Self.pool(cooldown: 0)
         let a = try pool.allocate(Self.key("a"), pod: PodReference(), now: 0).allocation.address
