@@ -85,11 +85,12 @@ struct Run: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let logger = try settings.bootstrapLogging(environment)
         let configuration = try settings.resolve(environment)
+        // Every setting is checked before the Kubernetes client exists (it must be shut down once made).
+        let introspection = try introspectionAddress(environment)
         let registry = Observability.bootstrapMetrics()
         let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
         try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
-        let introspection = try introspectionAddress(environment)
         let main = Task {
             try await Daemon.run(configuration, kube: kube, logger: logger) { view in
                 guard let (host, port) = introspection else { return }

@@ -1,5 +1,5 @@
 import Foundation
-import IPAM
+@testable import IPAM
 import Testing
 import VPCNetCore
 @testable import VPCNetCtl
@@ -60,7 +60,7 @@ import VPCNetCore
             nodeName: "node-1", generatedAt: Date(timeIntervalSince1970: 0), ready: true,
             lastPass: PassReport(finishedAt: Date(timeIntervalSince1970: 60), durationSeconds: 0.012, result: "ready", detail: "3 pod addresses on 1 ENIs"),
             pool: .init(configured: true, total: 3, allocated: 1, free: 1, coolingDown: 1),
-            enis: [.init(id: eni, deviceIndex: 1, macAddress: try MACAddress(parsing: "02:00:00:00:00:01"), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
+            enis: [.init(id: eni, deviceIndex: 1, macAddress: try #require(MACAddress("02:00:00:00:00:01")), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
                          subnetCIDR: try IPv4CIDR(parsing: "10.0.16.0/20"), primaryIP: try IPv4Address(parsing: "10.0.16.10"),
                          addresses: [AddressState(address: a, eniID: eni, state: .allocated, attachment: key),
                                      AddressState(address: b, eniID: eni, state: .coolingDown, freeAt: 150_000),

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import urllib.request
@@ -63,6 +64,9 @@ class Node:
         self.conflist = os.path.join(self.confdir, "10-vpcnet.conflist")
         self.daemon_args = list(daemon_args)
         self.proc = None
+        # The daemon runs in the test's own network namespace: its endpoints need ports of their own.
+        self.introspection = f"http://127.0.0.1:{free_port()}"
+        self.metrics = f"http://127.0.0.1:{free_port()}"
         run("ip", "netns", "add", self.netns)
         run("ip", "-n", self.netns, "link", "set", "lo", "up")
         for e in self.enis:
@@ -85,7 +89,8 @@ class Node:
         self.proc = subprocess.Popen([
             DAEMON, "--node-name", self.name, "--netns", self.netns_path, "--state-dir", self.state, "--socket", self.socket,
             "--cni-source-dirs", f"{os.path.dirname(IPAM)}:/usr/lib/cni", "--cni-bin-dir", self.bin, "--cni-conf-dir", self.confdir,
-            "--metrics-listen", "", "--kubeconfig", self.api.kubeconfig, "--cooldown", "1s", *self.daemon_args],
+            "--metrics-listen", self.metrics.removeprefix("http://"), "--introspection-listen", self.introspection.removeprefix("http://"),
+            "--kubeconfig", self.api.kubeconfig, "--cooldown", "1s", *self.daemon_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
@@ -159,6 +164,12 @@ class IPAMStub:
 
     def status(self):
         return self.call("Status", "StatusRequest", "StatusResponse")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def make_directory():

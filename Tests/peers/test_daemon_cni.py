@@ -318,3 +318,84 @@ def test_uninstall_leaves_the_node_as_it_was(node_factory):
     assert snapshot() == before
     assert not os.path.exists(node.conflist) and not os.path.exists(os.path.join(node.bin, "vpcnet-ipam"))
     assert "VPCNET" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
+
+
+def scrape(url):
+    """Prometheus text → {(name, frozenset(labels)): value}."""
+    import re
+    import urllib.request
+    samples = {}
+    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
+        match = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$', line)
+        if match and not line.startswith("#"):
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def test_introspection_metrics_and_vpcnetctl_show_the_running_node(api, node_factory, tmp_path):
+    import tarfile
+    import urllib.request
+    from test_deploy import VPCNETCTL
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3)), eni(2, 2, addresses("10.0.2", 2))])
+    node.start().wait_ready()
+    wait_for("the taint goes", lambda: ("k8s-vpcnet/no-interface-configured", "NoSchedule") not in api.taints(node.name))
+    held = json.loads(node.plugin("ADD", "c1").stdout)["ips"][0]["address"].split("/")[0]
+    node.plugin("ADD", "c2")
+    node.plugin("DEL", "c2")
+
+    status = json.loads(urllib.request.urlopen(node.introspection + "/v1/status", timeout=10).read())
+    assert status["nodeName"] == node.name and status["ready"] and status["lastPass"]["result"] == "ready"
+    assert status["pool"]["total"] == 5 and status["pool"]["allocated"] == 1
+    assert [e["id"] for e in status["enis"]] == ["eni-00000000000000001", "eni-00000000000000002"]
+    assert sorted(a["address"] for e in status["enis"] for a in e["addresses"]) == sorted(addresses("10.0.1", 3) + addresses("10.0.2", 2))
+    states = {a["address"]: a["state"] for e in status["enis"] for a in e["addresses"]}
+    assert states[held] == "allocated" and list(states.values()).count("allocated") == 1
+    assert [(a["address"], a["pod"]["name"], a["key"]["containerID"]) for a in status["allocations"]] == [(held, "c1", "c1")]
+    assert status["record"]["instanceID"] == "i-0123456789abcdef0"
+
+    shown = json.loads(run(VPCNETCTL, "status", "--endpoint", node.introspection, "-o", "json").stdout)
+    # Another pass may have run in between (the Node changed): it alone may differ.
+    assert {k: v for k, v in shown.items() if k not in ("generatedAt", "lastPass")} == \
+        {k: v for k, v in status.items() if k not in ("generatedAt", "lastPass")}
+    table = run(VPCNETCTL, "status", "--endpoint", node.introspection).stdout
+    assert f"node {node.name}: ready" in table and "addresses: 5 usable, 1 allocated" in table
+    assert any(line.split()[:4] == [held, "eni-00000000000000001", "allocated", "default/c1"] or
+               line.split()[:4] == [held, "eni-00000000000000002", "allocated", "default/c1"] for line in table.splitlines())
+
+    samples = scrape(node.metrics)
+    assert samples[("vpcnet_ipam_requests_total", frozenset({("operation", "add"), ("result", "ok")}))] == 2
+    assert samples[("vpcnet_ipam_requests_total", frozenset({("operation", "del"), ("result", "ok")}))] == 1
+    wait_for("per-ENI gauges", lambda: scrape(node.metrics).get(
+        ("vpcnet_ipam_eni_addresses", frozenset({("eni", "eni-00000000000000001"), ("state", "free")}))) is not None)
+    per_eni = {(dict(labels)["eni"], dict(labels)["state"]): value for (name, labels), value in scrape(node.metrics).items()
+               if name == "vpcnet_ipam_eni_addresses"}
+    assert sum(v for (_, state), v in per_eni.items() if state == "allocated") == 1
+    assert sum(per_eni.values()) == 5
+    assert any(name == "vpcnet_daemon_reconciles_total" and dict(labels) == {"result": "ready"} and value >= 1
+               for (name, labels), value in samples.items())
+    assert any(name.startswith("vpcnet_ipam_allocation_duration_seconds") for name, _ in samples)
+
+    # Readiness as the kubelet's probe asks it, then the bug-report bundle.
+    assert run(VPCNETCTL, "ready", "--socket", node.socket, check=False).returncode == 0
+    bundle = tmp_path / "diagnose.tar.gz"
+    run(VPCNETCTL, "diagnose", "--endpoint", node.introspection, "--node", node.name, "--kubeconfig", api.kubeconfig,
+        "--state-dir", node.state, "--cni-conf-dir", node.confdir, "--netns", node.netns_path, "--output", str(bundle))
+    with tarfile.open(bundle) as archive:
+        files = {member.name.removeprefix("./"): archive.extractfile(member).read().decode() for member in archive.getmembers() if member.isfile()}
+    assert json.loads(files["status.json"])["nodeName"] == node.name
+    assert f"from all to {held} lookup main" in files["rules.txt"]
+    assert "VPCNET-SNAT" in files.get("iptables-nft.txt", "") + files.get("iptables-legacy.txt", "")
+    assert "k8s-vpcnet/node-network" in files["node.json"] and "NetworkReady" in files["events.txt"]
+    assert "10-vpcnet.conflist" in " ".join(files) and "ok      ipam.json" not in files["SUMMARY.txt"]  # state files are named state-*
+    assert "ok      state-ipam.json" in files["SUMMARY.txt"]
+
+    node.kill()
+    not_ready = run(VPCNETCTL, "ready", "--socket", node.socket, "--timeout", "500", check=False)
+    assert not_ready.returncode == 1 and "is not serving" in not_ready.stderr
+
+
+def test_introspection_is_only_served_on_loopback(api, tmp_path):
+    result = subprocess.run([DAEMON, "--node-name", "n", "--kubeconfig", api.kubeconfig, "--metrics-listen", "", "--state-dir", str(tmp_path / "s"),
+                             "--introspection-listen", "0.0.0.0:61682"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "must be a loopback address" in result.stderr, result.stderr
