@@ -41,9 +41,14 @@ public final class KubeClient: Sendable {
     let http: HTTPClient
     let requestTimeout: Duration
 
-    public init(connection: KubeConnection, requestTimeout: Duration = .seconds(30)) throws {
+    /// Sent as `User-Agent`, so the API server's audit log (and the simulator's) tells which
+    /// component made a call.
+    public let userAgent: String
+
+    public init(connection: KubeConnection, requestTimeout: Duration = .seconds(30), userAgent: String = "vpcnet") throws {
         self.connection = connection
         self.requestTimeout = requestTimeout
+        self.userAgent = userAgent
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .seconds(5)
         if connection.server.scheme == "https" { configuration.tlsConfiguration = try connection.tlsConfiguration() }
@@ -99,6 +104,7 @@ public final class KubeClient: Sendable {
         var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: userAgent)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)

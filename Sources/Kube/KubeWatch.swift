@@ -26,12 +26,13 @@ extension KubeClient {
             "watch": "true", "resourceVersion": resourceVersion, "labelSelector": labelSelector, "fieldSelector": fieldSelector,
             "timeoutSeconds": String(timeoutSeconds), "allowWatchBookmarks": bookmarks ? "true" : nil,
         ])
-        let http = self.http, connection = self.connection
+        let http = self.http, connection = self.connection, userAgent = self.userAgent
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
                     var request = HTTPClientRequest(url: connection.server.absoluteString.trimmingSuffix("/") + pathAndQuery)
                     request.headers.add(name: "Accept", value: "application/json")
+                    request.headers.add(name: "User-Agent", value: userAgent)
                     let token = try await connection.bearerToken()
                     if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
                     let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))

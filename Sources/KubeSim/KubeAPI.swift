@@ -8,6 +8,8 @@ import VPCNetCore
 public struct KubeAPI: Sendable {
     public let store: KubeStore
     public let faults = KubeFaults()
+    /// Which caller (by User-Agent) used which verb on which resource: `GET /_sim/audit`.
+    public let audit = AuditLog()
     /// Bearer tokens the API accepts; nil accepts every request (the default for local use).
     /// A verified client certificate is accepted too. `/_sim/tokens` replaces the set (rotation tests).
     public let tokens: SimTokens
@@ -32,9 +34,11 @@ public struct KubeAPI: Sendable {
     public struct Caller: Sendable {
         public var bearerToken: String?
         public var verifiedClientCertificate: Bool
-        public init(bearerToken: String? = nil, verifiedClientCertificate: Bool = false) {
+        public var userAgent: String?
+        public init(bearerToken: String? = nil, verifiedClientCertificate: Bool = false, userAgent: String? = nil) {
             self.bearerToken = bearerToken
             self.verifiedClientCertificate = verifiedClientCertificate
+            self.userAgent = userAgent
         }
     }
 
@@ -44,6 +48,7 @@ public struct KubeAPI: Sendable {
         guard caller.verifiedClientCertificate || tokens.accepts(caller.bearerToken) else {
             return .object(status: 401, KubeStatusError(code: 401, reason: "Unauthorized", message: "Unauthorized").status)
         }
+        if let request = AuditLog.Request(method: method, path: path, query: query, userAgent: caller.userAgent) { audit.record(request) }
         if let fault = fault(method: method, path: path, query: query) {
             switch fault {
             case .status(let code):
@@ -82,9 +87,11 @@ public struct KubeAPI: Sendable {
     /// The unauthenticated control API for tests:
     /// `POST /_sim/faults {"verb": "update", "resource": "nodes", "code": 409, "count": 1}` or with
     /// `"delay_ms"`; `{"clear": true}`; `POST /_sim/drop-watches` ends every open watch;
-    /// `POST /_sim/compact` forgets the watch history, so resuming watches get `410 Gone`.
+    /// `POST /_sim/compact` forgets the watch history, so resuming watches get `410 Gone`;
+    /// `GET /_sim/audit` lists who used which verb on which resource (``AuditLog``).
     func control(method: String, path: String, body: [UInt8]) -> Reply {
         let ok: JSONValue = ["ok": true]
+        if path == "/_sim/audit" { return .object(status: 200, audit.document) }
         guard method == "POST" else { return .object(status: 405, KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "POST only").status) }
         switch path {
         case "/_sim/drop-watches":

@@ -140,6 +140,7 @@ final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             let contentType = head.headers.first(name: "content-type")
             let method = head.method.rawValue
             var caller = KubeAPI.Caller()
+            caller.userAgent = head.headers.first(name: "user-agent")
             if let authorization = head.headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") {
                 caller.bearerToken = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
             }

@@ -57,7 +57,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
 
         let configuration = try resolveConfiguration(environment)
         let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
-        let kube = try KubeClient(connection: connection)
+        let kube = try KubeClient(connection: connection, userAgent: "vpcnet-eni-controller")
         let http = AWSHTTPClient()
         let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
 

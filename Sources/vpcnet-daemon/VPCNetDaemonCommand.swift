@@ -88,7 +88,8 @@ struct Run: AsyncParsableCommand {
         // Every setting is checked before the Kubernetes client exists (it must be shut down once made).
         let introspection = try introspectionAddress(environment)
         let registry = Observability.bootstrapMetrics()
-        let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment))
+        let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment),
+                                  userAgent: "vpcnet-daemon")
         try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
         let main = Task {

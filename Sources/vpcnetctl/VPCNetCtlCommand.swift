@@ -103,7 +103,7 @@ struct Diagnose: AsyncParsableCommand {
             diagnose.cniConfDirectory = cniConfDir
             diagnose.namespacePath = netns
             if let connection = try? KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment) {
-                diagnose.kube = try? KubeClient(connection: connection)
+                diagnose.kube = try? KubeClient(connection: connection, userAgent: "vpcnetctl")
             }
             let directory = FileManager.default.temporaryDirectory.appending(path: "vpcnet-diagnose-\(getpid())").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])

@@ -253,6 +253,45 @@ def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cl
         Filters=[{"Name": "tag:k8s-vpcnet/instance-id", "Values": [victim["instanceID"]]}])["NetworkInterfaces"], timeout=120)
     wait_for("its namespace is gone", lambda: victim["namespace"] not in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                                                         text=True).stdout, timeout=60)
+    check_rbac_is_exactly_what_was_used(cluster)
+
+
+# Permissions deploy/ grants that this run does not exercise, and why they are granted.
+UNEXERCISED = {
+    "vpcnet-daemon": {
+        ("", "pods", "get"): "delete-pods-without-ips (off by default) reads a pod before deleting it",
+        ("", "pods", "delete"): "delete-pods-without-ips (off by default)",
+        ("", "events", "list"): "vpcnetctl diagnose, run in the daemon's pod",
+        ("", "events", "patch"): "a repeated Event is counted on the first (none repeats in this run)",
+    },
+    "vpcnet-eni-controller": {
+        ("", "events", "patch"): "a repeated Event is counted on the first (none repeats in this run)",
+        ("", "nodes", "update"): "tainting a node that registered without the no-interface-configured taint (simulated nodes register with it)",
+    },
+}
+
+
+def check_rbac_is_exactly_what_was_used(cluster):
+    """Every call the controllers and daemons made (the API simulator's audit, by User-Agent) is
+    granted by their ClusterRole or Role in deploy/, and every grant is used or explained above."""
+    import yaml
+    audit = json.loads(cluster.kubectl("get", "--raw", "/_sim/audit"))["items"]
+    deploy = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "base")
+    for agent, file in [("vpcnet-daemon", "daemon-rbac.yaml"), ("vpcnet-eni-controller", "controller-rbac.yaml")]:
+        grants = set()
+        for document in yaml.safe_load_all(open(os.path.join(deploy, file))):
+            if document["kind"] in ("ClusterRole", "Role"):
+                scope = document["metadata"].get("namespace", "") if document["kind"] == "Role" else ""
+                for rule in document["rules"]:
+                    grants |= {(scope, g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+        used = {(e["namespace"], e["group"], e["resource"], e["verb"]) for e in audit if e["userAgent"] == agent}
+        assert used, f"no call from {agent} was seen"
+        for namespace, group, resource, verb in used:
+            assert any(g == group and r == resource and v == verb and scope in ("", namespace) for scope, g, r, v in grants), \
+                f"{agent} used {verb} {group}/{resource} in '{namespace}' without a grant in deploy/base/{file}"
+        unused = {(g, r, v) for _, g, r, v in grants} - {(g, r, v) for _, g, r, v in used}
+        assert unused == set(UNEXERCISED[agent]), f"{agent}: granted but neither used nor explained: {unused - set(UNEXERCISED[agent])}; " \
+                                                 f"explained but used: {set(UNEXERCISED[agent]) - unused}"
 
 
 def test_up_and_down_leave_a_directory_that_is_not_theirs_alone():
