@@ -18,10 +18,11 @@ build:
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
 # Generated files must match what their generators produce from today's inputs.
-test-generated:
+test-generated: build
 	scripts/gen-instance-limits --check
 	scripts/gen-protos --check
 	scripts/gen-deploy --check
+	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path) --check
 
 # Reference clients (boto3, kubectl, grpcio, libcni through cnitool, ptp) against our binaries;
 # they run the built executables. The daemon/CNI tests need root (they skip, saying so, otherwise).
@@ -47,10 +48,12 @@ bench: setup build
 	@exit 1
 
 # Regenerate every generated file that is committed.
-generate:
+generate: build
 	scripts/gen-instance-limits
 	scripts/gen-protos
 	scripts/gen-deploy
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 
 clean:
 	rm -rf .build

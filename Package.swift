@@ -294,7 +294,7 @@ let package = Package(
         .executableTarget(
             name: "vpcnetctl",
             dependencies: [
-                "VPCNetCtl", "VPCNetDaemon", "IPAMClient", "Kube",
+                "VPCNetCtl", "VPCNetDaemon", "ENIController", "IPAMClient", "Kube",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

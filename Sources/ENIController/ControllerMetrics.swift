@@ -9,4 +9,16 @@ final class ControllerMetrics: Sendable {
     let provisionSeconds = Metrics.Timer(label: "vpcnet_controller_node_provision_seconds", preferredDisplayUnit: .seconds)
 
     func nodes(_ state: String) -> Gauge { Gauge(label: "vpcnet_controller_nodes", dimensions: [("state", state)]) }
+
+    /// `vpcnet_controller_reconciles_total{result}` (done, retry: backing off after a failure or
+    /// while EC2 settles, recheck: looking again after a set delay) and the pass's duration.
+    func reconciled(_ decision: ENIController.Decision, in duration: Duration) {
+        let result = switch decision {
+        case .done: "done"
+        case .backOff: "retry"
+        case .recheck: "recheck"
+        }
+        Counter(label: "vpcnet_controller_reconciles_total", dimensions: [("result", result)]).increment()
+        Metrics.Timer(label: "vpcnet_controller_reconcile_duration_seconds", preferredDisplayUnit: .seconds).record(duration: duration)
+    }
 }

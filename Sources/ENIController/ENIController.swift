@@ -98,7 +98,9 @@ public final class ENIController: Sendable {
 
     private func work() async {
         while let name = await queue.next() {
+            let started = ContinuousClock.now
             let decision = await reconcile(name)
+            metrics.reconciled(decision, in: ContinuousClock.now - started)
             if Task.isCancelled {
                 // Shutting down (or leadership lost): whatever failed, failed because of that.
                 await queue.done(name)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ENIController
 import Foundation
 import IPAMClient
 import Kube
@@ -11,7 +12,7 @@ struct VPCNetCtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcnetctl",
         abstract: "Inspect, size and install vpcnet.",
-        subcommands: [Status.self, MaxPods.self, IAMPolicy.self, Manifests.self, Diagnose.self, Ready.self])
+        subcommands: [Status.self, MaxPods.self, IAMPolicy.self, Manifests.self, Diagnose.self, Ready.self, Settings.self])
 }
 
 /// Prints a UsageError's text alone (no usage dump) and exits 1.
@@ -140,5 +141,22 @@ struct Ready: AsyncParsableCommand {
             }
             throw UsageError("the IPAM service at \(socket) is not serving: \(status)")
         }
+    }
+}
+
+/// The settings each component reads from flags, VPCNET_* variables and its ConfigMap key, as
+/// JSON: what scripts/gen-config-reference builds docs/configuration.md from.
+struct Settings: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The components' settings as JSON (for the generated reference).",
+                                                    shouldDisplay: false)
+
+    func run() throws {
+        func entry(_ component: String, _ name: String, _ environment: String, _ help: String) -> [String: String] {
+            ["component": component, "name": name, "environment": environment, "help": help]
+        }
+        let entries = ControllerSetting.allCases.map { entry("eni-controller", $0.rawValue, $0.environmentName, $0.help) }
+            + DaemonSetting.allCases.map { entry("vpcnet-daemon", $0.rawValue, $0.environmentName, $0.help) }
+        let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
     }
 }
