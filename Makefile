@@ -7,7 +7,7 @@ SWIFT ?= swift
 # One build folder for everything: builds on 2 cores are slow, never run two at once.
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all setup build test test-unit test-peers test-generated demo bench generate clean
+.PHONY: all setup build test test-unit test-peers test-generated demo bench dist generate clean
 
 all: build
 
@@ -46,6 +46,11 @@ demo: setup build
 bench: setup build
 	@echo "bench: no benchmarks exist yet; they arrive with the components they measure (EC2 client, IPAM, CNI plugin)." >&2
 	@exit 1
+
+# The shipped binaries (release, Swift runtime linked in; vpcnet-ipam fully static) in dist/, as
+# the Containerfile's build stage makes them.
+dist: setup
+	scripts/build-dist dist
 
 # Regenerate every generated file that is committed.
 generate: build

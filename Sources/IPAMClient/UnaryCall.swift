@@ -40,7 +40,35 @@ struct UnaryCall {
 
     static let maxResponseBytes = 4 << 20
 
+    /// How long a call keeps being repeated while the daemon is away or not ready: a daemon
+    /// handing over to its successor (a rolling update) is back well within it. Beyond it the
+    /// daemon is down, and the caller fails fast (ADD) or spools (DEL).
+    static let handoverWindow: UInt64 = 1_000_000_000
+
+    /// The call, repeated within ``handoverWindow`` (and the deadline) while nothing listens, the
+    /// connection breaks before an answer, or the daemon answers UNAVAILABLE (not configured yet).
+    /// Every IPAM call is idempotent: an ADD repeated for an attachment gets the same address.
     func call(path: String, request: [UInt8]) throws(IPAMCallError) -> [UInt8] {
+        let giveUp = min(deadline, Self.now() &+ Self.handoverWindow)
+        while true {
+            do {
+                return try attempt(path: path, request: request)
+            } catch {
+                guard Self.isTransient(error), Self.now() &+ 50_000_000 < giveUp else { throw error }
+                usleep(50_000)
+            }
+        }
+    }
+
+    static func isTransient(_ error: IPAMCallError) -> Bool {
+        switch error {
+        case .unreachable: true
+        case .status(let code, _): code == 14  // UNAVAILABLE
+        case .deadlineExceeded, .protocolViolation: false
+        }
+    }
+
+    private func attempt(path: String, request: [UInt8]) throws(IPAMCallError) -> [UInt8] {
         let fd = try connect()
         defer { close(fd) }
         var out: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
@@ -109,8 +137,8 @@ struct UnaryCall {
                 let code = Int(status ?? "") ?? 2
                 guard code == 0 else { throw .status(code: code, message: Self.percentDecoded(fields.first(name: "grpc-message") ?? "")) }
                 return try Self.message(body)
-            case 0x3:  // RST_STREAM
-                throw .protocolViolation("the daemon reset the stream (error \(Self.bigEndian32(payload.prefix(4))))")
+            case 0x3:  // RST_STREAM: the daemon dropped the call unanswered (it is stopping, or refused the stream)
+                throw .unreachable("the daemon reset the stream (error \(Self.bigEndian32(payload.prefix(4))))")
             case 0x4 where flags & 0x1 == 0:  // SETTINGS: acknowledge
                 try send(fd, Self.frame(type: 0x4, flags: 0x1, stream: 0, payload: []))
             case 0x6 where flags & 0x1 == 0:  // PING: answer

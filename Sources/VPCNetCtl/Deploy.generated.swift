@@ -339,13 +339,14 @@ spec:
   selector:
     matchLabels:
       app.kubernetes.io/name: vpcnet-daemon
-  # One node at a time, never two daemons on a node. While a node's daemon restarts its
-  # routes, rules and iptables stay and running pods are untouched; only new pods wait.
+  # Surge: the new daemon starts beside the old one and waits (daemon.lock) without touching
+  # anything while the old one serves; it is Ready because the node's IPAM answers, the old one
+  # is then stopped and the new one takes over at once. No node is left without a daemon.
   updateStrategy:
     type: RollingUpdate
     rollingUpdate:
-      maxUnavailable: 1
-      maxSurge: 0
+      maxUnavailable: 0
+      maxSurge: 1
   template:
     metadata:
       labels:
@@ -410,10 +411,8 @@ spec:
             # A container's own /proc/sys is read-only unless privileged; this is the host's.
             - name: VPCNET_SYSCTL_DIR
               value: /host/proc/sys
-          ports:
-            - name: metrics
-              containerPort: 61680
-              protocol: TCP
+          # No ports are declared: on the host network they would be host ports, and the surge
+          # pod could not be scheduled beside the old one (they never listen at the same time).
           # Ready means the IPAM service answers its gRPC health check on the socket.
           readinessProbe:
             exec:
@@ -423,9 +422,11 @@ spec:
           livenessProbe:
             httpGet:
               path: /healthz
-              port: metrics
+              port: 61680
+            # A surge pod waits for the lock with its port closed; the old daemon answers meanwhile.
+            initialDelaySeconds: 30
             periodSeconds: 10
-            failureThreshold: 3
+            failureThreshold: 6
           resources:
             requests:
               cpu: 25m
@@ -459,7 +460,13 @@ spec:
               mountPath: /run/xtables.lock
             - name: proc-sys
               mountPath: /host/proc/sys
+            # Scratch space for vpcnetctl diagnose (the root filesystem is read-only).
+            - name: tmp
+              mountPath: /tmp
       volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
         - name: config
           configMap:
             name: vpcnet-config

@@ -128,7 +128,7 @@ public enum Daemon {
     public static func uninstall(_ configuration: DaemonConfiguration, logger: Logger) async throws -> [String] {
         var done = try CNIInstaller(paths: configuration.installerPaths).uninstall()
         done += try await hostDatapath(configuration, logger: logger).uninstall()
-        for file in [configuration.stateDirectory + "/ipam.json", configuration.socketPath] where FileManager.default.fileExists(atPath: file) {
+        for file in [configuration.stateDirectory + "/ipam.json", configuration.socketPath, configuration.stateDirectory + "/daemon.lock"] where FileManager.default.fileExists(atPath: file) {
             try AtomicFile.remove(file)
             done.append("removed \(file)")
         }

@@ -87,6 +87,10 @@ struct Run: AsyncParsableCommand {
         let configuration = try settings.resolve(environment)
         // Every setting is checked before the Kubernetes client exists (it must be shut down once made).
         let introspection = try introspectionAddress(environment)
+        // One daemon per node. Until the lock is ours nothing is touched: not the metrics port,
+        // the socket, the state or the kernel (a surge pod waits here while the old one serves).
+        let lock = try await DaemonLock.acquire(stateDirectory: configuration.stateDirectory, logger: logger)
+        defer { withExtendedLifetime(lock) {} }
         let registry = Observability.bootstrapMetrics()
         let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment),
                                   userAgent: "vpcnet-daemon")
@@ -136,6 +140,9 @@ struct Uninstall: AsyncParsableCommand {
         // The node name only labels the log here; uninstall works without one.
         if given["NODE_NAME"] == nil && settings.nodeName == nil && given["VPCNET_NODE_NAME"] == nil { given["NODE_NAME"] = "uninstall" }
         let configuration = try settings.resolve(given)
+        // Never under a running daemon's feet: it would put everything back on its next pass.
+        let lock = try await DaemonLock.acquire(stateDirectory: configuration.stateDirectory, wait: false, logger: logger)
         for line in try await Daemon.uninstall(configuration, logger: logger) { print(line) }
+        withExtendedLifetime(lock) {}
     }
 }

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -399,3 +400,59 @@ def test_introspection_is_only_served_on_loopback(api, tmp_path):
     result = subprocess.run([DAEMON, "--node-name", "n", "--kubeconfig", api.kubeconfig, "--metrics-listen", "", "--state-dir", str(tmp_path / "s"),
                              "--introspection-listen", "0.0.0.0:61682"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "must be a loopback address" in result.stderr, result.stderr
+
+
+def test_a_surge_daemon_waits_untouched_then_takes_over_with_no_failed_pod(node_factory):
+    """The DaemonSet's rolling update (maxSurge 1): a second daemon with the same command line
+    waits on the node's lock without binding anything; the first is stopped while pods keep
+    being added; every ADD succeeds, and the second serves the first's allocations."""
+    node = node_factory([eni(1, 1, addresses("10.0.1", 80))])
+    node.start().wait_ready()
+    first = node.proc
+    held = json.loads(node.plugin("ADD", "before").stdout)["ips"][0]["address"]
+    log_path = os.path.join(node.directory, "surge.log")
+    surge = subprocess.Popen(first.args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_for("the surge daemon waits", lambda: "waiting for it to exit" in open(log_path).read(), timeout=30)
+        time.sleep(0.5)
+        assert surge.poll() is None and "serving" not in open(log_path).read(), "it bound nothing while waiting"
+
+        outcomes, stop = [], threading.Event()
+
+        def add_pods():
+            for i in range(200):
+                if stop.is_set():
+                    return
+                result = node.plugin("ADD", f"during-{i}")
+                outcomes.append((result.returncode, result.stdout[:200]))
+
+        adder = threading.Thread(target=add_pods)
+        adder.start()
+        wait_for("some pods added before the handover", lambda: len(outcomes) >= 5, timeout=30)
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+        wait_for("the surge daemon took over", lambda: "taking over" in open(log_path).read(), timeout=30)
+        count_at_takeover = len(outcomes)
+        wait_for("pods added after the handover", lambda: len(outcomes) >= count_at_takeover + 5, timeout=30)
+        stop.set()
+        adder.join(60)
+        failed = [output for code, output in outcomes if code != 0]
+        assert failed == [], f"{len(failed)} of {len(outcomes)} ADDs failed during the handover: {failed[:3]}"
+        node.proc = surge
+        status = json.loads(urllib.request.urlopen(node.introspection + "/v1/status", timeout=10).read())
+        allocated = {a["key"]["containerID"]: a["address"] for a in status["allocations"]}
+        assert allocated["before"] == held.split("/")[0] and len(allocated) == len(outcomes) + 1
+    finally:
+        if surge.poll() is None and node.proc is not surge:
+            surge.kill()
+            surge.wait(10)
+
+
+def test_uninstall_refuses_while_a_daemon_runs(node_factory):
+    node = node_factory([eni(1, 1, addresses("10.0.1", 2))])
+    node.start().wait_ready()
+    result = subprocess.run([DAEMON, "uninstall", "--node-name", node.name, "--netns", node.netns_path, "--state-dir", node.state,
+                             "--socket", node.socket, "--cni-bin-dir", node.bin, "--cni-conf-dir", node.confdir],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "holds" in result.stderr and "stop it first" in result.stderr, result.stderr
+    assert os.path.exists(node.conflist), "nothing was removed"
