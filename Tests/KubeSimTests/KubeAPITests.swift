@@ -21,9 +21,67 @@ import VPCNetCore
         let names = v1["resources"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(Set(["nodes", "nodes/status", "pods", "pods/status", "pods/binding", "events", "configmaps", "namespaces"]).isSubset(of: names))
         #expect(await call("GET", "/apis/coordination.k8s.io/v1").1["resources"]?.arrayValue?.first?["name"] == "leases")
-        #expect(await call("GET", "/apis").1["groups"]?.arrayValue?.count == 1)
+        let groups = await call("GET", "/apis").1["groups"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(Set(groups) == ["coordination.k8s.io", "rbac.authorization.k8s.io", "apps", "policy"])
         #expect(await call("GET", "/api/v2").0 == 404)
         #expect(await call("GET", "/api/v1/namespaces").1["items"]?.arrayValue?.count == 4, "the standard namespaces exist")
+    }
+
+    static let daemonSet: JSONValue = [
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": ["name": "agent", "namespace": "kube-system"],
+        "spec": ["selector": ["matchLabels": ["app": "agent"]],
+                 "template": ["metadata": ["labels": ["app": "agent"]], "spec": ["containers": [["name": "a", "image": "i:1"]]]]],
+    ]
+
+    @Test func dryRunChecksAndReturnsButStoresNothing() async {
+        let (status, object) = await call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", Self.daemonSet, query: ["dryRun": "All"])
+        #expect(status == 201 && object.value(at: "metadata.uid") != nil)
+        #expect(await call("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/agent").0 == 404)
+        #expect(await call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", Self.daemonSet, query: ["dryRun": "Some"]).0 == 400)
+        #expect(await call("POST", "/apis/apps/v1/namespaces/nowhere/daemonsets", Self.daemonSet).0 == 404, "the namespace must exist")
+    }
+
+    @Test func serverSideApplyCreatesThenMerges() async {
+        let path = "/apis/apps/v1/namespaces/kube-system/daemonsets/agent"
+        let apply = "application/apply-patch+yaml"
+        #expect(await call("PATCH", path, Self.daemonSet, contentType: apply).0 == 400, "fieldManager is required")
+        #expect(await call("PATCH", path, Self.daemonSet, query: ["fieldManager": "t"], contentType: apply).0 == 201)
+        var changed = Self.daemonSet
+        changed["metadata"]?["labels"] = ["tier": "node"]
+        let (status, merged) = await call("PATCH", path, changed, query: ["fieldManager": "t"], contentType: apply)
+        #expect(status == 200 && merged.value(at: "metadata.labels.tier") == "node" && merged.value(at: "spec.selector.matchLabels.app") == "agent")
+        let version = merged.value(at: "metadata.resourceVersion")
+        #expect(await call("PATCH", path, changed, query: ["fieldManager": "t"], contentType: apply).1.value(at: "metadata.resourceVersion") == version,
+                "applying the same configuration changes nothing")
+    }
+
+    @Test func manifestsTheAPIServerWouldRejectAreRejected() async {
+        var mismatched = Self.daemonSet
+        mismatched["spec"]?["template"]?["metadata"] = ["labels": ["app": "other"]]
+        let (status, error) = await call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", mismatched)
+        #expect(status == 422 && (error["message"]?.stringValue ?? "").contains("selector does not match template labels"))
+        var noImage = Self.daemonSet
+        noImage["spec"]?["template"]?["spec"] = ["containers": [["name": "a"]]]
+        #expect(await call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", noImage).1["message"]?.stringValue?
+            .contains("spec.template.spec.containers[0].image: Required value") == true)
+        let binding: JSONValue = ["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": ["name": "b"],
+                                  "roleRef": ["apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "x"]]
+        #expect(await call("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding).0 == 422)
+        let budget: JSONValue = ["apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": ["name": "p", "namespace": "default"],
+                                 "spec": ["minAvailable": 1, "maxUnavailable": 1, "selector": ["matchLabels": ["a": "b"]]]]
+        #expect(await call("POST", "/apis/policy/v1/namespaces/default/poddisruptionbudgets", budget).0 == 422)
+        var badName = Self.daemonSet
+        badName["metadata"]?["name"] = "Agent_1"
+        #expect(await call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", badName).0 == 422)
+    }
+
+    @Test func theAuditTellsCallersApartByUserAgent() async {
+        _ = await api.handle(method: "GET", path: "/api/v1/nodes", query: ["watch": "true"], contentType: nil, body: [],
+                             caller: .init(userAgent: "agent-a"))
+        _ = await api.handle(method: "PUT", path: "/api/v1/nodes/n/status", query: [:], contentType: nil, body: [], caller: .init(userAgent: "agent-b"))
+        _ = await api.handle(method: "GET", path: "/apis", query: [:], contentType: nil, body: [], caller: .init(userAgent: "agent-b"))
+        let entries = api.audit.entries.map { "\($0.userAgent) \($0.verb) \($0.group)/\($0.resource)" }
+        #expect(entries == ["agent-a watch /nodes", "agent-b update /nodes/status"], "discovery is not a resource")
     }
 
     @Test func bindingAndStatusSubresources() async {
