@@ -43,9 +43,15 @@ demo: setup build
 	scripts/build-cnitool >/dev/null
 	$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/vpcnet-sim demo
 
+# vpcnet's CNI path against ptp + host-local, side by side, with release builds of what is
+# measured (the API simulator only feeds the daemon its Node). Ratios with targets; exits 1 when
+# one is missed. Root: network namespaces.
 bench: setup build
-	@echo "bench: no benchmarks exist yet; they arrive with the components they measure (EC2 client, IPAM, CNI plugin)." >&2
-	@exit 1
+	scripts/build-cnitool >/dev/null
+	for product in vpcnet-ipam vpcnet-daemon; do $(SWIFT) build -c release --static-swift-stdlib --product $$product; done
+	REL=$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path); DBG=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); \
+	  VPCNET_DAEMON=$$REL/vpcnet-daemon VPCNET_IPAM=$$REL/vpcnet-ipam VPCNET_SIM=$$DBG/vpcnet-sim \
+	  VPCNET_CNITOOL=$$(scripts/build-cnitool) python3 Tests/bench/cni_bench.py
 
 # The shipped binaries (release, Swift runtime linked in; vpcnet-ipam fully static) in dist/, as
 # the Containerfile's build stage makes them.

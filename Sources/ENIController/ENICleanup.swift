@@ -66,6 +66,14 @@ extension NodeProvisioner {
         return deleted
     }
 
+    /// The node names on every ENI of ours: a name whose Node is gone was deleted while no
+    /// controller was watching (its ENIs may still be attached to a running instance).
+    public func nodeNamesWithENIs() async throws(ProvisioningError) -> Set<String> {
+        let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName])]
+        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+        return Set(enis.compactMap { eni in eni.tags.first { $0.key == WellKnown.ENITags.nodeName }?.value })
+    }
+
     private func deleteIgnoringMissing(_ id: String) async throws(ProvisioningError) {
         // Someone (another pass, DeleteOnTermination) may have been first.
         try await ignoring(.networkInterfaceNotFound, action: "DeleteNetworkInterface") { () async throws(EC2Error) in

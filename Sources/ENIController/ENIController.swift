@@ -125,6 +125,23 @@ public final class ENIController: Sendable {
             } catch {
                 logger.warning("sweep failed", metadata: ["error": "\(error)"])
             }
+            await queueNodesDeletedUnseen()
+        }
+    }
+
+    /// Nodes deleted while no controller led (the watch never showed their deletion) still have
+    /// their ENIs, attached to instances that may run on. Their names go through the queue like
+    /// any deletion: ``nodeGone(_:)`` confirms with the API and cleans up.
+    func queueNodesDeletedUnseen() async {
+        guard configuration.deleteENIsOnNodeDeletion else { return }
+        await informer.waitForSync()
+        do throws(ProvisioningError) {
+            for name in try await provisioner.nodeNamesWithENIs().sorted() where informer.get(name) == nil {
+                logger.notice("a node with ENIs of ours no longer exists; cleaning up", metadata: ["node": "\(name)"])
+                await queue.add(name)
+            }
+        } catch {
+            logger.warning("listing our ENIs' nodes failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -168,6 +168,27 @@ import VPCNetCore
         await harness.stop()
     }
 
+    @Test func aNodeDeletedWhileNoControllerLedIsCleanedUpByTheNextOne() async throws {
+        let harness = try await Harness.start()
+        var first = Task { await harness.controller().run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("provisioned") { try await harness.record("node-a") != nil }
+        first.cancel()
+        await first.value
+        // No controller runs while the Node goes; its instance runs on.
+        try await harness.kube.delete(Node.self, name: "node-a")
+        func ours() -> Int { harness.simulator.networkInterfaces.count { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == instance } } }
+        #expect(ours() == 2)
+        var configuration = harness.configuration()
+        configuration.sweepInterval = .milliseconds(200)
+        first = Task { await harness.controller(configuration).run() }
+        try await eventually("node-a's ENIs detached and deleted") { ours() == 0 }
+        first.cancel()
+        await first.value
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
     @Test func configurationSourcesAndErrors() throws {
         let resolved = try ControllerConfiguration.resolve(
             flags: [.workers: "3"], environment: ["VPCNET_WORKERS": "9", "VPCNET_SWEEP_GRACE": "20m", "VPCNET_CLUSTER_NAME": "from-env"],
