@@ -40,21 +40,26 @@ struct UnaryCall {
 
     static let maxResponseBytes = 4 << 20
 
-    /// How long a call keeps being repeated while the daemon is away or not ready: a daemon
-    /// handing over to its successor (a rolling update) is back well within it. Beyond it the
-    /// daemon is down, and the caller fails fast (ADD) or spools (DEL).
+    /// How long a call keeps being repeated, from its first failure, while the daemon is away or
+    /// not ready: a daemon handing over to its successor (a rolling update) is back well within
+    /// it. Beyond it the daemon is down, and the caller fails fast (ADD) or spools (DEL).
     static let handoverWindow: UInt64 = 1_000_000_000
 
-    /// The call, repeated within ``handoverWindow`` (and the deadline) while nothing listens, the
-    /// connection breaks before an answer, or the daemon answers UNAVAILABLE (not configured yet).
-    /// Every IPAM call is idempotent: an ADD repeated for an attachment gets the same address.
+    /// The call, repeated within ``handoverWindow`` of its first failure (and within the
+    /// deadline) while nothing listens, the connection breaks before an answer, or the daemon
+    /// answers UNAVAILABLE (not configured yet). The window starts at the first failure, not at
+    /// the call: a call the stopping daemon held until it closed must still leave its successor
+    /// the whole window. Every IPAM call is idempotent: an ADD repeated for an attachment gets
+    /// the same address.
     func call(path: String, request: [UInt8]) throws(IPAMCallError) -> [UInt8] {
-        let giveUp = min(deadline, Self.now() &+ Self.handoverWindow)
+        var giveUp: UInt64?
         while true {
             do {
                 return try attempt(path: path, request: request)
             } catch {
-                guard Self.isTransient(error), Self.now() &+ 50_000_000 < giveUp else { throw error }
+                let end = giveUp ?? min(deadline, Self.now() &+ Self.handoverWindow)
+                giveUp = end
+                guard Self.isTransient(error), Self.now() &+ 50_000_000 < end else { throw error }
                 usleep(50_000)
             }
         }
