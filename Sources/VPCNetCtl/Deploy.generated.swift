@@ -165,7 +165,9 @@ spec:
       # must run before any node has one (and it reaches the instance metadata service for its
       # region and, without IRSA or Pod Identity, its credentials).
       hostNetwork: true
-      dnsPolicy: ClusterFirstWithHostNet
+      # The node's resolver (the VPC's): cluster DNS runs on the pod network, which does not exist
+      # before the controller has provisioned a node. Its endpoints are EC2, STS and the API server.
+      dnsPolicy: Default
       nodeSelector:
         kubernetes.io/os: linux
       tolerations:
@@ -182,6 +184,8 @@ spec:
           operator: Exists
         # A node without a pod network is NotReady: the controller must start there to give it one.
         - key: node.kubernetes.io/not-ready
+          operator: Exists
+        - key: node.kubernetes.io/network-unavailable
           operator: Exists
       # Replicas on different nodes (two cannot share one anyway: the metrics port is the host's).
       affinity:
@@ -357,7 +361,8 @@ spec:
       priorityClassName: system-node-critical
       # The node's own network namespace is what it configures.
       hostNetwork: true
-      dnsPolicy: ClusterFirstWithHostNet
+      # The node's resolver: cluster DNS needs the pod network this daemon provides.
+      dnsPolicy: Default
       terminationGracePeriodSeconds: 30
       nodeSelector:
         kubernetes.io/os: linux
