@@ -272,9 +272,10 @@ let package = Package(
         .executableTarget(
             name: "vpcnet-daemon",
             dependencies: [
-                "VPCNetDaemon", "Kube", "VPCNetCore", "CommandSupport",
+                "VPCNetDaemon", "IPAM", "Kube", "VPCNetCore", "CommandSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

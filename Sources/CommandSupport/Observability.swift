@@ -29,12 +29,16 @@ public enum Observability {
 
     /// Serves `registry` (with `/healthz`) on `address` (`--metrics-listen`, else
     /// `VPCNET_METRICS_LISTEN`, else `defaultAddress`); an empty address serves nothing.
+    /// Returns the listening channel (nil when disabled), for callers that must free the port
+    /// before they exit.
+    @discardableResult
     public static func serveMetrics(_ registry: PrometheusCollectorRegistry, address flag: String?, environment: [String: String],
-                                    defaultAddress: String, logger: Logger) async throws {
+                                    defaultAddress: String, logger: Logger) async throws -> (any Channel)? {
         let address = flag ?? environment["VPCNET_METRICS_LISTEN"] ?? defaultAddress
-        guard !address.isEmpty else { return }
+        guard !address.isEmpty else { return nil }
         let (host, port) = try listenAddress(address, option: "--metrics-listen")
         let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
         logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? address)"])
+        return channel
     }
 }

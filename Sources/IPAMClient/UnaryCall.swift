@@ -142,8 +142,12 @@ struct UnaryCall {
                 let code = Int(status ?? "") ?? 2
                 guard code == 0 else { throw .status(code: code, message: Self.percentDecoded(fields.first(name: "grpc-message") ?? "")) }
                 return try Self.message(body)
-            case 0x3:  // RST_STREAM: the daemon dropped the call unanswered (it is stopping, or refused the stream)
-                throw .unreachable("the daemon reset the stream (error \(Self.bigEndian32(payload.prefix(4))))")
+            case 0x3:  // RST_STREAM
+                let code = Self.bigEndian32(payload.prefix(4))
+                // REFUSED_STREAM or CANCEL of our call: the daemon dropped it unanswered (it is
+                // stopping), so it may be repeated; anything else is a fault worth reporting.
+                if stream == 1 && (code == 7 || code == 8) { throw .unreachable("the daemon reset the stream (error \(code))") }
+                throw .protocolViolation("the daemon reset stream \(stream) (error \(code))")
             case 0x4 where flags & 0x1 == 0:  // SETTINGS: acknowledge
                 try send(fd, Self.frame(type: 0x4, flags: 0x1, stream: 0, payload: []))
             case 0x6 where flags & 0x1 == 0:  // PING: answer

@@ -7,7 +7,9 @@ import VPCNetCore
 enum KubeValidation {
     static func validate(_ object: JSONValue, as resource: APIResource) throws(KubeStatusError) {
         var problems: [String] = []
-        if let name = object.value(at: "metadata.name")?.stringValue, !isSubdomain(name) {
+        // RBAC names are path segments (`system:node-proxier`); other kinds' are DNS subdomains.
+        let rbac = ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"].contains(resource.kind)
+        if !rbac, let name = object.value(at: "metadata.name")?.stringValue, !isSubdomain(name) {
             problems.append("metadata.name: Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'")
         }
         switch resource.kind {
@@ -98,9 +100,9 @@ enum KubeValidation {
 
     static func disruptionBudget(_ object: JSONValue) -> [String] {
         var problems: [String] = []
-        let minimum = object.value(at: "spec.minAvailable"), maximum = object.value(at: "spec.maxUnavailable")
-        if (minimum == nil) == (maximum == nil) { problems.append("spec: Invalid value: exactly one of minAvailable and maxUnavailable") }
-        if object.value(at: "spec.selector") == nil { problems.append("spec.selector: Required value") }
+        if object.value(at: "spec.minAvailable") != nil && object.value(at: "spec.maxUnavailable") != nil {
+            problems.append("spec: Invalid value: minAvailable and maxUnavailable cannot be both set")
+        }
         return problems
     }
 }

@@ -407,21 +407,30 @@ spec:
               valueFrom:
                 fieldRef:
                   fieldPath: spec.nodeName
+            - name: POD_NAME
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
             - name: VPCNET_CONFIG
               value: /etc/vpcnet/daemon.yaml
             - name: VPCNET_METRICS_LISTEN
               value: 0.0.0.0:61680
             - name: VPCNET_INTROSPECTION_LISTEN
               value: 127.0.0.1:61682
+            # Written once this daemon's settings, API connection and state file check out, before
+            # it waits for the node's lock: a surge pod that could not start is never Ready.
+            - name: VPCNET_PREFLIGHT_FILE
+              value: /tmp/vpcnet-daemon.preflight
             # A container's own /proc/sys is read-only unless privileged; this is the host's.
             - name: VPCNET_SYSCTL_DIR
               value: /host/proc/sys
           # No ports are declared: on the host network they would be host ports, and the surge
           # pod could not be scheduled beside the old one (they never listen at the same time).
-          # Ready means the IPAM service answers its gRPC health check on the socket.
+          # Ready means this pod's daemon passed its pre-flight checks and the node's IPAM service
+          # answers its gRPC health check on the socket.
           readinessProbe:
             exec:
-              command: ["/usr/local/bin/vpcnetctl", "ready"]
+              command: ["/usr/local/bin/vpcnetctl", "ready", "--preflight-file", "/tmp/vpcnet-daemon.preflight"]
             periodSeconds: 5
             timeoutSeconds: 3
           livenessProbe:
@@ -465,7 +474,7 @@ spec:
               mountPath: /run/xtables.lock
             - name: proc-sys
               mountPath: /host/proc/sys
-            # Scratch space for vpcnetctl diagnose (the root filesystem is read-only).
+            # Scratch space for vpcnetctl diagnose and the pre-flight file (the root filesystem is read-only).
             - name: tmp
               mountPath: /tmp
       volumes:

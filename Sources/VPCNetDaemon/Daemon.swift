@@ -96,7 +96,12 @@ public enum Daemon {
                                     services: [IPAMService(manager: manager, observer: taint), HealthService(manager: manager)])
         let collector = AllocationCollector(kube: kube, nodeName: configuration.nodeName, manager: manager,
                                             grace: configuration.collectGrace, logger: logger)
-        try await serveIntrospection?(Introspection(nodeName: nodeName, manager: manager, agent: agent))
+        do {
+            try await serveIntrospection?(Introspection(nodeName: nodeName, manager: manager, agent: agent))
+        } catch {
+            // A read-only view for operators must never take the node's networking down.
+            logger.warning("cannot serve introspection; going on without it", metadata: ["error": "\(error)"])
+        }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }

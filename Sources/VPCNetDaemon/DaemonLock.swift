@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import VPCNetCore
 
 /// One daemon per node: an exclusive `flock` on `STATE-DIR/daemon.lock`, held for the life of
@@ -11,11 +12,21 @@ import VPCNetCore
 /// over within moments. The plugin rides over that moment by retrying its connection briefly.
 public final class DaemonLock: Sendable {
     public let path: String
-    private let descriptor: Int32
+    private let descriptor: Mutex<Int32?>
 
     private init(path: String, descriptor: Int32) {
         self.path = path
-        self.descriptor = descriptor
+        self.descriptor = Mutex(descriptor)
+    }
+
+    /// Lets a successor in at once: called when the daemon has stopped serving and touching the
+    /// node, before the rest of its shutdown (closing its API connections), which is none of the
+    /// node's business. Idempotent.
+    public func release() {
+        descriptor.withLock { descriptor in
+            if let fd = descriptor { close(fd) }
+            descriptor = nil
+        }
     }
 
     /// The lock is held by another daemon, or cannot be taken at all (the text says which).
@@ -28,36 +39,38 @@ public final class DaemonLock: Sendable {
     public static func acquire(stateDirectory: String, wait: Bool = true, logger: Logger) async throws -> DaemonLock {
         try AtomicFile.requirePrivateDirectory(stateDirectory)
         let path = stateDirectory + "/daemon.lock"
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Held(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         var announced = false
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+        while true {
+            let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw Held(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                // The file we locked must still be the one at the path: a lock on a file someone
+                // unlinked (uninstall) would let the next daemon lock a new one beside us.
+                var held = stat(), current = stat()
+                if fstat(descriptor, &held) == 0, stat(path, &current) == 0, held.st_dev == current.st_dev, held.st_ino == current.st_ino {
+                    // Who holds it, for a waiting successor's log line (the flock is the lock, not the text).
+                    let holder = Array("\(ProcessInfo.processInfo.environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName) pid \(getpid())\n".utf8)
+                    if ftruncate(descriptor, 0) == 0 { _ = holder.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) } }
+                    if announced { logger.notice("the previous daemon exited; taking over") }
+                    return DaemonLock(path: path, descriptor: descriptor)
+                }
+                close(descriptor)
+                continue
+            }
             let code = errno
-            guard code == EWOULDBLOCK || code == EINTR else {
-                close(descriptor)
-                throw Held(description: "cannot lock \(path): \(String(cString: strerror(code)))")
-            }
-            let holder = (try? AtomicFile.read(path)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            guard wait else {
-                close(descriptor)
-                throw Held(description: "another vpcnet-daemon (pid \(holder.trimmingCharacters(in: .whitespacesAndNewlines))) holds \(path); stop it first")
-            }
-            if !announced {
+            close(descriptor)
+            guard code == EWOULDBLOCK || code == EINTR else { throw Held(description: "cannot lock \(path): \(String(cString: strerror(code)))") }
+            if !wait || !announced {
+                let holder = (try? AtomicFile.read(path)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                guard wait else { throw Held(description: "another vpcnet-daemon (\(holder)) holds \(path); stop it first") }
                 logger.notice("another daemon runs on this node; waiting for it to exit before touching anything",
-                              metadata: ["lock": "\(path)", "holder pid": "\(holder.trimmingCharacters(in: .whitespacesAndNewlines))"])
+                              metadata: ["lock": "\(path)", "holder": "\(holder)"])
                 announced = true
             }
-            do { try await Task.sleep(for: .milliseconds(100)) } catch {
-                close(descriptor)
-                throw error
-            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        // Who holds it, for the next one's log line (advisory: the lock is the flock, not the text).
-        let pid = Array("\(getpid())\n".utf8)
-        if ftruncate(descriptor, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) } }
-        if announced { logger.notice("the previous daemon exited; taking over") }
-        return DaemonLock(path: path, descriptor: descriptor)
     }
 
-    deinit { close(descriptor) }
+    deinit { release() }
 }

@@ -27,7 +27,8 @@ public struct NodeStatus: Codable, Sendable {
 
     public var nodeName: String
     public var generatedAt: Date
-    /// The CNI configuration is written and the no-interface-configured taint is gone.
+    /// The last pass that finished left the CNI configuration written and the
+    /// no-interface-configured taint gone (a failed pass clears it; waiting does not).
     public var ready: Bool
     public var lastPass: PassReport?
     public var pool: Pool

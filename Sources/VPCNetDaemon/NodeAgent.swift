@@ -100,6 +100,7 @@ public final class NodeAgent: Sendable {
         let duration = ContinuousClock.now - started
         Metrics.Timer(label: "vpcnet_daemon_reconcile_duration_seconds", preferredDisplayUnit: .seconds).record(duration: duration)
         Counter(label: "vpcnet_daemon_reconciles_total", dimensions: [("result", outcome.result)]).increment()
+        if case .failed = outcome { progress.ready = false }
         progress.lastPass = PassReport(finishedAt: Date(), durationSeconds: Double(duration.milliseconds) / 1000, result: outcome.result,
                                        detail: outcome.detail)
         if case .ready = outcome { return true }

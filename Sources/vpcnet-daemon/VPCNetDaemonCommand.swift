@@ -1,6 +1,9 @@
 import ArgumentParser
 import CommandSupport
 import Foundation
+import Synchronization
+import NIOCore
+import IPAM
 import Kube
 import Logging
 import VPCNetDaemon
@@ -80,21 +83,33 @@ struct Run: AsyncParsableCommand {
     var metricsListen: String?
     @Option(help: "Loopback address for the read-only introspection endpoint (GET /v1/status, JSON), HOST:PORT; empty disables. Env: VPCNET_INTROSPECTION_LISTEN.")
     var introspectionListen: String?
+    @Option(help: "A file (in the pod's own /tmp) written once every check that can be made before taking the node's lock has passed; `vpcnetctl ready --preflight-file` requires it, so a surge pod that cannot start is never Ready. Env: VPCNET_PREFLIGHT_FILE.")
+    var preflightFile: String?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let logger = try settings.bootstrapLogging(environment)
+        let marker = preflightFile ?? environment["VPCNET_PREFLIGHT_FILE"]
+        if let marker, FileManager.default.fileExists(atPath: marker) { try FileManager.default.removeItem(atPath: marker) }
+        // Pre-flight: everything that can be checked before the node's lock (so before the old
+        // daemon of a rolling update is stopped): settings, addresses, the API connection, the
+        // state file. The Kubernetes client itself comes after (once made it must be shut down).
         let configuration = try settings.resolve(environment)
-        // Every setting is checked before the Kubernetes client exists (it must be shut down once made).
         let introspection = try introspectionAddress(environment)
+        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:61680"
+        if !metricsAddress.isEmpty { _ = try listenAddress(metricsAddress, option: "--metrics-listen") }
+        let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
+        _ = try PoolStore(path: configuration.stateDirectory + "/ipam.json").load()
+        if let marker { try AtomicFile.write(Array("ok\n".utf8), to: marker, mode: 0o600) }
         // One daemon per node. Until the lock is ours nothing is touched: not the metrics port,
         // the socket, the state or the kernel (a surge pod waits here while the old one serves).
         let lock = try await DaemonLock.acquire(stateDirectory: configuration.stateDirectory, logger: logger)
         defer { withExtendedLifetime(lock) {} }
         let registry = Observability.bootstrapMetrics()
-        let kube = try KubeClient(connection: try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment),
-                                  userAgent: "vpcnet-daemon")
-        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61680", logger: logger)
+        let kube = try KubeClient(connection: connection, userAgent: "vpcnet-daemon")
+        let metricsChannel = try await Observability.serveMetrics(registry, address: metricsAddress, environment: environment,
+                                                                  defaultAddress: "0.0.0.0:61680", logger: logger)
+        let introspectionChannel = Mutex<(any Channel)?>(nil)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
         let main = Task {
             try await Daemon.run(configuration, kube: kube, logger: logger) { view in
@@ -103,11 +118,25 @@ struct Run: AsyncParsableCommand {
                     "/v1/status": HTTPResource(contentType: "application/json") { await view.json() },
                     "/healthz": HTTPResource(contentType: "text/plain") { Array("ok\n".utf8) },
                 ])
+                introspectionChannel.withLock { $0 = channel }
                 logger.info("serving introspection", metadata: ["address": "\(channel.localAddress?.description ?? "")"])
             }
         }
-        onTermination { main.cancel() }
+        // SIGTERM ends the process at once. Nothing is lost: every change is persisted before it
+        // is answered, the host keeps its configuration, and the plugin repeats a call that was
+        // cut off, now to the successor, which the exit lets in (lock, ports) without delay.
+        // (Unwinding every task instead took up to seconds, and cancelling an HTTP request as it
+        // starts can crash swift-nio's request writer.)
+        onTermination {
+            logger.notice("terminating; the node keeps its configuration")
+            Foundation.exit(0)
+        }
         let result = await main.result
+        // The node is no longer touched and the socket is closed: free the ports too, then let a
+        // successor (a rolling update's surge daemon) in before the rest of the shutdown.
+        try? await metricsChannel?.close()
+        try? await introspectionChannel.withLock { $0 }?.close()
+        lock.release()
         try? await kube.shutdown()
         logger.info("stopped")
         try result.get()
@@ -120,7 +149,9 @@ extension Run {
         let text = introspectionListen ?? environment["VPCNET_INTROSPECTION_LISTEN"] ?? "127.0.0.1:61682"
         guard !text.isEmpty else { return nil }
         let (host, port) = try listenAddress(text, option: "--introspection-listen")
-        guard host == "localhost" || host == "::1" || host.hasPrefix("127.") else {
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false).map { UInt8($0) }
+        let loopbackIPv4 = octets.count == 4 && !octets.contains(nil) && octets[0] == 127
+        guard host == "localhost" || host == "::1" || loopbackIPv4 else {
             throw ValidationError("--introspection-listen must be a loopback address (127.0.0.1, ::1 or localhost), got \(text)")
         }
         return (host, port)

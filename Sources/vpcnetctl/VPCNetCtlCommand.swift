@@ -128,9 +128,14 @@ struct Ready: AsyncParsableCommand {
 
     @Option(help: "The IPAM service's socket.") var socket = "/run/vpcnet/ipam.sock"
     @Option(help: "Milliseconds to wait for the answer.") var timeout = 2000
+    @Option(help: "Also require this file, which the daemon in this pod writes once its pre-flight checks pass (VPCNET_PREFLIGHT_FILE).")
+    var preflightFile: String?
 
     func run() async throws {
         try await failing {
+            if let preflightFile, !FileManager.default.fileExists(atPath: preflightFile) {
+                throw UsageError("the daemon in this pod has not passed its pre-flight checks (no \(preflightFile))")
+            }
             let status: String
             do {
                 let serving = try IPAMClient(socketPath: socket, timeoutMilliseconds: timeout).health()

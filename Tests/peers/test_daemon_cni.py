@@ -420,12 +420,25 @@ def test_a_surge_daemon_waits_untouched_then_takes_over_with_no_failed_pod(node_
     node.start().wait_ready()
     first = node.proc
     held = json.loads(node.plugin("ADD", "before").stdout)["ips"][0]["address"]
+    from test_deploy import VPCNETCTL
+    # A surge daemon that cannot start (a bad setting) fails its pre-flight and is never Ready,
+    # so the old one is never stopped for it.
+    broken_marker = os.path.join(node.directory, "broken.preflight")
+    broken = subprocess.run(first.args + ["--mtu", "99999", "--preflight-file", broken_marker], capture_output=True, text=True, timeout=30)
+    assert broken.returncode != 0 and not os.path.exists(broken_marker)
+    not_ready = run(VPCNETCTL, "ready", "--socket", node.socket, "--preflight-file", broken_marker, check=False)
+    assert not_ready.returncode == 1 and "pre-flight" in not_ready.stderr
+
     log_path = os.path.join(node.directory, "surge.log")
-    surge = subprocess.Popen(first.args, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    marker = os.path.join(node.directory, "surge.preflight")
+    surge = subprocess.Popen(first.args + ["--preflight-file", marker], stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     try:
         wait_for("the surge daemon waits", lambda: "waiting for it to exit" in open(log_path).read(), timeout=30)
         time.sleep(0.5)
         assert surge.poll() is None and "serving" not in open(log_path).read(), "it bound nothing while waiting"
+        assert os.path.exists(marker), "its pre-flight passed before it waited"
+        assert run(VPCNETCTL, "ready", "--socket", node.socket, "--preflight-file", marker, check=False).returncode == 0, \
+            "Ready: its checks passed and the node's IPAM (still the old daemon) answers"
 
         outcomes, stop = [], threading.Event()
 
@@ -447,7 +460,8 @@ def test_a_surge_daemon_waits_untouched_then_takes_over_with_no_failed_pod(node_
         stop.set()
         adder.join(60)
         failed = [output for code, output in outcomes if code != 0]
-        assert failed == [], f"{len(failed)} of {len(outcomes)} ADDs failed during the handover: {failed[:3]}"
+        assert failed == [], f"{len(failed)} of {len(outcomes)} ADDs failed during the handover: {failed[:3]}; " \
+                             f"the surge daemon's log ends: {open(log_path).read()[-1500:]}"
         node.proc = surge
         status = json.loads(urllib.request.urlopen(node.introspection + "/v1/status", timeout=10).read())
         allocated = {a["key"]["containerID"]: a["address"] for a in status["allocations"]}
