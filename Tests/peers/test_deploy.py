@@ -105,9 +105,17 @@ def test_manifests_apply_server_side_dry_run_then_for_real(apiserver):
     container = ds["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
     assert ds["spec"]["template"]["spec"]["priorityClassName"] == "system-node-critical"
-    # Applying again changes nothing and succeeds (what an upgrade with unchanged files does).
+    # Applying again succeeds and changes nothing (what an upgrade with unchanged files does).
+    def versions():
+        result = {}
+        for kind, namespace, name in expected:
+            args = ["get", kind.lower(), name, "-o", "json"] + (["-n", namespace] if namespace else [])
+            result[(kind, name)] = json.loads(apiserver(*args).stdout)["metadata"]["resourceVersion"]
+        return result
+    before = versions()
     again = apiserver("apply", "--server-side", "-f", manifests)
     assert again.stdout.count("serverside-applied") == len(expected)
+    assert versions() == before, "a second apply of the same files rewrote objects"
 
 
 def test_the_simulator_rejects_what_the_api_server_would(apiserver):
