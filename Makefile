@@ -22,6 +22,7 @@ test-generated: build
 	scripts/gen-instance-limits --check
 	scripts/gen-protos --check
 	scripts/gen-deploy --check
+	scripts/gen-architecture --check
 	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path) --check
 
 # Reference clients (boto3, kubectl, grpcio, libcni through cnitool, ptp) against our binaries;
@@ -63,6 +64,7 @@ generate: build
 	scripts/gen-instance-limits
 	scripts/gen-protos
 	scripts/gen-deploy
+	scripts/gen-architecture
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 

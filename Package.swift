@@ -1,24 +1,63 @@
 // swift-tools-version: 6.1
 //
-// vpcnet: Kubernetes pod networking for AWS. One target per component; see docs/ARCHITECTURE.md.
+// vpcnet: Kubernetes pod networking for AWS. The folders under Sources/ are roles (Core, Clients,
+// Wire, Runtime, Components, Executables, Testbed); each target is one piece with one job.
+// docs/ARCHITECTURE.md shows the tree and the target graph, checked against this file.
 
 import PackageDescription
 
 /// Our own targets build with warnings as errors (dependencies are not held to it).
 let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
 
+// Products of the packages below, by the names the targets use.
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let asyncHTTPClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let grpcTransport = Target.Dependency.product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let metricsTestKit = Target.Dependency.product(name: "MetricsTestKit", package: "swift-metrics")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioHPACK = Target.Dependency.product(name: "NIOHPACK", package: "swift-nio-http2")
+let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let propertyBased = Target.Dependency.product(name: "PropertyBased", package: "swift-property-based")
+let subprocess = Target.Dependency.product(name: "Subprocess", package: "swift-subprocess")
+let swiftASN1 = Target.Dependency.product(name: "SwiftASN1", package: "swift-asn1")
+let swiftProtobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
+let xmlCoder = Target.Dependency.product(name: "XMLCoder", package: "XMLCoder")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
+
+/// A library of ours in `Sources/<role>/<name>`.
+func library(_ name: String, in role: String, _ dependencies: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Sources/\(role)/\(name)", swiftSettings: strict)
+}
+
+/// The tests of a library in `Tests/<role>/<name>`.
+func tests(_ name: String, in role: String, _ dependencies: [Target.Dependency]) -> Target {
+    .testTarget(name: name, dependencies: dependencies, path: "Tests/\(role)/\(name)", swiftSettings: strict)
+}
+
+/// A thin executable in `Sources/Executables/<name>`.
+func executable(_ name: String, _ dependencies: [Target.Dependency], linkerSettings: [LinkerSetting] = []) -> Target {
+    .executableTarget(name: name, dependencies: dependencies, path: "Sources/Executables/\(name)", swiftSettings: strict,
+                      linkerSettings: linkerSettings)
+}
+
 let package = Package(
     name: "vpcnet",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "VPCNetCore", targets: ["VPCNetCore"]),
-        .library(name: "AWSEC2", targets: ["AWSEC2"]),
-        .library(name: "EC2Sim", targets: ["EC2Sim"]),
-        .library(name: "Kube", targets: ["Kube"]),
-        .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
         .executable(name: "eni-controller", targets: ["eni-controller"]),
-        .executable(name: "vpcnet-ipam", targets: ["vpcnet-ipam"]),
         .executable(name: "vpcnet-daemon", targets: ["vpcnet-daemon"]),
+        .executable(name: "vpcnet-ipam", targets: ["vpcnet-ipam"]),
+        .executable(name: "vpcnetctl", targets: ["vpcnetctl"]),
+        .executable(name: "vpcnet-sim", targets: ["vpcnet-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
@@ -43,286 +82,92 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2", exact: "1.46.0"),
     ],
     targets: [
-        // The shared model: names, the node network record, IPv4 types, provider IDs, instance limits.
-        // Deliberately Foundation-free except FoundationEssentials, so the exec'd CNI plugin can use it.
-        .target(name: "VPCNetCore", swiftSettings: strict),
-        .testTarget(
-            name: "VPCNetCoreTests",
-            dependencies: [
-                "VPCNetCore",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            swiftSettings: strict
-        ),
+        // MARK: Core — the shared model and the contracts between components
+        // Foundation-free except FoundationEssentials, so the exec'd CNI plugin can link it.
+        library("VPCNetCore", in: "Core"),
 
-        // The EC2 Query API client: SigV4, credential chain, typed operations, retries, rate budget.
-        // Hand-written because no AWS SDK for Swift is available here (see the file headers).
-        .target(
-            name: "AWSEC2",
-            dependencies: [
-                "VPCNetCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "XMLCoder", package: "XMLCoder"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "AWSEC2Tests",
-            dependencies: [
-                "AWSEC2",
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
+        // MARK: Clients — vpcnet's clients of EC2, the Kubernetes API, the kernel and its own IPAM service
+        // EC2's Query API: SigV4, credential chain, typed operations, retries, rate budget.
+        library("AWSEC2", in: "Clients", ["VPCNetCore", asyncHTTPClient, crypto, xmlCoder, logging, metrics, nioCore, nioHTTP1]),
+        // The Kubernetes API: objects kept whole, patches, selectors, connection, get/list/watch/write.
+        library("Kubernetes", in: "Clients", ["VPCNetCore", asyncHTTPClient, nioCore, nioHTTP1, nioSSL, logging, subprocess, yams]),
+        // Netlink through Debian's libnl-route-3 and libnl-nf-3, in any network namespace.
+        .systemLibrary(name: "CNetlink", path: "Sources/Clients/CNetlink", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-nf-3-dev"])]),
+        library("Netlink", in: "Clients", ["CNetlink", "VPCNetCore"]),
+        // The daemon's IPAM service for one-shot processes (the CNI plugin): HTTP/2 framing by
+        // hand, HPACK from swift-nio-http2, Foundation-free.
+        library("IPAMClient", in: "Clients", ["IPAMProto", swiftProtobuf, nioCore, nioHPACK]),
 
-        // The EC2 simulator: EC2's limits, state machines, throttling and SigV4, in memory, over HTTP.
-        .target(
-            name: "EC2Sim",
-            dependencies: [
-                "VPCNetCore", "AWSEC2",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "EC2SimTests",
-            dependencies: [
-                "EC2Sim", "AWSEC2",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            swiftSettings: strict
-        ),
-        // The Kubernetes API client (issue 4): objects kept whole as JSON, the three patch formats,
-        // selectors, typed views, get/list/watch/create/update/patch/delete, kubeconfig and exec credentials,
-        // the informer, the rate-limited work queue and leader election.
-        .target(
-            name: "Kube",
-            dependencies: [
-                "VPCNetCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "KubeTests",
-            dependencies: ["Kube", "VPCNetCore", .product(name: "PropertyBased", package: "swift-property-based")],
-            swiftSettings: strict
-        ),
-        // The Kubernetes API simulator (issue 4): storage with resourceVersions, optimistic
-        // concurrency and watch history, and the REST API over HTTP that kubectl drives.
-        .target(
-            name: "KubeSim",
-            dependencies: [
-                "Kube",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                "VPCNetCore",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeSim", "Kube", "VPCNetCore", "TestSupport"], swiftSettings: strict),
-        // Helpers shared by test targets.
-        .target(name: "TestSupport", dependencies: ["HostNetwork", "Netlink", "VPCNetCore"], path: "Tests/TestSupport", swiftSettings: strict),
-        // Netlink (issue 7): a thin Swift layer over Debian's libnl-route-3 for links, addresses,
-        // routes and rules, with sockets bound to any network namespace.
-        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-nf-3-dev"])]),
-        .target(name: "Netlink", dependencies: ["CNetlink", "VPCNetCore"], swiftSettings: strict),
-        .testTarget(
-            name: "NetlinkTests",
-            dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
-            swiftSettings: strict
-        ),
-        // The daemon's host datapath (issue 7): the plan (pure) and the reconciler that applies it
-        // through a small kernel surface (netlink, /proc/sys, iptables-restore).
-        .target(
-            name: "HostNetwork",
-            dependencies: ["Netlink", "VPCNetCore", .product(name: "Subprocess", package: "swift-subprocess")],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "HostNetworkTests",
-            dependencies: ["HostNetwork", "Netlink", "VPCNetCore", "TestSupport", .product(name: "Subprocess", package: "swift-subprocess")],
-            swiftSettings: strict
-        ),
-        // The IPAM (issue 8): the address pool (pure), its durable store and its single owner.
-        .target(name: "IPAM", dependencies: ["VPCNetCore"], swiftSettings: strict),
-        .testTarget(
-            name: "IPAMTests",
-            dependencies: ["IPAM", "VPCNetCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
-            swiftSettings: strict
-        ),
-        // The IPAM's wire format (generated from proto/ by scripts/gen-protos): messages only, so
-        // the CNI plugin links no gRPC runtime; and the gRPC service definitions for the daemon.
-        .target(
-            name: "IPAMProto",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-            swiftSettings: strict
-        ),
-        .target(
-            name: "IPAMGRPC",
-            dependencies: [
-                "IPAMProto",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            ],
-            swiftSettings: strict
-        ),
-        // A blocking, Foundation-free client of the IPAM service for short-lived processes (the
-        // CNI plugin): HTTP/2 framing by hand, HPACK from swift-nio-http2, messages from IPAMProto.
-        .target(
-            name: "IPAMClient",
-            dependencies: [
-                "IPAMProto",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
-            ],
-            swiftSettings: strict
-        ),
-        // The CNI side (issue 8): the spec's environment, configuration, results and errors, and the
-        // vpcnet-ipam plugin's logic. Foundation-free, like everything the plugin links.
-        .target(name: "CNI", dependencies: ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"], swiftSettings: strict),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore", "TestSupport"], swiftSettings: strict),
-        .executableTarget(
-            name: "vpcnet-ipam",
-            dependencies: ["CNI"],
-            swiftSettings: strict,
-            // Exec'd per pod: a static executable starts in about a millisecond.
-            linkerSettings: [.unsafeFlags(["-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-use-ld=lld"])]
-        ),
-        // The daemon (issues 7 and 8): the node agent (host datapath, CNI installation, readiness).
-        .target(
-            name: "VPCNetDaemon",
-            dependencies: [
-                "HostNetwork", "Kube", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "IPAMClient", "Netlink",
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "VPCNetDaemonTests",
-            dependencies: ["VPCNetDaemon", "HostNetwork", "Netlink", "Kube", "KubeSim", "VPCNetCore", "IPAM", "TestSupport"],
-            swiftSettings: strict
-        ),
-        // The eni-controller (issue 6): the one component with EC2 permissions. Pure planning
-        // (ProvisioningPlan) apart from the EC2 and Kubernetes I/O around it.
-        .target(
-            name: "ENIController",
-            dependencies: [
-                "VPCNetCore", "AWSEC2", "Kube",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "ENIControllerTests",
-            dependencies: ["ENIController", "EC2Sim", "KubeSim", "Kube", "AWSEC2", "VPCNetCore", "TestSupport"],
-            swiftSettings: strict
-        ),
-        // What the executables share: the YAML settings file, HOST:PORT, signals, logging, /metrics and /healthz.
-        .target(
-            name: "CommandSupport",
-            dependencies: [
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "eni-controller",
-            dependencies: [
-                "ENIController", "Kube", "AWSEC2", "VPCNetCore", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "vpcnet-daemon",
-            dependencies: [
-                "VPCNetDaemon", "IPAM", "Kube", "VPCNetCore", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
-        // vpcnetctl (issue 9): status from the daemon's introspection endpoint, capacity, the IAM
-        // policy and manifests (embedded from deploy/ by scripts/gen-deploy), diagnose, readiness.
-        .target(
-            name: "VPCNetCtl",
-            dependencies: [
-                "VPCNetCore", "VPCNetDaemon", "IPAM", "Kube",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(name: "VPCNetCtlTests", dependencies: ["VPCNetCtl", "VPCNetDaemon", "IPAM", "VPCNetCore"], swiftSettings: strict),
-        .executableTarget(
-            name: "vpcnetctl",
-            dependencies: [
-                "VPCNetCtl", "VPCNetDaemon", "ENIController", "IPAMClient", "Kube",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: strict
-        ),
-        // The simulated cluster (issue 10): the VPC fabric in network namespaces driven by the EC2
-        // simulator, the metadata service, nodes, a scheduler and kubelets, and vpcnet's own processes.
-        .target(
-            name: "VPCSim",
-            dependencies: [
-                "EC2Sim", "KubeSim", "Kube", "AWSEC2", "Netlink", "VPCNetCore",
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "vpcnet-sim",
-            dependencies: [
-                "EC2Sim", "KubeSim", "VPCSim", "Kube", "VPCNetCore", "CommandSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
-        ),
+        // MARK: Wire — the IPAM service's messages and gRPC stubs, generated from proto/ by scripts/gen-protos
+        // Messages apart from the services, so the CNI plugin links no gRPC runtime.
+        library("IPAMProto", in: "Wire", [swiftProtobuf]),
+        library("IPAMGRPC", in: "Wire", ["IPAMProto", grpcCore, grpcProtobuf]),
+
+        // MARK: Runtime — what the long-running components are built on
+        // Informer, work queue, leader election, Events: the shape of a Kubernetes controller.
+        library("ControllerRuntime", in: "Runtime", ["Kubernetes", "VPCNetCore", logging]),
+        // What the executables share: settings files, HOST:PORT, signals, logging, metrics, read-only HTTP.
+        library("CommandSupport", in: "Runtime", [argumentParser, logging, metrics, prometheus, nioCore, nioPosix, nioHTTP1, yams]),
+
+        // MARK: Components — everything vpcnet does, as libraries
+        // The eni-controller: the one component with EC2 permissions.
+        library("ENIController", in: "Components", ["VPCNetCore", "AWSEC2", "Kubernetes", "ControllerRuntime", logging, metrics]),
+        // The node's datapath: the pure plan and the reconciler over a small kernel surface.
+        library("HostNetwork", in: "Components", ["Netlink", "VPCNetCore", subprocess]),
+        // The node's address pool (pure), its durable store and its single owner.
+        library("IPAM", in: "Components", ["VPCNetCore"]),
+        // The vpcnet-daemon: node agent, CNI installation, IPAM service, taints.
+        library("VPCNetDaemon", in: "Components", [
+            "HostNetwork", "Kubernetes", "ControllerRuntime", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "IPAMClient", "Netlink",
+            metrics, logging, grpcCore, grpcTransport,
+        ]),
+        // The vpcnet-ipam CNI plugin's logic and the CNI spec it speaks. Foundation-free.
+        library("CNIPlugin", in: "Components", ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"]),
+        // vpcnetctl's logic: status, capacity, manifests and IAM policy, diagnose.
+        library("VPCNetCtl", in: "Components", ["VPCNetCore", "VPCNetDaemon", "IPAM", "Kubernetes", asyncHTTPClient, nioCore, subprocess]),
+
+        // MARK: Executables — thin mains: options, signals and wiring around a component
+        executable("eni-controller", ["ENIController", "Kubernetes", "ControllerRuntime", "AWSEC2", "VPCNetCore", "CommandSupport",
+                                      argumentParser, logging]),
+        executable("vpcnet-daemon", ["VPCNetDaemon", "IPAM", "Kubernetes", "VPCNetCore", "CommandSupport", argumentParser, logging, nioCore]),
+        // Exec'd per pod: a static executable starts in about a millisecond.
+        executable("vpcnet-ipam", ["CNIPlugin"], linkerSettings: [.unsafeFlags([
+            "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-use-ld=lld",
+        ])]),
+        executable("vpcnetctl", ["VPCNetCtl", "VPCNetDaemon", "ENIController", "IPAMClient", "Kubernetes", argumentParser]),
+        executable("vpcnet-sim", ["EC2Sim", "KubeSim", "ClusterSim", "Kubernetes", "VPCNetCore", "CommandSupport", argumentParser, logging]),
+
+        // MARK: Testbed — the simulated world vpcnet is tested and demonstrated in (never shipped)
+        // An EC2 region in memory: EC2's limits, state machines, throttling and SigV4, over HTTP.
+        library("EC2Sim", in: "Testbed", ["VPCNetCore", "AWSEC2", nioCore, nioPosix, nioHTTP1]),
+        // A Kubernetes API server in memory: storage, watches, the REST API kubectl drives.
+        library("KubeSim", in: "Testbed", ["Kubernetes", "VPCNetCore", nioCore, nioPosix, nioHTTP1, nioSSL, x509, swiftASN1, crypto]),
+        // The simulated cluster: VPC fabric, metadata service, nodes, scheduler and kubelets.
+        library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore", subprocess, logging,
+                                              nioCore, nioPosix, nioHTTP1]),
+
+        // MARK: Support — what several test targets share
+        // Tests/ mirrors Sources/: the tests of Sources/<role>/<target> are Tests/<role>/<target>Tests.
+        .target(name: "TestSupport", dependencies: ["VPCNetCore"], path: "Tests/Support/TestSupport", swiftSettings: strict),
+        // A fake kernel for the datapath's reconcile logic (links libnl through Netlink's types).
+        .target(name: "KernelFakes", dependencies: ["HostNetwork", "Netlink", "TestSupport", "VPCNetCore"], path: "Tests/Support/KernelFakes",
+                swiftSettings: strict),
+        tests("VPCNetCoreTests", in: "Core", ["VPCNetCore", propertyBased]),
+        tests("AWSEC2Tests", in: "Clients", ["AWSEC2", "TestSupport", metrics, metricsTestKit, nioCore, nioPosix, nioHTTP1]),
+        tests("KubernetesTests", in: "Clients", ["Kubernetes", "KubeSim", "VPCNetCore", "TestSupport", propertyBased]),
+        tests("NetlinkTests", in: "Clients", ["Netlink", "VPCNetCore", subprocess]),
+        tests("ControllerRuntimeTests", in: "Runtime", ["ControllerRuntime", "Kubernetes", "KubeSim", "VPCNetCore", "TestSupport"]),
+        tests("ENIControllerTests", in: "Components", ["ENIController", "EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2",
+                                                      "VPCNetCore", "TestSupport"]),
+        tests("HostNetworkTests", in: "Components", ["HostNetwork", "Netlink", "VPCNetCore", "TestSupport", "KernelFakes", subprocess]),
+        tests("IPAMTests", in: "Components", ["IPAM", "VPCNetCore", "TestSupport", propertyBased]),
+        tests("VPCNetDaemonTests", in: "Components", ["VPCNetDaemon", "HostNetwork", "Netlink", "Kubernetes", "ControllerRuntime", "KubeSim",
+                                                      "VPCNetCore", "IPAM", "TestSupport", "KernelFakes"]),
+        tests("CNIPluginTests", in: "Components", ["CNIPlugin", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore", "TestSupport"]),
+        tests("VPCNetCtlTests", in: "Components", ["VPCNetCtl", "VPCNetDaemon", "IPAM", "VPCNetCore", "TestSupport"]),
+        tests("EC2SimTests", in: "Testbed", ["EC2Sim", "AWSEC2", propertyBased]),
+        tests("KubeSimTests", in: "Testbed", ["KubeSim", "Kubernetes", "VPCNetCore", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,300 @@
+import AWSEC2
+import ControllerRuntime
+import Foundation
+import Kubernetes
+import Logging
+import Metrics
+import Synchronization
+import VPCNetCore
+
+/// The controller's tunables. Defaults suit a production cluster; tests shorten the periods.
+public struct ControllerConfiguration: Sendable {
+    public var clusterName: String
+    /// Concurrent node reconciles (each also runs its node's ENIs concurrently).
+    public var workers = 8
+    public var subnetTags: [String: String] = [:]
+    /// Detach and delete a Node's ENIs when the Node object is deleted but its instance runs on.
+    public var deleteENIsOnNodeDeletion = true
+    public var sweepInterval: Duration = .seconds(300)
+    /// `available` ENIs of ours younger than this are left alone by the sweep (they may be mid-attach).
+    public var sweepGrace: Duration = .seconds(900)
+    /// How often a provisioned node is checked against EC2 again (the informer's resync).
+    public var verifyPeriod: Duration = .seconds(600)
+    public var queueBackoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
+
+    public init(clusterName: String) { self.clusterName = clusterName }
+}
+
+/// The eni-controller: Nodes from an informer, through a rate-limited work queue, to a bounded
+/// pool of workers that each reconcile one node (level-triggered: every pass reads EC2 and the
+/// Node afresh, so any pass may crash and be repeated). Also runs the periodic leaked-ENI sweep.
+/// Run it under a ``LeaderElector`` so only one replica acts.
+public final class ENIController: Sendable {
+    public let kube: KubeClient
+    public let provisioner: NodeProvisioner
+    public let configuration: ControllerConfiguration
+    public let informer: Informer<Node>
+    let queue: WorkQueue<String>
+    let events: EventRecorder
+    let logger: Logger
+    let metrics: ControllerMetrics
+    private let nodeStates = Mutex<[String: NodeState]>([:])
+    /// When each node was last checked against EC2 (lost on restart, which only means checking again).
+    private let verifiedAt = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// The record last written per node (with the Node's uid): our own writes re-queue the node
+    /// before the informer has seen them, and that pass must not redo the EC2 work.
+    private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
+
+    enum NodeState: String, CaseIterable { case provisioned, provisioning, failed }
+
+    public init(kube: KubeClient, ec2: EC2Client, configuration: ControllerConfiguration,
+                logger: Logger = Logger(label: "vpcnet.eni-controller")) {
+        self.kube = kube
+        self.configuration = configuration
+        self.logger = logger
+        provisioner = NodeProvisioner(ec2: ec2, settings: ProvisionerSettings(clusterName: configuration.clusterName,
+                                                                              subnetTags: configuration.subnetTags), logger: logger)
+        informer = Informer<Node>(client: kube, resyncPeriod: configuration.verifyPeriod, logger: logger)
+        queue = WorkQueue(backoff: configuration.queueBackoff)
+        events = EventRecorder(client: kube, component: "vpcnet-eni-controller", logger: logger)
+        metrics = ControllerMetrics()
+    }
+
+    /// Runs until cancelled (or leadership is lost, which cancels it).
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.informer.run { event in await self.handle(event) } }
+            group.addTask {
+                await self.informer.waitForSync()
+                self.logger.info("node cache synced; starting workers", metadata: ["workers": "\(self.configuration.workers)"])
+                await withTaskGroup(of: Void.self) { workers in
+                    for _ in 0..<max(1, self.configuration.workers) { workers.addTask { await self.work() } }
+                }
+            }
+            group.addTask { await self.sweepLoop() }
+            await group.next()
+            group.cancelAll()
+        }
+        await queue.shutDown()
+    }
+
+    func handle(_ event: InformerEvent<Node>) async {
+        switch event {
+        case .added(let node), .deleted(let node), .resync(let node):
+            await queue.add(node.name)
+        case .updated(let old, let new):
+            // Kubelet heartbeats change status every few seconds; only what we act on counts.
+            if Self.relevantChange(old, new) { await queue.add(new.name) }
+        }
+    }
+
+    static func relevantChange(_ old: Node, _ new: Node) -> Bool {
+        old.providerID != new.providerID
+            || old.annotations[WellKnown.Annotations.nodeNetwork] != new.annotations[WellKnown.Annotations.nodeNetwork]
+            || old.labels[WellKnown.Labels.instanceID] != new.labels[WellKnown.Labels.instanceID]
+            || old.labels[WellKnown.Labels.podCapacity] != new.labels[WellKnown.Labels.podCapacity]
+            || old.hasTaint(WellKnown.Taints.noInterfaceConfigured) != new.hasTaint(WellKnown.Taints.noInterfaceConfigured)
+            || old.uid != new.uid
+    }
+
+    private func work() async {
+        while let name = await queue.next() {
+            let started = ContinuousClock.now
+            let decision = await reconcile(name)
+            metrics.reconciled(decision, in: ContinuousClock.now - started)
+            if Task.isCancelled {
+                // Shutting down (or leadership lost): whatever failed, failed because of that.
+                await queue.done(name)
+                return
+            }
+            switch decision {
+            case .done: await queue.forget(name)
+            case .backOff: await queue.addRateLimited(name)
+            case .recheck(let delay): await queue.add(name, after: delay)
+            }
+            await queue.done(name)
+            metrics.queueDepth.record(await queue.count)
+        }
+    }
+
+    private func sweepLoop() async {
+        while (try? await Task.sleep(for: configuration.sweepInterval * Double.random(in: 0.9...1.1))) != nil {
+            do throws(ProvisioningError) {
+                let deleted = try await provisioner.sweep(grace: configuration.sweepGrace)
+                if !deleted.isEmpty { logger.notice("swept leaked ENIs", metadata: ["enis": "\(deleted)"]) }
+                metrics.swept.increment(by: deleted.count)
+            } catch {
+                logger.warning("sweep failed", metadata: ["error": "\(error)"])
+            }
+            await queueNodesDeletedUnseen()
+        }
+    }
+
+    /// Nodes deleted while no controller led (the watch never showed their deletion) still have
+    /// their ENIs, attached to instances that may run on. Their names go through the queue like
+    /// any deletion: ``nodeGone(_:)`` confirms with the API and cleans up.
+    func queueNodesDeletedUnseen() async {
+        guard configuration.deleteENIsOnNodeDeletion else { return }
+        await informer.waitForSync()
+        do throws(ProvisioningError) {
+            for name in try await provisioner.nodeNamesWithENIs().sorted() where informer.get(name) == nil {
+                logger.notice("a node with ENIs of ours no longer exists; cleaning up", metadata: ["node": "\(name)"])
+                await queue.add(name)
+            }
+        } catch {
+            logger.warning("listing our ENIs' nodes failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Reconcile
+
+    /// `backOff` re-queues with the per-node exponential backoff (jittered, capped): waiting for
+    /// EC2 transitions too, so a stuck ENI cannot cost a steady stream of Describe calls.
+    enum Decision: Equatable {
+        case done
+        case backOff
+        /// Look once more after this delay (not a retry loop: the condition expires).
+        case recheck(after: Duration)
+    }
+
+    func reconcile(_ name: String) async -> Decision {
+        guard let node = informer.get(name) else { return await nodeGone(name) }
+        guard let text = node.providerID, !text.isEmpty else { return .done }  // set later by the cloud provider: an update follows
+        let providerID: AWSProviderID
+        do {
+            providerID = try AWSProviderID(parsing: text)
+        } catch {
+            if case .notAWS = error { return .done }
+            await events.record(node, .warning, reason: "InvalidProviderID", message: "cannot read provider ID \(text): \(error)")
+            setState(name, .failed)
+            return .done  // fixing the provider ID is an update, which requeues the node
+        }
+        let instanceID = providerID.instanceID
+        if let last = written.withLock({ $0[name] }), last.uid == node.uid, ContinuousClock.now - last.at < .seconds(30),
+           node.annotations[WellKnown.Annotations.nodeNetwork] != last.json {
+            // The cache has not caught up with our own write (its event re-queues the node), or
+            // someone changed the record right after it: look again once that window has passed.
+            return .recheck(after: .seconds(30) - (ContinuousClock.now - last.at))
+        }
+        let existing = node.annotations[WellKnown.Annotations.nodeNetwork].flatMap { try? NodeNetworkRecord(json: $0) }
+        let current = existing.map { $0.instanceID == instanceID } ?? false
+
+        if !current, !node.hasTaint(WellKnown.Taints.noInterfaceConfigured) {
+            // No pods until the daemon has configured what we are about to create.
+            do {
+                try await kube.update(Node.self, name: name) { node in node.addTaint(WellKnown.Taints.noInterfaceConfigured) }
+            } catch {
+                logger.warning("tainting the node failed", metadata: ["node": "\(name)", "error": "\(error)"])
+                return .backOff
+            }
+        }
+
+        let lastVerified = verifiedAt.withLock { $0[name] }
+        if current, labelsMatch(node, existing!), let lastVerified, ContinuousClock.now - lastVerified < configuration.verifyPeriod * 0.9 {
+            return .done
+        }
+
+        setState(name, current ? nodeState(name) ?? .provisioned : .provisioning)
+        let outcome: NodeProvisioner.Outcome
+        do {
+            outcome = try await provisioner.provision(nodeName: name, instanceID: instanceID)
+        } catch {
+            return await failed(node, error)
+        }
+        if !outcome.created.isEmpty {
+            await events.record(node, .normal, reason: "ENIsCreated", message: "created and attached \(outcome.created.joined(separator: ", "))")
+        }
+        let record = outcome.record
+        if existing != record || !labelsMatch(node, record) {
+            do {
+                // The uid makes the patch conditional: a same-named successor Node is not written over.
+                _ = try await kube.patch(Node.self, name: name, .merge, [
+                    "metadata": [
+                        "uid": node.uid.map(JSONValue.string) ?? .null,
+                        "labels": [.init(WellKnown.Labels.instanceID): .string(instanceID.rawValue),
+                                   .init(WellKnown.Labels.podCapacity): .string(String(record.podAddresses.count))],
+                        "annotations": [.init(WellKnown.Annotations.nodeNetwork): .string(record.jsonString())],
+                    ],
+                ])
+            } catch {
+                logger.warning("writing the node record failed", metadata: ["node": "\(name)", "error": "\(error)"])
+                return .backOff
+            }
+            written.withLock { $0[name] = (node.uid, record.jsonString(), .now) }
+            if !current {
+                await events.record(node, .normal, reason: "NetworkProvisioned",
+                                    message: "\(record.podENIs.count) ENIs with \(record.podAddresses.count) pod addresses")
+                if let created = node.raw.value(at: "metadata.creationTimestamp")?.stringValue,
+                   let date = ISO8601DateFormatter().date(from: created) {
+                    metrics.provisionSeconds.recordSeconds(max(0, Date().timeIntervalSince(date)))
+                }
+            }
+        }
+        verifiedAt.withLock { $0[name] = .now }
+        setState(name, .provisioned)
+        logger.info("node provisioned", metadata: ["node": "\(name)", "instance": "\(instanceID)", "enis": "\(record.podENIs.count)"])
+        return .done
+    }
+
+    private func labelsMatch(_ node: Node, _ record: NodeNetworkRecord) -> Bool {
+        node.labels[WellKnown.Labels.instanceID] == record.instanceID.rawValue
+            && node.labels[WellKnown.Labels.podCapacity] == String(record.podAddresses.count)
+    }
+
+    private func failed(_ node: Node, _ error: ProvisioningError) async -> Decision {
+        if Task.isCancelled { return .backOff }
+        if case .inProgress = error {
+            logger.debug("waiting for EC2", metadata: ["node": "\(node.name)", "detail": "\(error)"])
+            if await queue.failureCount(node.name) == 8 {
+                await events.record(node, .warning, reason: "WaitingForEC2", message: "\(error)")
+            }
+            return .backOff
+        }
+        setState(node.name, .failed)
+        if let permission = error.missingPermission {
+            await events.record(node, .warning, reason: "MissingPermission",
+                                message: "the eni-controller's IAM role lacks \(permission): \(error)")
+        } else {
+            await events.record(node, .warning, reason: "ProvisioningFailed", message: "\(error)")
+        }
+        logger.warning("provisioning failed", metadata: ["node": "\(node.name)", "error": "\(error)"])
+        return .backOff
+    }
+
+    /// The Node is gone from the cache. Confirm with the API before touching EC2: a lagging
+    /// cache must never cost a live node its interfaces.
+    private func nodeGone(_ name: String) async -> Decision {
+        setState(name, nil)
+        verifiedAt.withLock { _ = $0.removeValue(forKey: name) }
+        written.withLock { _ = $0.removeValue(forKey: name) }
+        guard configuration.deleteENIsOnNodeDeletion else { return .done }
+        let check: Result<Node, KubeError>
+        do { check = .success(try await kube.get(Node.self, name: name)) } catch { check = .failure(error) }
+        switch check {
+        case .success: return .done  // it exists; its add event is on the way
+        case .failure(let error) where !error.isNotFound: return .backOff
+        case .failure: break
+        }
+        do {
+            let cleanup = try await provisioner.cleanUp(nodeName: name)
+            if !cleanup.detached.isEmpty || !cleanup.deleted.isEmpty {
+                logger.notice("cleaned up after a deleted node", metadata: [
+                    "node": "\(name)", "detached": "\(cleanup.detached)", "deleted": "\(cleanup.deleted)"])
+            }
+            return cleanup.remaining.isEmpty ? .done : .backOff
+        } catch {
+            logger.warning("cleaning up after a deleted node failed", metadata: ["node": "\(name)", "error": "\(error)"])
+            return .backOff
+        }
+    }
+
+    private func nodeState(_ name: String) -> NodeState? { nodeStates.withLock { $0[name] } }
+
+    private func setState(_ name: String, _ state: NodeState?) {
+        let counts = nodeStates.withLock { states -> [NodeState: Int] in
+            states[name] = state
+            return Dictionary(grouping: states.values, by: { $0 }).mapValues(\.count)
+        }
+        for state in NodeState.allCases { metrics.nodes(state.rawValue).record(counts[state] ?? 0) }
+    }
+}

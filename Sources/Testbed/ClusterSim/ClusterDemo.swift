@@ -1,0 +1,108 @@
+import Foundation
+import Kubernetes
+import VPCNetCore
+
+/// The demo's steps, shared by `vpcnet-sim demo` and the end-to-end tests.
+public enum ClusterDemo {
+    public struct Check: Sendable {
+        public var name: String
+        public var from: String
+        public var to: String
+        public var expected: Bool
+        public var passed: Bool
+        public var detail: String
+    }
+
+    /// Creates `count` pods (the image is ignored: the network is real), as `kubectl run` would.
+    public static func createPods(_ kube: KubeClient, count: Int, prefix: String = "demo") async throws {
+        for index in 0..<count {
+            var pod = Pod(name: "\(prefix)-\(index)", namespace: "default")
+            pod.raw["metadata"]?["labels"] = ["app": .string(prefix)]
+            pod.raw["spec"] = ["containers": [["name": "app", "image": "registry.k8s.io/pause:3.10"]]]
+            _ = try await kube.create(pod)
+        }
+    }
+
+    /// Waits until every pod with the label `app=prefix` runs with an address.
+    public static func waitRunning(_ kube: KubeClient, prefix: String = "demo", count: Int, timeout: Duration = .seconds(180),
+                                   progress: (Int) -> Void = { _ in }) async throws -> [Pod] {
+        let deadline = ContinuousClock.now + timeout
+        var last = -1
+        while ContinuousClock.now < deadline {
+            let pods = try await kube.list(Pod.self, namespace: "default", labelSelector: "app=\(prefix)").items
+            let running = pods.filter { $0.phase == "Running" && $0.podIP != nil }
+            if running.count != last { last = running.count; progress(running.count) }
+            if running.count >= count { return running.sorted { $0.name.compare($1.name, options: .numeric) == .orderedAscending } }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw ClusterControl.Failure("only \(last) of \(count) pods were running after \(timeout)")
+    }
+
+    /// Address → ENI, from the nodes' records.
+    public static func enis(_ kube: KubeClient) async throws -> [String: String] {
+        var owners: [String: String] = [:]
+        for node in try await kube.list(Node.self).items {
+            guard let text = node.annotations[WellKnown.Annotations.nodeNetwork], let record = try? NodeNetworkRecord(json: text) else { continue }
+            for eni in record.podENIs { for address in eni.secondaryIPs { owners[address.description] = eni.id.description } }
+        }
+        return owners
+    }
+
+    public static func table(_ pods: [Pod], state: ClusterState, enis: [String: String]) -> String {
+        var rows = [["POD", "NODE", "ADDRESS", "ENI", "ZONE"]]
+        for pod in pods {
+            let node = state.nodes.first { $0.name == pod.nodeName }
+            rows.append([pod.name, pod.nodeName ?? "", pod.podIP ?? "", enis[pod.podIP ?? ""] ?? "", node?.zone ?? ""])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
+            .joined(separator: "\n")
+    }
+
+    /// The connectivity matrix: pod↔pod on one node, across nodes and zones, pod→node,
+    /// pod→internet (through SNAT), pod→instance metadata (blocked), node→instance metadata.
+    public static func connectivity(_ pods: [Pod], state: ClusterState) async -> [Check] {
+        let names = SimNames(prefix: state.prefix)
+        func namespace(_ pod: Pod) -> String { names.pod(pod.uid ?? "") }
+        func zone(_ pod: Pod) -> String { state.nodes.first { $0.name == pod.nodeName }?.zone ?? "" }
+        var checks: [Check] = []
+        func ping(_ name: String, from pod: Pod, to address: String, expected: Bool = true) async {
+            let result = try? await Shell.inNamespace(namespace(pod), ["ping", "-c", "1", "-W", "2", address])
+            checks.append(Check(name: name, from: pod.name, to: address, expected: expected, passed: (result != nil) == expected,
+                                detail: result == nil ? "no answer" : "answered"))
+        }
+        guard let first = pods.first else { return [] }
+        if let sameNode = pods.first(where: { $0.name != first.name && $0.nodeName == first.nodeName }) {
+            await ping("pod → pod, same node", from: first, to: sameNode.podIP ?? "")
+        }
+        if let otherNode = pods.first(where: { $0.nodeName != first.nodeName && zone($0) == zone(first) }) {
+            await ping("pod → pod, other node, same zone", from: first, to: otherNode.podIP ?? "")
+        }
+        if let otherZone = pods.first(where: { zone($0) != zone(first) }) {
+            await ping("pod → pod, other zone", from: first, to: otherZone.podIP ?? "")
+            await ping("pod ← pod, other zone", from: otherZone, to: first.podIP ?? "")
+        }
+        if let node = state.nodes.first(where: { $0.name != first.nodeName }) {
+            await ping("pod → node", from: first, to: node.primaryIP)
+        }
+        await ping("pod → internet (SNAT)", from: first, to: state.internetHost)
+        let metadata = "exec 3<>/dev/tcp/\(VPCFabric.metadataAddress)/80 && printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+        let fromPod = try? await Shell.inNamespace(namespace(first), ["timeout", "3", "bash", "-c", metadata])
+        checks.append(Check(name: "pod → instance metadata (blocked)", from: first.name, to: VPCFabric.metadataAddress, expected: false,
+                            passed: fromPod == nil, detail: fromPod == nil ? "refused" : "reached it"))
+        if let node = state.nodes.first(where: { $0.name == first.nodeName }) {
+            let fromNode = try? await Shell.inNamespace(node.namespace, ["timeout", "3", "bash", "-c", metadata])
+            let answered = fromNode?.contains(node.instanceID) == true
+            checks.append(Check(name: "node → instance metadata", from: node.name, to: VPCFabric.metadataAddress, expected: true,
+                                passed: answered, detail: answered ? "instance-id \(node.instanceID)" : "no answer"))
+        }
+        return checks
+    }
+
+    public static func matrix(_ checks: [Check]) -> String {
+        let width = checks.map(\.name.count).max() ?? 0
+        return checks.map { check in
+            "\(check.passed ? "✓" : "✗") \(check.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(check.from) → \(check.to): \(check.detail)"
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,120 @@
+import Kubernetes
+import VPCNetCore
+
+/// A resource the simulator serves, with what discovery tells clients about it.
+struct APIResource: Sendable {
+    var name: String
+    var singular: String
+    var kind: String
+    var group: String
+    var version: String
+    var namespaced: Bool
+    var shortNames: [String]
+    var subresources: [String]
+
+    var groupVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
+
+    static let all: [APIResource] = [
+        .init(name: "nodes", singular: "node", kind: "Node", group: "", version: "v1", namespaced: false, shortNames: ["no"], subresources: ["status"]),
+        .init(name: "pods", singular: "pod", kind: "Pod", group: "", version: "v1", namespaced: true, shortNames: ["po"],
+              subresources: ["status", "binding"]),
+        .init(name: "events", singular: "event", kind: "Event", group: "", version: "v1", namespaced: true, shortNames: ["ev"], subresources: []),
+        .init(name: "configmaps", singular: "configmap", kind: "ConfigMap", group: "", version: "v1", namespaced: true, shortNames: ["cm"],
+              subresources: []),
+        .init(name: "namespaces", singular: "namespace", kind: "Namespace", group: "", version: "v1", namespaced: false, shortNames: ["ns"],
+              subresources: ["status"]),
+        .init(name: "leases", singular: "lease", kind: "Lease", group: "coordination.k8s.io", version: "v1", namespaced: true, shortNames: [],
+              subresources: []),
+        // What vpcnet's manifests hold, so they can be applied (and dry-run) here; stored and
+        // checked (``KubeValidation``), never acted on.
+        .init(name: "serviceaccounts", singular: "serviceaccount", kind: "ServiceAccount", group: "", version: "v1", namespaced: true,
+              shortNames: ["sa"], subresources: []),
+        .init(name: "clusterroles", singular: "clusterrole", kind: "ClusterRole", group: "rbac.authorization.k8s.io", version: "v1",
+              namespaced: false, shortNames: [], subresources: []),
+        .init(name: "clusterrolebindings", singular: "clusterrolebinding", kind: "ClusterRoleBinding", group: "rbac.authorization.k8s.io",
+              version: "v1", namespaced: false, shortNames: [], subresources: []),
+        .init(name: "roles", singular: "role", kind: "Role", group: "rbac.authorization.k8s.io", version: "v1", namespaced: true,
+              shortNames: [], subresources: []),
+        .init(name: "rolebindings", singular: "rolebinding", kind: "RoleBinding", group: "rbac.authorization.k8s.io", version: "v1",
+              namespaced: true, shortNames: [], subresources: []),
+        .init(name: "deployments", singular: "deployment", kind: "Deployment", group: "apps", version: "v1", namespaced: true,
+              shortNames: ["deploy"], subresources: ["status"]),
+        .init(name: "daemonsets", singular: "daemonset", kind: "DaemonSet", group: "apps", version: "v1", namespaced: true,
+              shortNames: ["ds"], subresources: ["status"]),
+        .init(name: "poddisruptionbudgets", singular: "poddisruptionbudget", kind: "PodDisruptionBudget", group: "policy", version: "v1",
+              namespaced: true, shortNames: ["pdb"], subresources: ["status"]),
+    ]
+
+    static func find(group: String, version: String, name: String) -> APIResource? {
+        all.first { $0.group == group && $0.version == version && $0.name == name }
+    }
+
+    /// `APIResourceList` for one group/version, as `GET /api/v1` returns it.
+    static func resourceList(group: String, version: String) -> JSONValue? {
+        let resources = all.filter { $0.group == group && $0.version == version }
+        guard !resources.isEmpty else { return nil }
+        var entries: [JSONValue] = []
+        for resource in resources {
+            entries.append([
+                "name": .string(resource.name), "singularName": .string(resource.singular), "namespaced": .bool(resource.namespaced),
+                "kind": .string(resource.kind),
+                "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                "shortNames": .array(resource.shortNames.map(JSONValue.string)),
+            ])
+            for sub in resource.subresources {
+                let verbs: JSONValue = sub == "binding" ? ["create"] : ["get", "patch", "update"]
+                entries.append(["name": .string("\(resource.name)/\(sub)"), "singularName": "", "namespaced": .bool(resource.namespaced),
+                                "kind": .string(sub == "binding" ? "Binding" : resource.kind), "verbs": verbs])
+            }
+        }
+        return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(resources[0].groupVersion),
+                "resources": .array(entries)]
+    }
+
+    /// `GET /openapi/v3`: one entry per group/version. kubectl reads it to learn that the server
+    /// validates fields itself (`fieldValidation`), so it needs no schemas from us.
+    static var openAPIIndex: JSONValue {
+        var paths: [String: JSONValue] = [:]
+        for groupVersion in Set(all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" }) {
+            paths[groupVersion] = ["serverRelativeURL": .string("/openapi/v3/\(groupVersion)?hash=vpcnet-sim")]
+        }
+        return ["paths": .object(paths)]
+    }
+
+    /// `GET /openapi/v3/<group-version>`: the create and patch operations, each declaring the
+    /// `fieldValidation` parameter with its group/version/kind.
+    static func openAPIDocument(_ groupVersion: String) -> JSONValue? {
+        let resources = all.filter { ($0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)") == groupVersion }
+        guard !resources.isEmpty else { return nil }
+        var paths: [String: JSONValue] = [:]
+        for resource in resources {
+            let prefix = "/" + groupVersion + (resource.namespaced ? "/namespaces/{namespace}" : "")
+            let gvk: JSONValue = ["group": .string(resource.group), "version": .string(resource.version), "kind": .string(resource.kind)]
+            let parameters: JSONValue = [["name": "fieldValidation", "in": "query", "schema": ["type": "string"]],
+                                         ["name": "dryRun", "in": "query", "schema": ["type": "string"]]]
+            // kubectl looks for the parameter on the PATCH operation of the kind.
+            let create: JSONValue = ["x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "post", "parameters": parameters,
+                                     "responses": ["201": ["description": "Created"]]]
+            let patch: JSONValue = ["x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch", "parameters": parameters,
+                                    "responses": ["200": ["description": "OK"]]]
+            paths["\(prefix)/\(resource.name)"] = ["post": create]
+            paths["\(prefix)/\(resource.name)/{name}"] = ["patch": patch]
+        }
+        return ["openapi": "3.0.0", "info": ["title": "vpcnet-sim", "version": "v1.32.0"], "paths": .object(paths),
+                "components": ["schemas": [:]]]
+    }
+
+    static var groupList: JSONValue {
+        let groups = Set(all.map(\.group)).subtracting([""]).sorted()
+        return ["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(groups.map { group in
+            let version: JSONValue = ["groupVersion": .string("\(group)/v1"), "version": "v1"]
+            return ["name": .string(group), "versions": [version], "preferredVersion": version]
+        })]
+    }
+
+    static func group(_ name: String) -> JSONValue? {
+        guard all.contains(where: { $0.group == name }) else { return nil }
+        let version: JSONValue = ["groupVersion": .string("\(name)/v1"), "version": "v1"]
+        return ["kind": "APIGroup", "apiVersion": "v1", "name": .string(name), "versions": [version], "preferredVersion": version]
+    }
+}

@@ -1,0 +1,246 @@
+import AWSEC2
+@testable import EC2Sim
+@testable import ENIController
+import Foundation
+import Kubernetes
+import Synchronization
+import Testing
+import TestSupport
+import VPCNetCore
+
+@Suite struct ControllerTests {
+    @Test func aNodeIsFullyProvisionedWithTheMinimumOfCalls() async throws {
+        let harness = try await Harness.start()
+        let controller = harness.controller()
+        let running = Task { await controller.run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("node-a provisioned") { try await harness.record("node-a") != nil }
+        running.cancel()
+        await running.value
+
+        #expect(try await harness.problems(node: "node-a", instanceID: instance) == [])
+        let record = try #require(try await harness.record("node-a"))
+        #expect(record.podENIs.count == 2 && record.podAddresses.count == 18, "m5.large: 2 extra ENIs × 9 secondary IPs")
+        #expect(record.vpcCIDRs.map(\.description) == ["10.0.0.0/16"])
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+
+        // RunInstances and the VPC set-up aside, what one m5.large node cost.
+        let calls = harness.calls.withLock { $0.map(\.action) }.filter { !["CreateVpc", "CreateSubnet", "CreateSecurityGroup", "RunInstances"].contains($0) }
+        let counts = Dictionary(grouping: calls, by: { $0 }).mapValues(\.count)
+        #expect(counts["CreateNetworkInterface"] == 2 && counts["AttachNetworkInterface"] == 2 && counts["ModifyNetworkInterfaceAttribute"] == 2)
+        #expect(calls.count == 11, "3 per ENI; the instance and our ENIs read, our ENIs read again; subnet and VPC once: \(counts)")
+
+        let events = try await harness.kube.list(Event.self, namespace: "default").items
+        #expect(Set(events.compactMap(\.reason)).isSuperset(of: ["ENIsCreated", "NetworkProvisioned"]))
+        await harness.stop()
+    }
+
+    @Test func typesMissingFromTheTableAreAskedOfEC2Once() async throws {
+        let harness = try await Harness.start()
+        let provisioner = NodeProvisioner(ec2: harness.ec2, settings: ProvisionerSettings(clusterName: Harness.cluster), knownLimits: { _ in nil })
+        let asked = try await provisioner.limits(for: "c5.xlarge")
+        let table = try #require(InstanceTypeLimits.forType("c5.xlarge"))
+        #expect(asked.maxENIsOnDefaultCard == table.maxENIsOnDefaultCard && asked.ipv4AddressesPerENI == table.ipv4AddressesPerENI)
+        _ = try await provisioner.limits(for: "c5.xlarge")
+        #expect(harness.calls.withLock { $0.filter { $0.action == "DescribeInstanceTypes" }.count } == 1, "cached after the first answer")
+        do {
+            _ = try await provisioner.limits(for: "x9.imaginary")
+            Issue.record("an unknown type was accepted")
+        } catch {
+            #expect("\(error)".contains("x9.imaginary"))
+        }
+        await harness.stop()
+    }
+
+    @Test func badNodesDoNotStopOthers() async throws {
+        let harness = try await Harness.start()
+        let controller = harness.controller()
+        let running = Task { await controller.run() }
+        // A provider ID that names no instance, and one that is not AWS at all.
+        var ghost = Node(name: "ghost")
+        ghost.raw["spec"] = ["providerID": "aws:///us-east-1a/i-0123456789abcdef0"]
+        _ = try await harness.kube.create(ghost)
+        var other = Node(name: "on-prem")
+        other.raw["spec"] = ["providerID": "kind://docker/kind/kind-worker"]
+        _ = try await harness.kube.create(other)
+        let instance = try await harness.launch("good", type: "t3.medium")
+        try await eventually("the good node provisioned") { try await harness.record("good") != nil }
+        #expect(try await harness.problems(node: "good", instanceID: instance, type: "t3.medium") == [])
+        try await eventually("a warning on the ghost") {
+            try await harness.kube.list(Event.self, namespace: "default").items.contains { $0.involvedObjectName == "ghost" && $0.reason == "ProvisioningFailed" }
+        }
+        let onPrem = try await harness.kube.get(Node.self, name: "on-prem")
+        #expect(onPrem.taints.isEmpty && onPrem.annotations.isEmpty, "nodes outside AWS are left alone")
+        running.cancel()
+        await running.value
+        await harness.stop()
+    }
+
+    @Test func aMissingPermissionIsNamedInAnEvent() async throws {
+        let harness = try await Harness.start()
+        harness.simulator.faults.inject(.error(code: "UnauthorizedOperation", status: 403,
+                                               message: "You are not authorized to perform this operation."),
+                                        action: "CreateNetworkInterface", count: 1000)
+        let running = Task { await harness.controller().run() }
+        try await harness.launch("node-a")
+        try await eventually("a MissingPermission event") {
+            try await harness.kube.list(Event.self, namespace: "default").items.contains {
+                $0.reason == "MissingPermission" && ($0.message ?? "").contains("ec2:CreateNetworkInterface")
+            }
+        }
+        harness.simulator.faults.clear()
+        try await eventually("provisioned once the permission is granted") { try await harness.record("node-a") != nil }
+        running.cancel()
+        await running.value
+        await harness.stop()
+    }
+
+    /// Crash the controller right after each kind of EC2 call commits; a fresh controller (empty
+    /// caches, as after a restart) must converge with no orphaned ENIs and no double attachments.
+    @Test(arguments: ["CreateNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute"])
+    func killedAfterAnyCallItConverges(action: String) async throws {
+        let harness = try await Harness.start()
+        let first = Task { await harness.controller().run() }
+        let crashed = Atomic<Bool>(false)
+        harness.simulator.addActionObserver { name, _ in
+            if name == action, !crashed.exchange(true, ordering: .relaxed) { first.cancel() }
+        }
+        let instance = try await harness.launch("node-a")
+        await first.value
+        let didCrash = crashed.load(ordering: .relaxed)
+        #expect(didCrash)
+        #expect(try await harness.record("node-a") == nil, "the crash came before the record")
+
+        let second = Task { await harness.controller().run() }
+        try await eventually("converged after the restart") { try await harness.record("node-a") != nil }
+        second.cancel()
+        await second.value
+        #expect(try await harness.problems(node: "node-a", instanceID: instance) == [])
+        #expect(harness.orphans.isEmpty)
+        #expect(harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
+    @Test func deletedNodesAreCleanedUpAndLeaksSwept() async throws {
+        let harness = try await Harness.start()
+        let running = Task { await harness.controller().run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("provisioned") { try await harness.record("node-a") != nil }
+        // Deleted mid-life while its instance runs on: its ENIs are detached and deleted.
+        try await harness.kube.delete(Node.self, name: "node-a")
+        try await eventually("node-a's ENIs gone") {
+            !harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == instance } }
+        }
+        // Deleted while being provisioned: the first ENI's creation triggers the deletion.
+        let deleting = Atomic<Bool>(false)
+        let kube = harness.kube
+        harness.simulator.addActionObserver { name, _ in
+            if name == "CreateNetworkInterface", !deleting.exchange(true, ordering: .relaxed) {
+                Task { try? await kube.delete(Node.self, name: "node-b") }
+            }
+        }
+        let second = try await harness.launch("node-b")
+        try await eventually("node-b deleted mid-provisioning") { deleting.load(ordering: .relaxed) }
+        try await eventually("node-b's ENIs gone") {
+            !harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == second } }
+        }
+        // Nothing of node-b's may come back from a provisioning pass that was still running.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == second } })
+        running.cancel()
+        await running.value
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+
+        // Leaks: one of ours from long ago, one just made (maybe mid-attach), one not ours.
+        func leak(cluster: String, createdAt: Date) async throws -> String {
+            try await harness.ec2.createNetworkInterface(.init(
+                subnetID: harness.subnet, securityGroupIDs: [harness.group],
+                tags: [Tag(key: WellKnown.ENITags.cluster, value: cluster),
+                       Tag(key: WellKnown.ENITags.createdAt, value: ISO8601DateFormatter().string(from: createdAt))])).id
+        }
+        let old = try await leak(cluster: Harness.cluster, createdAt: Date().addingTimeInterval(-7200))
+        let young = try await leak(cluster: Harness.cluster, createdAt: Date())
+        let foreign = try await leak(cluster: "another-cluster", createdAt: Date().addingTimeInterval(-7200))
+        let swept = try await harness.controller().provisioner.sweep(grace: .seconds(900))
+        #expect(swept == [old])
+        let left = Set(harness.simulator.networkInterfaces.map(\.id))
+        #expect(left.contains(young) && left.contains(foreign) && !left.contains(old))
+        await harness.stop()
+    }
+
+    @Test func aNodeDeletedWhileNoControllerLedIsCleanedUpByTheNextOne() async throws {
+        let harness = try await Harness.start()
+        var first = Task { await harness.controller().run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("provisioned") { try await harness.record("node-a") != nil }
+        first.cancel()
+        await first.value
+        // No controller runs while the Node goes; its instance runs on.
+        try await harness.kube.delete(Node.self, name: "node-a")
+        func ours() -> Int { harness.simulator.networkInterfaces.count { $0.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == instance } } }
+        #expect(ours() == 2)
+        var configuration = harness.configuration()
+        configuration.sweepInterval = .milliseconds(200)
+        first = Task { await harness.controller(configuration).run() }
+        try await eventually("node-a's ENIs detached and deleted") { ours() == 0 }
+        first.cancel()
+        await first.value
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
+    @Test func configurationSourcesAndErrors() throws {
+        let resolved = try ControllerConfiguration.resolve(
+            flags: [.workers: "3"], environment: ["VPCNET_WORKERS": "9", "VPCNET_SWEEP_GRACE": "20m", "VPCNET_CLUSTER_NAME": "from-env"],
+            file: [.clusterName: "from-file", .subnetTags: "kubernetes.io/role/cni=1, tier=pods", .deleteENIsOnNodeDeletion: "false"])
+        #expect(resolved.clusterName == "from-env" && resolved.workers == 3 && resolved.sweepGrace == .seconds(1200))
+        #expect(resolved.subnetTags == ["kubernetes.io/role/cni": "1", "tier": "pods"] && !resolved.deleteENIsOnNodeDeletion)
+        let bad: [([ControllerSetting: String], String)] = [
+            ([:], "cluster name is required"),
+            ([.clusterName: "a b"], "must be at most"),
+            ([.clusterName: "c", .workers: "0"], "workers must be"),
+            ([.clusterName: "c", .sweepGrace: "soon"], "expected a duration"),
+            ([.clusterName: "c", .subnetTags: "novalue"], "KEY=VALUE"),
+            ([.clusterName: "c", .deleteENIsOnNodeDeletion: "maybe"], "true or false"),
+        ]
+        for (flags, expected) in bad {
+            #expect(throws: ConfigurationError.self) { try ControllerConfiguration.resolve(flags: flags, environment: [:], file: [:]) }
+            do { _ = try ControllerConfiguration.resolve(flags: flags, environment: [:], file: [:]) } catch {
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+}
+
+@Suite struct SubnetSelectionTests {
+    @Test func taggedSubnetsMostFreeFirstAndExhaustedOnesPassedOver() async throws {
+        let harness = try await Harness.start(subnetCIDR: "10.0.0.0/20")
+        func subnet(_ cidr: String) async throws -> String {
+            let vpc = try #require(try await harness.ec2.describeSubnets(ids: [harness.subnet]).first?.vpcID)
+            let body = String(decoding: try await harness.ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr),
+                                                                                   ("AvailabilityZone", "us-east-1a")]), as: UTF8.self)
+            let start = try #require(body.range(of: "<subnetId>"))
+            let id = String(body[start.upperBound...].prefix { $0 != "<" })
+            try await harness.ec2.createTags(resourceIDs: [id], tags: [Tag(key: "vpcnet/pods", value: "yes")])
+            return id
+        }
+        let large = try await subnet("10.0.64.0/20"), small = try await subnet("10.0.128.0/24")
+        var configuration = harness.configuration()
+        configuration.subnetTags = ["vpcnet/pods": "yes"]
+        // The first create fails as if the large subnet were full: it is passed over and the small one used.
+        harness.simulator.faults.inject(.error(code: "InsufficientFreeAddressesInSubnet", status: 400,
+                                               message: "There are not enough free addresses in subnet to satisfy the requested number of instances."),
+                                        action: "CreateNetworkInterface", count: 1)
+        let running = Task { await harness.controller(configuration).run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("provisioned") { try await harness.record("node-a") != nil }
+        running.cancel()
+        await running.value
+        let record = try #require(try await harness.record("node-a"))
+        let used = Set(record.podENIs.map(\.subnetID.rawValue))
+        #expect(used.isSubset(of: [large, small]) && used.contains(small), "tagged subnets only; the exhausted one passed over: \(used)")
+        #expect(!used.contains(harness.subnet), "not the instance's own subnet")
+        #expect(try await harness.problems(node: "node-a", instanceID: instance) == [])
+        await harness.stop()
+    }
+}

@@ -1,0 +1,144 @@
+import AWSEC2
+@testable import EC2Sim
+@testable import ENIController
+import Foundation
+import Kubernetes
+@testable import KubeSim
+import Synchronization
+import Testing
+import TestSupport
+import VPCNetCore
+
+/// EC2 and Kubernetes simulators over real HTTP, our clients pointed at them, and a VPC with a
+/// subnet and a security group: what the controller sees in a real account.
+final class Harness: Sendable {
+    let simulator: EC2Simulator
+    let ec2Server: EC2SimServer
+    let http: AWSHTTPClient
+    let ec2: EC2Client
+    let kubeServer: KubeAPIServer
+    let kube: KubeClient
+    let subnet: String, group: String
+    /// Successful EC2 actions, in order, with the caller's access key.
+    let calls = Mutex<[(action: String, key: String?)]>([])
+
+    static let cluster = "test-cluster"
+
+    private init(simulator: EC2Simulator, ec2Server: EC2SimServer, http: AWSHTTPClient, ec2: EC2Client, kubeServer: KubeAPIServer,
+                 kube: KubeClient, subnet: String, group: String) {
+        self.simulator = simulator
+        self.ec2Server = ec2Server
+        self.http = http
+        self.ec2 = ec2
+        self.kubeServer = kubeServer
+        self.kube = kube
+        self.subnet = subnet
+        self.group = group
+    }
+
+    static func start(throttle: SimThrottle = SimThrottle(enabled: false), attachDelay: Duration = .milliseconds(50),
+                      subnetCIDR: String = "10.0.0.0/18") async throws -> Harness {
+        let simulator = EC2Simulator(configuration: .init(attachDelay: attachDelay, detachDelay: attachDelay), throttle: throttle)
+        let ec2Server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
+        let http = AWSHTTPClient()
+        let ec2 = client(ec2Server, http)
+        func value(_ body: [UInt8], _ element: String) throws -> String {
+            let text = String(decoding: body, as: UTF8.self)
+            let start = try #require(text.range(of: "<\(element)>"))
+            let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
+            return String(text[start.upperBound..<end.lowerBound])
+        }
+        let vpc = try value(await ec2.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
+        let subnet = try value(await ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", subnetCIDR), ("AvailabilityZone", "us-east-1a")]),
+                               "subnetId")
+        let group = try value(await ec2.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]),
+                              "groupId")
+        let kubeServer = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: "127.0.0.1", port: 0)
+        let kube = try KubeClient(connection: kubeServer.connection())
+        let harness = Harness(simulator: simulator, ec2Server: ec2Server, http: http, ec2: ec2, kubeServer: kubeServer, kube: kube,
+                              subnet: subnet, group: group)
+        simulator.addActionObserver { [weak harness] action, key in harness?.calls.withLock { $0.append((action, key)) } }
+        return harness
+    }
+
+    static func client(_ server: EC2SimServer, _ http: AWSHTTPClient, accessKeyID: String = EC2Simulator.testAccessKeyID,
+                       secret: String = EC2Simulator.testSecretAccessKey) -> EC2Client {
+        EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url,
+                                       retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(500))),
+                  credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret)),
+                  httpClient: http, rateBudget: RateBudget())
+    }
+
+    func stop() async {
+        try? await kube.shutdown()
+        try? await kubeServer.stop()
+        try? await http.shutdown()
+        try? await ec2Server.stop()
+    }
+
+    /// Launches an instance and registers its Node, as the kubelet would.
+    @discardableResult
+    func launch(_ name: String, type: String = "m5.large") async throws -> String {
+        let body = try await ec2.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type), ("MinCount", "1"),
+                                                       ("MaxCount", "1"), ("SubnetId", subnet), ("SecurityGroupId.1", group)])
+        let text = String(decoding: body, as: UTF8.self)
+        let start = try #require(text.range(of: "<instanceId>"))
+        let instanceID = String(text[start.upperBound...].prefix { $0 != "<" })
+        var node = Node(name: name)
+        node.raw["spec"] = ["providerID": .string("aws:///us-east-1a/\(instanceID)")]
+        _ = try await kube.create(node)
+        return instanceID
+    }
+
+    func configuration(workers: Int = 4) -> ControllerConfiguration {
+        var configuration = ControllerConfiguration(clusterName: Self.cluster)
+        configuration.workers = workers
+        configuration.queueBackoff = Backoff(base: .milliseconds(20), cap: .seconds(2))
+        configuration.sweepInterval = .seconds(3600)
+        return configuration
+    }
+
+    func controller(_ configuration: ControllerConfiguration? = nil, ec2: EC2Client? = nil) -> ENIController {
+        ENIController(kube: kube, ec2: ec2 ?? self.ec2, configuration: configuration ?? self.configuration())
+    }
+
+    /// The record on the node, once the controller has written one.
+    func record(_ name: String) async throws -> NodeNetworkRecord? {
+        let node = try await kube.get(Node.self, name: name)
+        return try node.annotations[WellKnown.Annotations.nodeNetwork].map { try NodeNetworkRecord(json: $0) }
+    }
+
+    /// Checks everything a provisioned node must satisfy against EC2's truth; returns the problems.
+    func problems(node name: String, instanceID: String, type: String = "m5.large") async throws -> [String] {
+        guard let limits = InstanceTypeLimits.forType(type) else { return ["unknown type \(type)"] }
+        let node = try await kube.get(Node.self, name: name)
+        guard let text = node.annotations[WellKnown.Annotations.nodeNetwork] else { return ["\(name): no record"] }
+        let record = try NodeNetworkRecord(json: text)
+        var problems: [String] = []
+        let ours = simulator.networkInterfaces.filter { eni in eni.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == instanceID } }
+        if ours.count != limits.maxENIsOnDefaultCard - 1 { problems.append("\(name): \(ours.count) ENIs of ours in EC2") }
+        for eni in ours {
+            guard let attachment = eni.attachment, attachment.instanceID == instanceID else { problems.append("\(eni.id) not attached"); continue }
+            if !attachment.deleteOnTermination { problems.append("\(eni.id) without DeleteOnTermination") }
+            if eni.secondaryIPs.count != limits.ipv4AddressesPerENI - 1 { problems.append("\(eni.id) has \(eni.secondaryIPs.count) addresses") }
+            guard let recorded = record.podENIs.first(where: { $0.id.rawValue == eni.id }) else { problems.append("\(eni.id) not in the record"); continue }
+            if recorded.secondaryIPs != eni.secondaryIPs || recorded.deviceIndex != attachment.deviceIndex || recorded.macAddress.description != eni.macAddress {
+                problems.append("\(eni.id): the record differs from EC2")
+            }
+        }
+        if record.podENIs.count != ours.count { problems.append("\(name): record lists \(record.podENIs.count) pod ENIs") }
+        if record.primaryENI == nil { problems.append("\(name): no primary ENI in the record") }
+        if node.labels[WellKnown.Labels.instanceID] != instanceID { problems.append("\(name): instance label missing") }
+        let capacity = String(InstanceTypeLimits.podCapacity(maxENIs: limits.maxENIsOnDefaultCard, ipv4AddressesPerENI: limits.ipv4AddressesPerENI))
+        if node.labels[WellKnown.Labels.podCapacity] != capacity { problems.append("\(name): capacity label \(node.labels[WellKnown.Labels.podCapacity] ?? "none"), expected \(capacity)") }
+        if !node.hasTaint(WellKnown.Taints.noInterfaceConfigured) { problems.append("\(name): not tainted until its daemon configures it") }
+        return problems
+    }
+
+    /// ENIs carrying our cluster tag that are not attached to an instance.
+    var orphans: [String] {
+        simulator.networkInterfaces.filter { eni in
+            eni.attachment == nil && eni.tags.contains { $0.key == WellKnown.ENITags.cluster && $0.value == Self.cluster }
+        }.map(\.id)
+    }
+}

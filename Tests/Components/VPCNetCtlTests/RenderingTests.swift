@@ -1,0 +1,81 @@
+import Foundation
+@testable import IPAM
+import TestSupport
+import Testing
+import VPCNetCore
+@testable import VPCNetCtl
+@testable import VPCNetDaemon
+
+@Suite struct RenderingTests {
+    @Test func manifestsAreTheCommittedFileWithOnlyTheImageAndClusterChanged() throws {
+        let committed = try String(contentsOf: Repository.root.appending(path: "deploy/vpcnet.yaml"), encoding: .utf8)
+        #expect(try DeployRenderer.manifests(tag: "0.1.0", clusterName: nil) == committed, "the embedded copy is current")
+        let rendered = try DeployRenderer.manifests(repository: "registry.example.com/net/vpcnet", tag: "v2.0-rc1", clusterName: "prod-east")
+        let before = committed.split(separator: "\n", omittingEmptySubsequences: false)
+        let after = rendered.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(before.count == after.count)
+        let changed = zip(before, after).filter { $0 != $1 }
+        #expect(changed.count == 4, "three image lines and the cluster name")
+        for (old, new) in changed {
+            if old.contains("image:") {
+                #expect(new == old.replacing("ghcr.io/k8s-vpcnet/vpcnet:0.1.0", with: "registry.example.com/net/vpcnet:v2.0-rc1"))
+            } else {
+                #expect(new == "    cluster-name: \"prod-east\"")
+            }
+        }
+    }
+
+    @Test func badArgumentsAreRefusedWithTheirReason() {
+        #expect(throws: UsageError.self) { try DeployRenderer.manifests(tag: "-bad", clusterName: nil) }
+        #expect(throws: UsageError.self) { try DeployRenderer.manifests(tag: "1.0 ; rm", clusterName: nil) }
+        #expect(throws: UsageError.self) { try DeployRenderer.manifests(repository: "Registry/Upper", tag: "1", clusterName: nil) }
+        #expect(throws: UsageError.self) { try DeployRenderer.manifests(tag: "1", clusterName: "a\"b") }
+        #expect(throws: UsageError.self) { try DeployRenderer.iamPolicy(clusterName: "") }
+        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m99.huge", prefixDelegation: false) }
+        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "t2.micro", prefixDelegation: true) }
+    }
+
+    @Test func iamPolicyIsScopedToTheCluster() throws {
+        let committed = try String(contentsOf: Repository.root.appending(path: "deploy/iam-policy.json"), encoding: .utf8)
+        #expect(try DeployRenderer.iamPolicy(clusterName: nil) == committed)
+        let scoped = try DeployRenderer.iamPolicy(clusterName: "prod-east")
+        #expect(!scoped.contains("CLUSTER_NAME"))
+        #expect(scoped.components(separatedBy: "\"prod-east\"").count - 1 == committed.components(separatedBy: "\"CLUSTER_NAME\"").count - 1)
+        #expect(try JSONSerialization.jsonObject(with: Data(scoped.utf8)) is [String: Any])
+    }
+
+    @Test func maxPodsMatchesTheDocumentedFigures() throws {
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", prefixDelegation: false) == "18")
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", prefixDelegation: true) == "288")
+        #expect(try MaxPodsReport.render(instanceType: "t3.medium", prefixDelegation: false) == "10")
+        #expect(try MaxPodsReport.explain(instanceType: "m5.large").contains("(3 − 1 ENIs for pods) × (10 − 1 secondary addresses) = 18"))
+    }
+
+    @Test func statusTableShowsEveryAddressAndItsHolder() throws {
+        let eni = try NetworkInterfaceID(parsing: "eni-0123456789abcdef0")
+        let a = try IPv4Address(parsing: "10.0.16.11"), b = try IPv4Address(parsing: "10.0.16.12"), c = try IPv4Address(parsing: "10.0.16.13")
+        let key = AttachmentKey(network: "vpcnet", containerID: "c0ffee0123456789abcdef", interface: "eth0")
+        let status = NodeStatus(
+            nodeName: "node-1", generatedAt: Date(timeIntervalSince1970: 0), ready: true,
+            lastPass: PassReport(finishedAt: Date(timeIntervalSince1970: 60), durationSeconds: 0.012, result: "ready", detail: "3 pod addresses on 1 ENIs"),
+            pool: .init(configured: true, total: 3, allocated: 1, free: 1, coolingDown: 1),
+            enis: [.init(id: eni, deviceIndex: 1, macAddress: try #require(MACAddress("02:00:00:00:00:01")), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
+                         subnetCIDR: try IPv4CIDR(parsing: "10.0.16.0/20"), primaryIP: try IPv4Address(parsing: "10.0.16.10"),
+                         addresses: [AddressState(address: a, eniID: eni, state: .allocated, attachment: key),
+                                     AddressState(address: b, eniID: eni, state: .coolingDown, freeAt: 150_000),
+                                     AddressState(address: c, eniID: eni, state: .free)])],
+            allocations: [Allocation(key: key, pod: PodReference(namespace: "default", name: "web-1", uid: "u"), address: a, allocatedAt: 1000)],
+            record: nil)
+        let table = StatusReport.table(status)
+        #expect(table.contains("node node-1: ready; last pass 1970-01-01T00:01:00Z ready (3 pod addresses on 1 ENIs) in 0.012 s"))
+        #expect(table.contains("addresses: 3 usable, 1 allocated, 1 free, 1 cooling down"))
+        let rows = table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.contains(["eni-0123456789abcdef0", "1", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "1", "1", "1"]))
+        #expect(rows.contains(["10.0.16.11", "eni-0123456789abcdef0", "allocated", "default/web-1", "c0ffee012345", "eth0", "1970-01-01T00:00:01Z"]))
+        #expect(rows.contains(["10.0.16.12", "eni-0123456789abcdef0", "cooling_down", "free", "at", "1970-01-01T00:02:30Z"]))
+        #expect(rows.contains(["10.0.16.13", "eni-0123456789abcdef0", "free"]))
+        // What the endpoint sends is what vpcnetctl reads back.
+        let decoded = try NodeStatus.decoder.decode(NodeStatus.self, from: try NodeStatus.encoder.encode(status))
+        #expect(StatusReport.table(decoded) == table)
+    }
+}
