@@ -23,6 +23,7 @@ test-generated: build
 	scripts/gen-protos --check
 	scripts/gen-deploy --check
 	scripts/gen-architecture --check
+	scripts/gen-setting-options $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path) --check
 	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path) --check
 
 # Reference clients (boto3, kubectl, grpcio, libcni through cnitool, ptp) against our binaries;
@@ -65,6 +66,8 @@ generate: build
 	scripts/gen-protos
 	scripts/gen-deploy
 	scripts/gen-architecture
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	scripts/gen-setting-options $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	scripts/gen-config-reference $$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)
 

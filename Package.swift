@@ -85,6 +85,12 @@ let package = Package(
         // MARK: Core — the shared model and the contracts between components
         // Foundation-free except FoundationEssentials, so the exec'd CNI plugin can link it.
         library("VPCNetCore", in: "Core"),
+        // What the processes of a node agree on: paths and ports, attachments and allocations,
+        // the release spool, the daemon's status schema. The CNI plugin links this, not the daemon.
+        library("VPCNetContracts", in: "Core", ["VPCNetCore"]),
+        // Each component's configuration and its settings table (flag, VPCNET_*, ConfigMap key,
+        // default, parser, help): what vpcnetctl and the docs read instead of the components.
+        library("VPCNetSettings", in: "Core", ["VPCNetContracts", "VPCNetCore"]),
 
         // MARK: Clients — vpcnet's clients of EC2, the Kubernetes API, the kernel and its own IPAM service
         // EC2's Query API: SigV4, credential chain, typed operations, retries, rate budget.
@@ -107,65 +113,74 @@ let package = Package(
         // MARK: Runtime — what the long-running components are built on
         // Informer, work queue, leader election, Events: the shape of a Kubernetes controller.
         library("ControllerRuntime", in: "Runtime", ["Kubernetes", "VPCNetCore", logging]),
+        // The one HTTP/1.1 server skeleton (swift-nio's codec under NIOAsyncChannel): metrics,
+        // introspection, the simulators, the metadata service and test servers all use it.
+        library("HTTPServing", in: "Runtime", [nioCore, nioPosix, nioHTTP1, nioSSL]),
         // What the executables share: settings files, HOST:PORT, signals, logging, metrics, read-only HTTP.
-        library("CommandSupport", in: "Runtime", [argumentParser, logging, metrics, prometheus, nioCore, nioPosix, nioHTTP1, yams]),
+        library("CommandSupport", in: "Runtime", ["VPCNetCore", "HTTPServing", argumentParser, logging, metrics, prometheus, yams]),
 
         // MARK: Components — everything vpcnet does, as libraries
         // The eni-controller: the one component with EC2 permissions.
-        library("ENIController", in: "Components", ["VPCNetCore", "AWSEC2", "Kubernetes", "ControllerRuntime", logging, metrics]),
+        library("ENIController", in: "Components", ["VPCNetCore", "VPCNetSettings", "AWSEC2", "Kubernetes", "ControllerRuntime", logging, metrics]),
         // The node's datapath: the pure plan and the reconciler over a small kernel surface.
-        library("HostNetwork", in: "Components", ["Netlink", "VPCNetCore", subprocess]),
+        library("HostNetwork", in: "Components", ["Netlink", "VPCNetCore", "VPCNetSettings", subprocess]),
         // The node's address pool (pure), its durable store and its single owner.
-        library("IPAM", in: "Components", ["VPCNetCore"]),
+        library("IPAM", in: "Components", ["VPCNetContracts", "VPCNetCore"]),
         // The vpcnet-daemon: node agent, CNI installation, IPAM service, taints.
         library("VPCNetDaemon", in: "Components", [
-            "HostNetwork", "Kubernetes", "ControllerRuntime", "VPCNetCore", "IPAM", "IPAMProto", "IPAMGRPC", "IPAMClient", "Netlink",
+            "HostNetwork", "Kubernetes", "ControllerRuntime", "VPCNetContracts", "VPCNetCore", "VPCNetSettings", "IPAM", "IPAMProto", "IPAMGRPC",
+            "IPAMClient", "Netlink",
             metrics, logging, grpcCore, grpcTransport,
         ]),
         // The vpcnet-ipam CNI plugin's logic and the CNI spec it speaks. Foundation-free.
-        library("CNIPlugin", in: "Components", ["IPAM", "IPAMClient", "IPAMProto", "VPCNetCore"]),
+        library("CNIPlugin", in: "Components", ["IPAMClient", "IPAMProto", "VPCNetContracts", "VPCNetCore"]),
         // vpcnetctl's logic: status, capacity, manifests and IAM policy, diagnose.
-        library("VPCNetCtl", in: "Components", ["VPCNetCore", "VPCNetDaemon", "IPAM", "Kubernetes", asyncHTTPClient, nioCore, subprocess]),
+        library("VPCNetCtl", in: "Components", ["VPCNetContracts", "VPCNetCore", "Kubernetes", asyncHTTPClient, nioCore, subprocess]),
 
         // MARK: Executables — thin mains: options, signals and wiring around a component
-        executable("eni-controller", ["ENIController", "Kubernetes", "ControllerRuntime", "AWSEC2", "VPCNetCore", "CommandSupport",
+        executable("eni-controller", ["ENIController", "Kubernetes", "ControllerRuntime", "AWSEC2", "VPCNetContracts", "VPCNetCore", "VPCNetSettings",
+                                      "CommandSupport",
                                       argumentParser, logging]),
-        executable("vpcnet-daemon", ["VPCNetDaemon", "IPAM", "Kubernetes", "VPCNetCore", "CommandSupport", argumentParser, logging, nioCore]),
+        executable("vpcnet-daemon", ["VPCNetDaemon", "IPAM", "Kubernetes", "VPCNetContracts", "VPCNetCore", "VPCNetSettings", "CommandSupport",
+                                     "HTTPServing", argumentParser, logging]),
         // Exec'd per pod: a static executable starts in about a millisecond.
         executable("vpcnet-ipam", ["CNIPlugin"], linkerSettings: [.unsafeFlags([
             "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization", "-use-ld=lld",
         ])]),
-        executable("vpcnetctl", ["VPCNetCtl", "VPCNetDaemon", "ENIController", "IPAMClient", "Kubernetes", argumentParser]),
+        executable("vpcnetctl", ["VPCNetCtl", "VPCNetContracts", "VPCNetCore", "VPCNetSettings", "IPAMClient", "Kubernetes", argumentParser]),
         executable("vpcnet-sim", ["EC2Sim", "KubeSim", "ClusterSim", "Kubernetes", "VPCNetCore", "CommandSupport", argumentParser, logging]),
 
         // MARK: Testbed — the simulated world vpcnet is tested and demonstrated in (never shipped)
         // An EC2 region in memory: EC2's limits, state machines, throttling and SigV4, over HTTP.
-        library("EC2Sim", in: "Testbed", ["VPCNetCore", "AWSEC2", nioCore, nioPosix, nioHTTP1]),
+        library("EC2Sim", in: "Testbed", ["VPCNetCore", "AWSEC2", "HTTPServing", nioCore, nioHTTP1]),
         // A Kubernetes API server in memory: storage, watches, the REST API kubectl drives.
-        library("KubeSim", in: "Testbed", ["Kubernetes", "VPCNetCore", nioCore, nioPosix, nioHTTP1, nioSSL, x509, swiftASN1, crypto]),
+        library("KubeSim", in: "Testbed", ["Kubernetes", "VPCNetCore", "HTTPServing", nioCore, nioHTTP1, nioSSL, x509, swiftASN1, crypto]),
         // The simulated cluster: VPC fabric, metadata service, nodes, scheduler and kubelets.
-        library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore", subprocess, logging,
-                                              nioCore, nioPosix, nioHTTP1]),
+        library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore", "HTTPServing",
+                                              subprocess, logging, nioCore, nioHTTP1]),
 
         // MARK: Support — what several test targets share
         // Tests/ mirrors Sources/: the tests of Sources/<role>/<target> are Tests/<role>/<target>Tests.
         .target(name: "TestSupport", dependencies: ["VPCNetCore"], path: "Tests/Support/TestSupport", swiftSettings: strict),
         // A fake kernel for the datapath's reconcile logic (links libnl through Netlink's types).
-        .target(name: "KernelFakes", dependencies: ["HostNetwork", "Netlink", "TestSupport", "VPCNetCore"], path: "Tests/Support/KernelFakes",
+        .target(name: "KernelFakes", dependencies: ["HostNetwork", "Netlink", "TestSupport", "VPCNetCore", "VPCNetSettings"], path: "Tests/Support/KernelFakes",
                 swiftSettings: strict),
         tests("VPCNetCoreTests", in: "Core", ["VPCNetCore", propertyBased]),
-        tests("AWSEC2Tests", in: "Clients", ["AWSEC2", "TestSupport", metrics, metricsTestKit, nioCore, nioPosix, nioHTTP1]),
+        tests("VPCNetSettingsTests", in: "Core", ["VPCNetSettings", "VPCNetCore"]),
+        tests("AWSEC2Tests", in: "Clients", ["AWSEC2", "TestSupport", "HTTPServing", metrics, metricsTestKit, nioCore, nioHTTP1]),
         tests("KubernetesTests", in: "Clients", ["Kubernetes", "KubeSim", "VPCNetCore", "TestSupport", propertyBased]),
         tests("NetlinkTests", in: "Clients", ["Netlink", "VPCNetCore", subprocess]),
+        tests("IPAMClientTests", in: "Clients", ["IPAMClient", "IPAMProto", "IPAMGRPC", "TestSupport", grpcCore, grpcTransport, nioCore, nioHPACK,
+                                                  swiftProtobuf]),
         tests("ControllerRuntimeTests", in: "Runtime", ["ControllerRuntime", "Kubernetes", "KubeSim", "VPCNetCore", "TestSupport"]),
-        tests("ENIControllerTests", in: "Components", ["ENIController", "EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2",
+        tests("ENIControllerTests", in: "Components", ["ENIController", "VPCNetSettings", "EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2",
                                                       "VPCNetCore", "TestSupport"]),
-        tests("HostNetworkTests", in: "Components", ["HostNetwork", "Netlink", "VPCNetCore", "TestSupport", "KernelFakes", subprocess]),
-        tests("IPAMTests", in: "Components", ["IPAM", "VPCNetCore", "TestSupport", propertyBased]),
-        tests("VPCNetDaemonTests", in: "Components", ["VPCNetDaemon", "HostNetwork", "Netlink", "Kubernetes", "ControllerRuntime", "KubeSim",
+        tests("HostNetworkTests", in: "Components", ["HostNetwork", "VPCNetSettings", "Netlink", "VPCNetCore", "TestSupport", "KernelFakes", subprocess]),
+        tests("IPAMTests", in: "Components", ["IPAM", "VPCNetContracts", "VPCNetCore", "TestSupport", propertyBased]),
+        tests("VPCNetDaemonTests", in: "Components", ["VPCNetDaemon", "VPCNetContracts", "VPCNetSettings", "HostNetwork", "Netlink", "Kubernetes", "ControllerRuntime", "KubeSim",
                                                       "VPCNetCore", "IPAM", "TestSupport", "KernelFakes"]),
-        tests("CNIPluginTests", in: "Components", ["CNIPlugin", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore", "TestSupport"]),
-        tests("VPCNetCtlTests", in: "Components", ["VPCNetCtl", "VPCNetDaemon", "IPAM", "VPCNetCore", "TestSupport"]),
+        tests("CNIPluginTests", in: "Components", ["CNIPlugin", "VPCNetContracts", "VPCNetDaemon", "IPAM", "IPAMClient", "IPAMProto", "VPCNetCore", "TestSupport"]),
+        tests("VPCNetCtlTests", in: "Components", ["VPCNetCtl", "VPCNetContracts", "VPCNetCore", "TestSupport"]),
         tests("EC2SimTests", in: "Testbed", ["EC2Sim", "AWSEC2", propertyBased]),
         tests("KubeSimTests", in: "Testbed", ["KubeSim", "Kubernetes", "VPCNetCore", "TestSupport"]),
     ],

@@ -63,6 +63,8 @@ class Node:
         self.confdir = os.path.join(directory, "net.d")
         self.conflist = os.path.join(self.confdir, "10-vpcnet.conflist")
         self.daemon_args = list(daemon_args)
+        # Released addresses are free again after a second, unless a test asks for a cooldown it can observe.
+        self.cooldown = [] if "--cooldown" in self.daemon_args else ["--cooldown", "1s"]
         self.proc = None
         # The daemon runs in the test's own network namespace: its endpoints need ports of their own.
         self.introspection = f"http://127.0.0.1:{free_port()}"
@@ -90,7 +92,7 @@ class Node:
             DAEMON, "--node-name", self.name, "--netns", self.netns_path, "--state-dir", self.state, "--socket", self.socket,
             "--cni-source-dirs", f"{os.path.dirname(IPAM)}:/usr/lib/cni", "--cni-bin-dir", self.bin, "--cni-conf-dir", self.confdir,
             "--metrics-listen", self.metrics.removeprefix("http://"), "--introspection-listen", self.introspection.removeprefix("http://"),
-            "--kubeconfig", self.api.kubeconfig, "--cooldown", "1s", *self.daemon_args],
+            "--kubeconfig", self.api.kubeconfig, *self.cooldown, *self.daemon_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         return self
 

@@ -66,7 +66,8 @@ def test_the_daemon_configures_the_node_then_writes_the_conflist_and_removes_the
 
 @pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])
 def test_ptp_through_libcni_gets_an_address_checks_and_releases_it(node_factory, version):
-    node = node_factory([eni(1, 1, addresses("10.0.1", 4))])
+    # A cooldown longer than the test: the released address must be seen cooling, however slow the machine.
+    node = node_factory([eni(1, 1, addresses("10.0.1", 4))], daemon_args=["--cooldown", "1h"])
     node.start().wait_ready()
     conflist = os.path.join(node.directory, f"{version}.conflist")
     document = json.load(open(node.conflist))
@@ -348,7 +349,8 @@ def test_introspection_metrics_and_vpcnetctl_show_the_running_node(api, node_fac
     import tarfile
     import urllib.request
     from test_deploy import VPCNETCTL
-    node = node_factory([eni(1, 1, addresses("10.0.1", 3)), eni(2, 2, addresses("10.0.2", 2))])
+    # A cooldown longer than the test: the two views compared below must not straddle its end.
+    node = node_factory([eni(1, 1, addresses("10.0.1", 3)), eni(2, 2, addresses("10.0.2", 2))], daemon_args=["--cooldown", "1h"])
     node.start().wait_ready()
     wait_for("the taint goes", lambda: ("k8s-vpcnet/no-interface-configured", "NoSchedule") not in api.taints(node.name))
     held = json.loads(node.plugin("ADD", "c1").stdout)["ips"][0]["address"].split("/")[0]

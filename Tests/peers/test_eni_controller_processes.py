@@ -82,6 +82,10 @@ def lease_holder(kubectl):
     return lease["spec"].get("holderIdentity") or None
 
 
+def lease_renew_time(kubectl):
+    return json.loads(kubectl("get", "lease", "-n", "kube-system", "vpcnet-eni-controller", "-o", "json"))["spec"].get("renewTime")
+
+
 def record(kubectl, name):
     node = json.loads(kubectl("get", "node", name, "-o", "json"))
     text = node["metadata"].get("annotations", {}).get("k8s-vpcnet/node-network")
@@ -112,7 +116,16 @@ def test_one_replica_works_and_a_standby_takes_over(world):
     check_provisioned(ec2, kubectl, "node-a", node_a)
 
     second, _, second_log = controller("replica-b")
-    time.sleep(2)
+
+    def standby_saw_the_lease():
+        second_log.seek(0)
+        return "standing by: the lease is held" in second_log.read()
+
+    wait_for("replica-b finds the lease held", standby_saw_the_lease)
+    # The leader renews twice more while the standby keeps trying (every retry period).
+    for _ in range(2):
+        renewed = lease_renew_time(kubectl)
+        wait_for("the leader renews", lambda: lease_renew_time(kubectl) != renewed)
     assert lease_holder(kubectl) == "replica-a", "the standby waits while the leader renews"
     second_log.seek(0)
     assert "became leader" not in second_log.read()

@@ -43,6 +43,13 @@ class Cluster:
                       "spec": {"containers": [{"name": "app", "image": "pause"}], **spec}} for i in range(count)]
         self.kubectl("apply", "-f", "-", input="\n".join(json.dumps(document) for document in documents))
 
+    def refused(self, prefix):
+        """Pods named PREFIX-N that were told no: the scheduler could not place them, or their
+        node's kubelet could not give them a network (FailedScheduling, FailedCreatePodSandBox Events)."""
+        events = json.loads(self.kubectl("get", "events", "-o", "json"))["items"]
+        return {e["involvedObject"]["name"] for e in events
+                if e.get("reason") in ("FailedScheduling", "FailedCreatePodSandBox") and e["involvedObject"]["name"].startswith(prefix + "-")}
+
     def running(self, selector):
         return [p for p in self.pods(selector) if p.get("status", {}).get("phase") == "Running" and p["status"].get("podIP")]
 
@@ -175,7 +182,8 @@ def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
     cluster = Cluster(cluster_dir)
     cluster.create_pods(8, "full")
     wait_for("6 pods running", lambda: len(cluster.running("app=full")) == 6, timeout=120)
-    time.sleep(2)
+    wait_for("the other two are refused", lambda: len(cluster.refused("full") - {p["metadata"]["name"] for p in cluster.running("app=full")}) == 2,
+             timeout=60)
     pending = [p for p in cluster.pods("app=full") if p.get("status", {}).get("phase") != "Running"]
     assert len(pending) == 2
     node = json.loads(cluster.kubectl("get", "node", cluster.state["nodes"][0]["name"], "-o", "json"))
@@ -186,7 +194,7 @@ def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
 
     # More pods than the node holds wait for a new node, then start there.
     cluster.create_pods(3, "more")
-    time.sleep(2)
+    wait_for("the scheduler cannot place them", lambda: len(cluster.refused("more")) == 3, timeout=60)
     assert not cluster.running("app=more")
     result = subprocess.run([SIM, "add-node", "--state-dir", cluster_dir], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -208,7 +216,7 @@ def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_lea
             if pid:
                 os.kill(pid, signal.SIGKILL)
         node = cluster.state["nodes"][0]["name"]
-        time.sleep(1)
+        wait_for("the scheduler holds the pod back", lambda: cluster.refused("early") == {"early-0"}, timeout=60)
         pod = cluster.pods("app=early")[0]
         assert pod.get("status", {}).get("phase") != "Running" and not pod["spec"].get("nodeName"), "no pod before the node is configured"
         assert process.wait(timeout=240) == 0, process.stdout.read()

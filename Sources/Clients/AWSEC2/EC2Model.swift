@@ -60,8 +60,7 @@ public struct NetworkInterfaceAttachment: Hashable, Sendable, Decodable {
     public var instanceID: String?
     public var deviceIndex: Int
     public var networkCardIndex: Int?
-    /// `attaching`, `attached`, `detaching`, `detached`.
-    public var status: String
+    public var status: AttachmentStatus
     public var deleteOnTermination: Bool
 
     enum CodingKeys: String, CodingKey {
@@ -73,7 +72,7 @@ public struct NetworkInterfaceAttachment: Hashable, Sendable, Decodable {
         instanceID = try c.text(.instanceID)
         deviceIndex = try c.decode(Int.self, forKey: .deviceIndex)
         networkCardIndex = try c.decodeIfPresent(Int.self, forKey: .networkCardIndex)
-        status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+        status = AttachmentStatus(rawValue: try c.decodeIfPresent(String.self, forKey: .status) ?? "")
         deleteOnTermination = try c.decodeIfPresent(Bool.self, forKey: .deleteOnTermination) ?? false
     }
 }
@@ -86,8 +85,7 @@ public struct NetworkInterface: Hashable, Sendable, Decodable {
     public var vpcID: String?
     public var availabilityZone: String?
     public var description: String?
-    /// `available`, `attaching`, `in-use`, `detaching`.
-    public var status: String
+    public var status: NetworkInterfaceStatus
     public var macAddress: String
     public var privateIPAddress: String
     public var privateIPAddresses: [PrivateIPAddress]
@@ -112,7 +110,7 @@ public struct NetworkInterface: Hashable, Sendable, Decodable {
         vpcID = try c.text(.vpcID)
         availabilityZone = try c.text(.availabilityZone)
         description = try c.text(.description)
-        status = try c.decodeIfPresent(String.self, forKey: .status) ?? ""
+        status = NetworkInterfaceStatus(rawValue: try c.decodeIfPresent(String.self, forKey: .status) ?? "")
         macAddress = try c.decode(String.self, forKey: .macAddress)
         privateIPAddress = try c.decode(String.self, forKey: .privateIPAddress)
         privateIPAddresses = try c.list(PrivateIPAddress.self, forKey: .privateIPAddresses)

@@ -12,7 +12,7 @@ public enum IPAMCallError: Error, Hashable, Sendable, CustomStringConvertible {
     case unreachable(String)
     case deadlineExceeded
     /// The daemon answered with a gRPC status other than OK.
-    case status(code: Int, message: String)
+    case status(code: GRPCStatusCode, message: String)
     /// The bytes on the socket were not the gRPC we expect.
     case protocolViolation(String)
 
@@ -68,7 +68,7 @@ struct UnaryCall {
     static func isTransient(_ error: IPAMCallError) -> Bool {
         switch error {
         case .unreachable: true
-        case .status(let code, _): code == 14  // UNAVAILABLE
+        case .status(let code, _): code == .unavailable
         case .deadlineExceeded, .protocolViolation: false
         }
     }
@@ -77,7 +77,7 @@ struct UnaryCall {
         let fd = try connect()
         defer { close(fd) }
         var out: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-        out += Self.frame(type: 0x4, flags: 0, stream: 0, payload: [])  // SETTINGS, defaults
+        out += HTTP2Frame(.settings).bytes  // the defaults
         var headers = HPACKHeaders([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
                                     ("content-type", "application/grpc"), ("te", "trailers"),
                                     ("grpc-timeout", "\(max(1, Int((deadline &- Self.now()) / 1_000_000)))m")])
@@ -85,18 +85,20 @@ struct UnaryCall {
         var block = ByteBuffer()
         do { try encoder.encode(headers: headers, to: &block) } catch { throw .protocolViolation("cannot encode headers: \(error)") }
         headers = [:]
-        out += Self.frame(type: 0x1, flags: 0x4, stream: 1, payload: Array(block.readableBytesView))  // HEADERS, END_HEADERS
-        var message: [UInt8] = [0] + Self.bigEndian32(UInt32(request.count)) + request
-        // DATA frames within the default maximum frame size (16 KiB).
+        out += HTTP2Frame(.headers, flags: .endHeaders, stream: 1, payload: Array(block.readableBytesView)).bytes
+        var message: [UInt8] = [0] + HTTP2Frame.bigEndian32(UInt32(request.count)) + request
+        // DATA frames within the default maximum frame size.
         repeat {
-            let chunk = Array(message.prefix(16_384))
+            let chunk = Array(message.prefix(HTTP2Frame.defaultMaxPayload))
             message.removeFirst(chunk.count)
-            out += Self.frame(type: 0x0, flags: message.isEmpty ? 0x1 : 0, stream: 1, payload: chunk)
+            out += HTTP2Frame(.data, flags: message.isEmpty ? .endStream : [], stream: 1, payload: chunk).bytes
         } while !message.isEmpty
         try send(fd, out)
         return try readResponse(fd)
     }
 
+    /// Stream 1's response: HEADERS, DATA, trailers (a HEADERS block that ends the stream, maybe
+    /// continued in CONTINUATION frames), answering SETTINGS and PING and opening the window on the way.
     private func readResponse(_ fd: Int32) throws(IPAMCallError) -> [UInt8] {
         var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
         var input: [UInt8] = []
@@ -105,32 +107,30 @@ struct UnaryCall {
         var blockEndsStream = false
         var status: String?
         while true {
-            while input.count < 9 || input.count < 9 + Self.length(input) {
+            var next = HTTP2Frame.next(from: &input)
+            while next == nil {
                 try receive(fd, into: &input)
+                next = HTTP2Frame.next(from: &input)
             }
-            let length = Self.length(input), type = input[3], flags = input[4]
-            let stream = Self.bigEndian32(input[5..<9]) & 0x7fff_ffff
-            var payload = Array(input[9..<(9 + length)])
-            input.removeFirst(9 + length)
-            switch type {
-            case 0x0 where stream == 1:  // DATA
-                if flags & 0x8 != 0 { payload = try Self.unpad(payload) }
+            guard let frame = next else { continue }
+            switch (frame.kind, frame.stream) {
+            case (.data?, 1):
+                let payload = try frame.content()
                 body += payload
                 guard body.count <= Self.maxResponseBytes else { throw .protocolViolation("response larger than \(Self.maxResponseBytes) bytes") }
                 if !payload.isEmpty {
-                    let increment = Self.bigEndian32(UInt32(payload.count))
-                    try send(fd, Self.frame(type: 0x8, flags: 0, stream: 0, payload: increment) + Self.frame(type: 0x8, flags: 0, stream: 1, payload: increment))
+                    let increment = HTTP2Frame.bigEndian32(UInt32(payload.count))
+                    try send(fd, HTTP2Frame(.windowUpdate, payload: increment).bytes + HTTP2Frame(.windowUpdate, stream: 1, payload: increment).bytes)
                 }
-                if flags & 0x1 != 0 { throw .protocolViolation("the stream ended without trailers") }
-            case 0x1 where stream == 1, 0x9 where stream == 1:  // HEADERS, CONTINUATION
-                if type == 0x1 {
-                    if flags & 0x8 != 0 { payload = try Self.unpad(payload) }
-                    if flags & 0x20 != 0 { payload.removeFirst(min(5, payload.count)) }  // PRIORITY
-                    blockEndsStream = flags & 0x1 != 0
-                    block = []
+                if frame.flags.contains(.endStream) { throw .protocolViolation("the stream ended without trailers") }
+            case (.headers?, 1), (.continuation?, 1):
+                if frame.kind == .headers {
+                    blockEndsStream = frame.flags.contains(.endStream)
+                    block = try frame.content()
+                } else {
+                    block += frame.payload
                 }
-                block += payload
-                guard flags & 0x4 != 0 else { continue }  // more CONTINUATION to come
+                guard frame.flags.contains(.endHeaders) else { continue }  // more CONTINUATION to come
                 var buffer = ByteBuffer(bytes: block)
                 let fields: HPACKHeaders
                 do { fields = try decoder.decodeHeaders(from: &buffer) } catch { throw .protocolViolation("bad header block: \(error)") }
@@ -139,24 +139,28 @@ struct UnaryCall {
                 }
                 if let grpcStatus = fields.first(name: "grpc-status") { status = grpcStatus }
                 guard blockEndsStream else { continue }
-                let code = Int(status ?? "") ?? 2
-                guard code == 0 else { throw .status(code: code, message: Self.percentDecoded(fields.first(name: "grpc-message") ?? "")) }
+                let code = Int(status ?? "").map(GRPCStatusCode.init(rawValue:)) ?? .unknown
+                guard code == .ok else { throw .status(code: code, message: Self.percentDecoded(fields.first(name: "grpc-message") ?? "")) }
                 return try Self.message(body)
-            case 0x3:  // RST_STREAM
-                let code = Self.bigEndian32(payload.prefix(4))
+            case (.resetStream?, _):
+                let code = HTTP2Frame.ErrorCode(rawValue: HTTP2Frame.bigEndian32(frame.payload))
                 // REFUSED_STREAM or CANCEL of our call: the daemon dropped it unanswered (it is
                 // stopping), so it may be repeated; anything else is a fault worth reporting.
-                if stream == 1 && (code == 7 || code == 8) { throw .unreachable("the daemon reset the stream (error \(code))") }
-                throw .protocolViolation("the daemon reset stream \(stream) (error \(code))")
-            case 0x4 where flags & 0x1 == 0:  // SETTINGS: acknowledge
-                try send(fd, Self.frame(type: 0x4, flags: 0x1, stream: 0, payload: []))
-            case 0x6 where flags & 0x1 == 0:  // PING: answer
-                try send(fd, Self.frame(type: 0x6, flags: 0x1, stream: 0, payload: payload))
-            case 0x7:  // GOAWAY: a graceful one (no error, our stream included) still finishes stream 1.
-                let lastStream = Self.bigEndian32(payload.prefix(4)) & 0x7fff_ffff, code = Self.bigEndian32(payload.dropFirst(4).prefix(4))
-                if lastStream < 1 || code != 0 { throw .unreachable("the daemon is shutting down") }
+                if frame.stream == 1 && (code == .refusedStream || code == .cancel) {
+                    throw .unreachable("the daemon reset the stream (error \(HTTP2Frame.bigEndian32(frame.payload)))")
+                }
+                throw .protocolViolation("the daemon reset stream \(frame.stream) (error \(HTTP2Frame.bigEndian32(frame.payload)))")
+            case (.settings?, _) where !frame.flags.contains(.ack):
+                try send(fd, HTTP2Frame(.settings, flags: .ack).bytes)
+            case (.ping?, _) where !frame.flags.contains(.ack):
+                try send(fd, HTTP2Frame(.ping, flags: .ack, payload: frame.payload).bytes)
+            case (.goAway?, _):
+                // A graceful GOAWAY (no error, our stream included) still finishes stream 1.
+                let lastStream = HTTP2Frame.bigEndian32(frame.payload) & 0x7fff_ffff
+                let code = HTTP2Frame.bigEndian32(frame.payload.dropFirst(4))
+                if lastStream < 1 || code != HTTP2Frame.ErrorCode.noError.rawValue { throw .unreachable("the daemon is shutting down") }
             default:
-                continue  // SETTINGS ACK, WINDOW_UPDATE, PRIORITY, frames of other streams
+                continue  // SETTINGS ACK, WINDOW_UPDATE, PRIORITY, unknown types, frames of other streams
             }
         }
     }
@@ -228,33 +232,13 @@ struct UnaryCall {
         }
     }
 
-    // MARK: - Framing
-
-    static func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {
-        let length = UInt32(payload.count)
-        return [UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), type, flags] + bigEndian32(stream) + payload
-    }
-
-    static func length(_ input: [UInt8]) -> Int { Int(input[0]) << 16 | Int(input[1]) << 8 | Int(input[2]) }
-
-    static func bigEndian32(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
-    }
-
-    static func bigEndian32(_ bytes: some Collection<UInt8>) -> UInt32 {
-        bytes.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
-    }
-
-    static func unpad(_ payload: [UInt8]) throws(IPAMCallError) -> [UInt8] {
-        guard let padding = payload.first, Int(padding) < payload.count else { throw .protocolViolation("bad padding") }
-        return Array(payload[1..<(payload.count - Int(padding))])
-    }
+    // MARK: - gRPC
 
     /// The one gRPC message in a unary response body.
     static func message(_ body: [UInt8]) throws(IPAMCallError) -> [UInt8] {
         guard body.count >= 5 else { throw .protocolViolation("no response message") }
         guard body[0] == 0 else { throw .protocolViolation("compressed response") }
-        let length = Int(bigEndian32(body[1..<5]))
+        let length = Int(HTTP2Frame.bigEndian32(body[1..<5]))
         guard body.count == 5 + length else { throw .protocolViolation("response message of \(body.count - 5) bytes, framed as \(length)") }
         return Array(body[5...])
     }

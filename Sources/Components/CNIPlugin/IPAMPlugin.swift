@@ -3,9 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import IPAM
 import IPAMClient
 import IPAMProto
+import VPCNetContracts
 import VPCNetCore
 
 /// The daemon as the plugin uses it (``IPAMClient`` in production; a fake in unit tests).
@@ -22,7 +22,7 @@ extension IPAMClient: IPAMBackend {}
 /// The vpcnet-ipam CNI plugin: one invocation, from environment and stdin to stdout and an exit
 /// status. The executable only gathers its inputs and prints what this returns.
 public struct IPAMPlugin {
-    public struct Outcome: Equatable {
+    public struct Outcome: Equatable, Sendable {
         public var output: String
         public var exitCode: Int32
     }
@@ -148,9 +148,9 @@ public struct IPAMPlugin {
             return CNIError(.tryAgainLater, "cannot \(what): \(error)")
         case .status(let code, let message):
             switch code {
-            case 8: return CNIError(.noFreeAddress, message)  // RESOURCE_EXHAUSTED
-            case 14: return CNIError(.tryAgainLater, message)  // UNAVAILABLE
-            case 5: return CNIError(.unknownContainer, message)  // NOT_FOUND
+            case .resourceExhausted: return CNIError(.noFreeAddress, message)
+            case .unavailable: return CNIError(.tryAgainLater, message)
+            case .notFound: return CNIError(.unknownContainer, message)
             default: return CNIError(.daemonRefused, "cannot \(what): \(message)")
             }
         case .protocolViolation:

@@ -6,24 +6,7 @@ import Logging
 import Metrics
 import Synchronization
 import VPCNetCore
-
-/// The controller's tunables. Defaults suit a production cluster; tests shorten the periods.
-public struct ControllerConfiguration: Sendable {
-    public var clusterName: String
-    /// Concurrent node reconciles (each also runs its node's ENIs concurrently).
-    public var workers = 8
-    public var subnetTags: [String: String] = [:]
-    /// Detach and delete a Node's ENIs when the Node object is deleted but its instance runs on.
-    public var deleteENIsOnNodeDeletion = true
-    public var sweepInterval: Duration = .seconds(300)
-    /// `available` ENIs of ours younger than this are left alone by the sweep (they may be mid-attach).
-    public var sweepGrace: Duration = .seconds(900)
-    /// How often a provisioned node is checked against EC2 again (the informer's resync).
-    public var verifyPeriod: Duration = .seconds(600)
-    public var queueBackoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
-
-    public init(clusterName: String) { self.clusterName = clusterName }
-}
+import VPCNetSettings
 
 /// The eni-controller: Nodes from an informer, through a rate-limited work queue, to a bounded
 /// pool of workers that each reconcile one node (level-triggered: every pass reads EC2 and the
@@ -44,6 +27,8 @@ public final class ENIController: Sendable {
     /// The record last written per node (with the Node's uid): our own writes re-queue the node
     /// before the informer has seen them, and that pass must not redo the EC2 work.
     private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
+    /// Finished reconciles per node: what tests wait on to know a node was looked at again.
+    private let finished = Mutex<[String: Int]>([:])
 
     enum NodeState: String, CaseIterable { case provisioned, provisioning, failed }
 
@@ -78,6 +63,12 @@ public final class ENIController: Sendable {
         await queue.shutDown()
     }
 
+    /// How many reconciles of `node` have finished.
+    public func finishedReconciles(of node: String) -> Int { finished.withLock { $0[node] ?? 0 } }
+
+    /// Queues `node` for a reconcile, as any change of it would.
+    public func requeue(_ node: String) async { await queue.add(node) }
+
     func handle(_ event: InformerEvent<Node>) async {
         switch event {
         case .added(let node), .deleted(let node), .resync(let node):
@@ -102,6 +93,7 @@ public final class ENIController: Sendable {
             let started = ContinuousClock.now
             let decision = await reconcile(name)
             metrics.reconciled(decision, in: ContinuousClock.now - started)
+            finished.withLock { $0[name, default: 0] += 1 }
             if Task.isCancelled {
                 // Shutting down (or leadership lost): whatever failed, failed because of that.
                 await queue.done(name)

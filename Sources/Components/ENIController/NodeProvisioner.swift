@@ -15,7 +15,7 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
     case inProgress(String)
     /// Steps were applied but EC2 keeps reporting the old state: back off (something else is changing it).
     case notConverging(String)
-    case ec2(EC2Error, action: String)
+    case ec2(EC2Error, action: EC2Action)
 
     public var description: String {
         switch self {
@@ -25,14 +25,14 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
         case .noUsableSubnet(let detail): "no usable subnet: \(detail)"
         case .inProgress(let detail): "waiting for EC2: \(detail)"
         case .notConverging(let detail): "not converging: \(detail)"
-        case .ec2(let error, let action): "\(action) failed: \(error)"
+        case .ec2(let error, let action): "\(action.rawValue) failed: \(error)"
         }
     }
 
     /// The IAM permission an `UnauthorizedOperation` names, for the Event that tells the operator.
     public var missingPermission: String? {
         guard case .ec2(let error, let action) = self, error.code == .unauthorizedOperation else { return nil }
-        return "ec2:\(action)"
+        return "ec2:\(action.rawValue)"
     }
 }
 
@@ -125,7 +125,7 @@ public final class NodeProvisioner: Sendable {
     // MARK: Facts
 
     func describeInstance(_ id: InstanceID) async throws(ProvisioningError) -> Instance {
-        let instances = try await call("DescribeInstances") { () async throws(EC2Error) in try await self.ec2.describeInstances(ids: [id.rawValue]) }
+        let instances = try await call(.describeInstances) { () async throws(EC2Error) in try await self.ec2.describeInstances(ids: [id.rawValue]) }
         guard let instance = instances.first else { throw .instanceNotFound(id.rawValue) }
         guard instance.state == "running" else {
             if instance.state == "pending" { throw .inProgress("instance \(id) is pending") }
@@ -137,7 +137,7 @@ public final class NodeProvisioner: Sendable {
     /// The generated table, else DescribeInstanceTypes once per type.
     func limits(for type: String) async throws(ProvisioningError) -> InstanceTypeLimits {
         if let known = knownLimits(type) ?? typeCache.withLock({ $0[type] }) { return known }
-        let infos = try await call("DescribeInstanceTypes") { () async throws(EC2Error) in try await self.ec2.describeInstanceTypes([type]) }
+        let infos = try await call(.describeInstanceTypes) { () async throws(EC2Error) in try await self.ec2.describeInstanceTypes([type]) }
         guard let info = infos.first(where: { $0.instanceType == type }) else { throw .unknownInstanceType(type) }
         let defaultCard = info.networkCards.first(where: { $0.networkCardIndex == info.defaultNetworkCardIndex })
         let limits = InstanceTypeLimits(
@@ -157,7 +157,7 @@ public final class NodeProvisioner: Sendable {
     func ownedENIs(instanceID: String) async throws(ProvisioningError) -> [Found] {
         let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName]),
                        Filter("tag:\(WellKnown.ENITags.instanceID)", [instanceID])]
-        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+        let enis = try await call(.describeNetworkInterfaces) { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
         return enis.map { eni in
             Found(eni: eni, summary: OwnedENI(
                 id: eni.id, status: eni.status,
@@ -171,7 +171,7 @@ public final class NodeProvisioner: Sendable {
 
     func subnet(_ id: String) async throws(ProvisioningError) -> Subnet {
         if let cached = subnetCache.withLock({ $0[id] }) { return cached }
-        let subnets = try await call("DescribeSubnets") { () async throws(EC2Error) in try await self.ec2.describeSubnets(ids: [id]) }
+        let subnets = try await call(.describeSubnets) { () async throws(EC2Error) in try await self.ec2.describeSubnets(ids: [id]) }
         guard let subnet = subnets.first else { throw .noUsableSubnet("subnet \(id) not found") }
         subnetCache.withLock { $0[id] = subnet }
         return subnet
@@ -179,7 +179,7 @@ public final class NodeProvisioner: Sendable {
 
     func vpcCIDRs(_ id: String) async throws(ProvisioningError) -> [IPv4CIDR] {
         if let cached = vpcCache.withLock({ $0[id] }) { return cached }
-        let vpcs = try await call("DescribeVpcs") { () async throws(EC2Error) in try await self.ec2.describeVPCs(ids: [id]) }
+        let vpcs = try await call(.describeVpcs) { () async throws(EC2Error) in try await self.ec2.describeVPCs(ids: [id]) }
         guard let vpc = vpcs.first else { throw .noUsableSubnet("VPC \(id) not found") }
         let cidrs = (vpc.cidrBlocks.isEmpty ? [vpc.cidrBlock] : vpc.cidrBlocks).compactMap { try? IPv4CIDR(parsing: $0) }
         vpcCache.withLock { $0[id] = cidrs }
@@ -201,7 +201,7 @@ public final class NodeProvisioner: Sendable {
         var filters = settings.subnetTags.sorted { $0.key < $1.key }.map { Filter("tag:\($0.key)", [$0.value]) }
         if let zone = instance.availabilityZone { filters.append(Filter("availability-zone", [zone])) }
         if let vpc = instance.vpcID { filters.append(Filter("vpc-id", [vpc])) }
-        let candidates = try await call("DescribeSubnets") { () async throws(EC2Error) in try await self.ec2.describeSubnets(filters: filters) }
+        let candidates = try await call(.describeSubnets) { () async throws(EC2Error) in try await self.ec2.describeSubnets(filters: filters) }
         guard let best = candidates.filter({ !exhausted.contains($0.id) && $0.availableIPAddressCount > 0 })
             .max(by: { ($0.availableIPAddressCount, $1.id) < ($1.availableIPAddressCount, $0.id) }) else {
             throw .noUsableSubnet("no subnet tagged \(settings.subnetTags) with free addresses in \(instance.availabilityZone ?? "the instance's zone")")
@@ -273,7 +273,7 @@ public final class NodeProvisioner: Sendable {
                     let until = ContinuousClock.now + settings.subnetBackoff
                     exhaustedSubnets.withLock { $0[subnetID] = until }
                 }
-                throw .ec2(error, action: "CreateNetworkInterface")
+                throw .ec2(error, action: .createNetworkInterface)
             }
             logger.info("created ENI", metadata: ["node": "\(nodeName)", "eni": "\(eni.id)", "deviceIndex": "\(deviceIndex)"])
             var applied = try await attach(eni.id, deviceIndex: deviceIndex, instanceID: instance.id)
@@ -282,27 +282,27 @@ public final class NodeProvisioner: Sendable {
         case .attach(let eniID, let deviceIndex):
             return try await attach(eniID, deviceIndex: deviceIndex, instanceID: instance.id)
         case .setDeleteOnTermination(let eniID, let attachmentID):
-            try await call("ModifyNetworkInterfaceAttribute") { () async throws(EC2Error) in
+            try await call(.modifyNetworkInterfaceAttribute) { () async throws(EC2Error) in
                 try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .deleteOnTermination(attachmentID: attachmentID, true))
             }
             return Applied(deleteOnTerminationSet: [eniID])
         case .assignAddresses(let eniID, let count):
-            _ = try await call("AssignPrivateIpAddresses") { () async throws(EC2Error) in
+            _ = try await call(.assignPrivateIpAddresses) { () async throws(EC2Error) in
                 try await self.ec2.assignPrivateIPAddresses(id: eniID, .count(count))
             }
             return Applied()
         case .delete(let eniID):
-            try await call("DeleteNetworkInterface") { () async throws(EC2Error) in try await self.ec2.deleteNetworkInterface(id: eniID) }
+            try await call(.deleteNetworkInterface) { () async throws(EC2Error) in try await self.ec2.deleteNetworkInterface(id: eniID) }
             return Applied()
         }
     }
 
     private func attach(_ eniID: String, deviceIndex: Int, instanceID: String) async throws(ProvisioningError) -> Applied {
-        let attachmentID = try await call("AttachNetworkInterface") { () async throws(EC2Error) in
+        let attachmentID = try await call(.attachNetworkInterface) { () async throws(EC2Error) in
             try await self.ec2.attachNetworkInterface(id: eniID, instanceID: instanceID, deviceIndex: deviceIndex)
         }
         // Set at once, so an instance terminated from here on takes the ENI with it.
-        try await call("ModifyNetworkInterfaceAttribute") { () async throws(EC2Error) in
+        try await call(.modifyNetworkInterfaceAttribute) { () async throws(EC2Error) in
             try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .deleteOnTermination(attachmentID: attachmentID, true))
         }
         return Applied(attached: [eniID], deleteOnTerminationSet: [eniID])
@@ -331,7 +331,7 @@ public final class NodeProvisioner: Sendable {
                     primaryIP: try IPv4Address(parsing: eni.privateIPAddress),
                     secondaryIPs: attachment.deviceIndex == 0 ? [] : try eni.secondaryIPAddresses.map { try IPv4Address(parsing: $0) }))
             } catch {
-                throw .ec2(.invalidResponse(status: 200, detail: "ENI \(eni.id): \(error)"), action: "DescribeNetworkInterfaces")
+                throw .ec2(.invalidResponse(status: 200, detail: "ENI \(eni.id): \(error)"), action: .describeNetworkInterfaces)
             }
         }
         let vpcCIDRs = try await vpcCIDRs(vpcID)
@@ -341,13 +341,13 @@ public final class NodeProvisioner: Sendable {
                                        availabilityZone: zone, vpcID: try VPCID(parsing: vpcID), vpcCIDRs: vpcCIDRs, enis: enis)
             try record.validate()
         } catch {
-            throw .ec2(.invalidResponse(status: 200, detail: "record for \(instance.id): \(error)"), action: "DescribeInstances")
+            throw .ec2(.invalidResponse(status: 200, detail: "record for \(instance.id): \(error)"), action: .describeInstances)
         }
         return record
     }
 
     /// Runs one EC2 call, labelling its error with the action (for Events naming a missing permission).
-    func call<T: Sendable>(_ action: String, _ body: () async throws(EC2Error) -> T) async throws(ProvisioningError) -> T {
+    func call<T: Sendable>(_ action: EC2Action, _ body: () async throws(EC2Error) -> T) async throws(ProvisioningError) -> T {
         do { return try await body() } catch { throw .ec2(error, action: action) }
     }
 }

@@ -1,14 +1,14 @@
+import AWSEC2
 /// What the controller knows about one ENI it created (found in EC2 by its tags).
 public struct OwnedENI: Hashable, Sendable {
     public struct Attachment: Hashable, Sendable {
         public var id: String
         public var instanceID: String
         public var deviceIndex: Int
-        /// `attaching`, `attached`, `detaching`, `detached`.
-        public var status: String
+        public var status: AttachmentStatus
         public var deleteOnTermination: Bool
 
-        public init(id: String, instanceID: String, deviceIndex: Int, status: String, deleteOnTermination: Bool) {
+        public init(id: String, instanceID: String, deviceIndex: Int, status: AttachmentStatus, deleteOnTermination: Bool) {
             self.id = id
             self.instanceID = instanceID
             self.deviceIndex = deviceIndex
@@ -18,12 +18,11 @@ public struct OwnedENI: Hashable, Sendable {
     }
 
     public var id: String
-    /// `available`, `attaching`, `in-use`, `detaching`.
-    public var status: String
+    public var status: NetworkInterfaceStatus
     public var attachment: Attachment?
     public var secondaryIPCount: Int
 
-    public init(id: String, status: String, attachment: Attachment?, secondaryIPCount: Int) {
+    public init(id: String, status: NetworkInterfaceStatus, attachment: Attachment?, secondaryIPCount: Int) {
         self.id = id
         self.status = status
         self.attachment = attachment
@@ -70,7 +69,7 @@ public struct ProvisioningPlan: Hashable, Sendable {
         for eni in owned.sorted(by: { $0.id < $1.id }) {
             if let attachment = eni.attachment, attachment.instanceID == instanceID {
                 switch attachment.status {
-                case "attaching", "attached":
+                case .attaching, .attached:
                     taken.insert(attachment.deviceIndex)
                     if !attachment.deleteOnTermination {
                         actions.append(.setDeleteOnTermination(eniID: eni.id, attachmentID: attachment.id))
@@ -83,7 +82,7 @@ public struct ProvisioningPlan: Hashable, Sendable {
                     taken.insert(attachment.deviceIndex)
                     waiting.append(eni.id)
                 }
-            } else if eni.attachment == nil && eni.status == "available" {
+            } else if eni.attachment == nil && eni.status == .available {
                 spare.append(eni)
             } else if eni.attachment == nil {
                 waiting.append(eni.id)

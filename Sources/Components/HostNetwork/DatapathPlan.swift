@@ -1,5 +1,6 @@
 import Netlink
 import VPCNetCore
+import VPCNetSettings
 
 /// Everything the kernel should hold for one node record: the pure half of the daemon's host
 /// networking, computed without touching the system (unit-tested without root).

@@ -1,5 +1,6 @@
 import Netlink
 import VPCNetCore
+import VPCNetSettings
 
 /// What one pass of ``HostDatapath/reconcile(record:)`` found and did.
 public struct DatapathReport: Sendable {

@@ -1,11 +1,8 @@
 import Subprocess
 import VPCNetCore
+import VPCNetSettings
 
-/// The two iptables backends a host may use. Rules written to the one the host's other tools do
-/// not use are silently ignored by the kernel's other half, so the choice must match the host.
-public enum IPTablesBackend: String, Sendable, CaseIterable {
-    case nft, legacy
-
+extension IPTablesBackend {
     var saveCommand: String { "iptables-\(rawValue)-save" }
     var restoreCommand: String { "iptables-\(rawValue)-restore" }
 

@@ -1,4 +1,5 @@
 import VPCNetCore
+import VPCNetSettings
 
 /// vpcnet's iptables rules, in its own chains, in `iptables-save` form so what the kernel reports
 /// can be compared line by line with what is wanted. Applied as one `iptables-restore --noflush`

@@ -2,6 +2,7 @@ import Foundation
 import Netlink
 import Subprocess
 import VPCNetCore
+import VPCNetSettings
 
 /// The real host: netlink through libnl-route-3, sysctls under `/proc/sys` (or ``sysctlDirectory``), iptables through
 /// `iptables-save` / `iptables-restore` of the detected backend. Bound to one network namespace

@@ -1,3 +1,4 @@
+import VPCNetContracts
 import VPCNetCore
 
 /// The IPAM's single owner of the pool: every change is persisted before it is answered, so an
@@ -46,10 +47,9 @@ public actor AddressManager {
 
     public func add(_ key: AttachmentKey, pod: PodReference) throws -> (Allocation, AddressSource) {
         var next = pool
-        let (allocation, changed) = try next.allocate(key, pod: pod, now: now())
+        let (allocation, source, changed) = try next.allocate(key, pod: pod, now: now())
         if changed { try store.save(next) }
         pool = next
-        guard let source = pool.source(of: allocation.address) else { throw PoolError.notConfigured }
         return (allocation, source)
     }
 

@@ -1,43 +1,5 @@
+import VPCNetContracts
 import VPCNetCore
-
-/// How the CNI spec identifies an attachment: network name, container ID, interface name.
-public struct AttachmentKey: Hashable, Codable, Sendable, Comparable, CustomStringConvertible {
-    public var network: String
-    public var containerID: String
-    public var interface: String
-
-    public init(network: String, containerID: String, interface: String) {
-        self.network = network
-        self.containerID = containerID
-        self.interface = interface
-    }
-
-    public static func < (a: Self, b: Self) -> Bool { (a.network, a.containerID, a.interface) < (b.network, b.containerID, b.interface) }
-    public var description: String { "\(network)/\(containerID)/\(interface)" }
-}
-
-/// The pod an attachment belongs to, as the runtime reported it (`K8S_POD_*`); may be empty.
-public struct PodReference: Hashable, Codable, Sendable {
-    public var namespace: String
-    public var name: String
-    public var uid: String
-
-    public init(namespace: String = "", name: String = "", uid: String = "") {
-        self.namespace = namespace
-        self.name = name
-        self.uid = uid
-    }
-
-    public var isEmpty: Bool { namespace.isEmpty && name.isEmpty }
-}
-
-public struct Allocation: Hashable, Codable, Sendable {
-    public var key: AttachmentKey
-    public var pod: PodReference
-    public var address: IPv4Address
-    /// Milliseconds since the Unix epoch.
-    public var allocatedAt: Int64
-}
 
 /// Where an address comes from: its ENI and what a pod needs to use it.
 public struct AddressSource: Hashable, Sendable {
@@ -45,30 +7,6 @@ public struct AddressSource: Hashable, Sendable {
     /// The ENI's primary address: the pod's gateway (the `ptp` plugin puts it on the host veth).
     public var gateway: IPv4Address
     public var prefixLength: Int
-}
-
-/// One usable address of the pool as an operator sees it.
-public struct AddressState: Hashable, Codable, Sendable {
-    public enum State: String, Codable, Sendable, CaseIterable {
-        case allocated, free
-        case coolingDown = "cooling_down"
-    }
-
-    public var address: IPv4Address
-    public var eniID: NetworkInterfaceID
-    public var state: State
-    /// The holder, when allocated.
-    public var attachment: AttachmentKey?
-    /// When a cooling address becomes free, in milliseconds since the epoch.
-    public var freeAt: Int64?
-
-    public init(address: IPv4Address, eniID: NetworkInterfaceID, state: State, attachment: AttachmentKey? = nil, freeAt: Int64? = nil) {
-        self.address = address
-        self.eniID = eniID
-        self.state = state
-        self.attachment = attachment
-        self.freeAt = freeAt
-    }
 }
 
 public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -137,15 +75,22 @@ public struct AddressPool: Hashable, Sendable {
 
     public func source(of address: IPv4Address) -> AddressSource? { sources[address] }
 
-    /// The attachment's address: the one it holds, or the best free one. `changed` tells whether
-    /// the state changed (and so must be persisted).
-    public mutating func allocate(_ key: AttachmentKey, pod: PodReference, now: Int64) throws(PoolError) -> (allocation: Allocation, changed: Bool) {
-        if let existing = allocations[key] { return (existing, false) }
+    /// The attachment's address and where it comes from: the one it holds, or the best free one.
+    /// `changed` tells whether the state changed (and so must be persisted). An attachment whose
+    /// address the pool may not hand out now (its ENI's interface is missing) gets `notConfigured`.
+    public mutating func allocate(_ key: AttachmentKey, pod: PodReference,
+                                  now: Int64) throws(PoolError) -> (allocation: Allocation, source: AddressSource, changed: Bool) {
         guard isConfigured else { throw .notConfigured }
-        guard let address = bestFree(now: now) else { throw .exhausted(total: sources.count, coolingDown: coolingDown(now: now)) }
+        if let existing = allocations[key] {
+            guard let source = sources[existing.address] else { throw .notConfigured }
+            return (existing, source, false)
+        }
+        guard let address = bestFree(now: now), let source = sources[address] else {
+            throw .exhausted(total: sources.count, coolingDown: coolingDown(now: now))
+        }
         let allocation = Allocation(key: key, pod: pod, address: address, allocatedAt: now)
         allocations[key] = allocation
-        return (allocation, true)
+        return (allocation, source, true)
     }
 
     /// Releases the attachment's address; nil (and no change) when it holds none.

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import VPCNetContracts
 import VPCNetCore
 
 /// The pool's durable state in one JSON file, replaced atomically (temporary file, fsync,

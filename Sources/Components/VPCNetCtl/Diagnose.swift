@@ -1,6 +1,7 @@
 import Foundation
 import Kubernetes
 import Subprocess
+import VPCNetContracts
 import VPCNetCore
 
 /// `vpcnetctl diagnose`: what a bug report needs from one node, as a directory of files (then a
@@ -10,8 +11,8 @@ public struct Diagnose: Sendable {
     public var endpoint = StatusReport.defaultEndpoint
     public var nodeName: String?
     public var kube: KubeClient?
-    public var stateDirectory = "/var/lib/vpcnet"
-    public var cniConfDirectory = "/etc/cni/net.d"
+    public var stateDirectory = WellKnown.Paths.stateDirectory
+    public var cniConfDirectory = WellKnown.Paths.cniConfDirectory
     /// Run the kernel commands in this network namespace (a simulated node); nil: our own.
     public var namespacePath: String?
 

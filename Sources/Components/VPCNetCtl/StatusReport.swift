@@ -1,13 +1,12 @@
 import AsyncHTTPClient
 import Foundation
-import IPAM
 import NIOCore
+import VPCNetContracts
 import VPCNetCore
-import VPCNetDaemon
 
 /// `vpcnetctl status`: the daemon's introspection endpoint, read and shown.
 public enum StatusReport {
-    public static let defaultEndpoint = "http://127.0.0.1:61682"
+    public static let defaultEndpoint = "http://127.0.0.1:\(WellKnown.Ports.introspection)"
 
     /// GET `endpoint`/v1/status; the raw JSON and its decoded form.
     public static func fetch(endpoint: String, timeout: Duration = .seconds(5)) async throws -> (raw: Data, status: NodeStatus) {

@@ -6,37 +6,11 @@ import Kubernetes
 import Logging
 import Metrics
 import Netlink
+import VPCNetContracts
 import VPCNetCore
+import VPCNetSettings
 
-/// Everything the daemon needs to know, with production defaults; paths are configurable so
-/// several simulated nodes can share one machine.
-public struct DaemonConfiguration: Sendable {
-    public var nodeName: String
-    /// The network namespace to configure (a simulated node); nil: the daemon's own.
-    public var namespacePath: String?
-    public var stateDirectory = "/var/lib/vpcnet"
-    public var socketPath = "/run/vpcnet/ipam.sock"
-    public var cniSourceDirectories = ["/opt/vpcnet/cni", "/usr/lib/cni"]
-    public var cniBinDirectory = "/opt/cni/bin"
-    public var cniConfDirectory = "/etc/cni/net.d"
-    public var datapath = DatapathConfiguration()
-    /// nil: detect the backend the host's other tools use.
-    public var iptablesBackend: IPTablesBackend?
-    public var sysctlDirectory = "/proc/sys"
-    /// How long a released address rests. Longer than conntrack's SYN_SENT timeout (120 s), so
-    /// no half-open flow of the old pod survives into the new one.
-    public var cooldown: Duration = .seconds(150)
-    public var taintWhenNoFreeAddresses = true
-    public var deletePodsWithoutAddresses = false
-    public var collectInterval: Duration = .seconds(60)
-    /// How old an allocation must be before a missing pod releases it.
-    public var collectGrace: Duration = .seconds(120)
-    public var resyncPeriod: Duration = .seconds(30)
-    public var hotplugTimeout: Duration = .seconds(60)
-
-    public init(nodeName: String) { self.nodeName = nodeName }
-
-    public var spoolDirectory: String { stateDirectory + "/spool" }
+extension DaemonConfiguration {
     var installerPaths: CNIInstaller.Paths {
         var paths = CNIInstaller.Paths(sourceDirectories: cniSourceDirectories, stateFile: stateDirectory + "/cni-installed.json")
         paths.binDirectory = cniBinDirectory

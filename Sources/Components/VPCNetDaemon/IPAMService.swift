@@ -3,6 +3,7 @@ import IPAM
 import IPAMGRPC
 import IPAMProto
 import Metrics
+import VPCNetContracts
 import VPCNetCore
 
 /// Told when an ADD fails for lack of addresses (the no-free-ips taint, the optional reschedule).

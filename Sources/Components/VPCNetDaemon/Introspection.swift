@@ -1,55 +1,7 @@
 import Foundation
 import IPAM
+import VPCNetContracts
 import VPCNetCore
-
-/// A node as its daemon sees it: what `GET /v1/status` on the introspection address returns and
-/// `vpcnetctl status` shows. Read-only; addresses and allocations come from the IPAM's memory,
-/// the record and last pass from the node agent.
-public struct NodeStatus: Codable, Sendable {
-    public struct Pool: Codable, Sendable {
-        public var configured: Bool
-        public var total: Int
-        public var allocated: Int
-        public var free: Int
-        public var coolingDown: Int
-    }
-
-    /// A pod ENI and the addresses the pool may hand out from it (none while its interface is missing).
-    public struct ENI: Codable, Sendable {
-        public var id: NetworkInterfaceID
-        public var deviceIndex: Int
-        public var macAddress: MACAddress
-        public var subnetID: SubnetID
-        public var subnetCIDR: IPv4CIDR
-        public var primaryIP: IPv4Address
-        public var addresses: [AddressState]
-    }
-
-    public var nodeName: String
-    public var generatedAt: Date
-    /// The last pass that finished left the CNI configuration written and the
-    /// no-interface-configured taint gone (a failed pass clears it; waiting does not).
-    public var ready: Bool
-    public var lastPass: PassReport?
-    public var pool: Pool
-    public var enis: [ENI]
-    public var allocations: [Allocation]
-    /// The node network record the host is configured for (nil until the controller wrote one).
-    public var record: NodeNetworkRecord?
-
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    public static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
-}
 
 /// Builds ``NodeStatus`` from the running daemon's parts.
 public struct Introspection: Sendable {

@@ -5,6 +5,7 @@ import Kubernetes
 import Logging
 import Metrics
 import Synchronization
+import VPCNetContracts
 import VPCNetCore
 
 /// What the node agent needs from the IPAM side of the daemon.
@@ -93,6 +94,9 @@ public final class NodeAgent: Sendable {
     /// What the last pass found, for the introspection endpoint; nil before the first.
     public var lastPass: PassReport? { progress.lastPass }
 
+    /// How many passes have finished: what a test waits on to know the agent looked and did nothing.
+    public var passCount: Int { progress.passes }
+
     /// One reconcile pass, measured and remembered. Returns true when the node is fully ready or
     /// waiting on others (the eni-controller), false when it should be retried soon.
     func pass() async -> Bool {
@@ -102,8 +106,8 @@ public final class NodeAgent: Sendable {
         Metrics.Timer(label: "vpcnet_daemon_reconcile_duration_seconds", preferredDisplayUnit: .seconds).record(duration: duration)
         Counter(label: "vpcnet_daemon_reconciles_total", dimensions: [("result", outcome.result)]).increment()
         if case .failed = outcome { progress.ready = false }
-        progress.lastPass = PassReport(finishedAt: Date(), durationSeconds: Double(duration.milliseconds) / 1000, result: outcome.result,
-                                       detail: outcome.detail)
+        progress.record(PassReport(finishedAt: Date(), durationSeconds: Double(duration.milliseconds) / 1000, result: outcome.result,
+                                   detail: outcome.detail))
         if case .ready = outcome { return true }
         if case .waiting(_, let retrySoon) = outcome { return !retrySoon }
         return false
@@ -244,15 +248,6 @@ enum PassOutcome {
     }
 }
 
-/// The last pass, as the introspection endpoint shows it.
-public struct PassReport: Codable, Sendable, Hashable {
-    public var finishedAt: Date
-    public var durationSeconds: Double
-    /// `ready`, `waiting` or `failed`.
-    public var result: String
-    public var detail: String
-}
-
 /// The agent's memory between passes (lost on restart, which only costs a re-parse and a fresh
 /// hot-plug timer).
 private final class LockedProgress: Sendable {
@@ -262,13 +257,20 @@ private final class LockedProgress: Sendable {
         var reported: Set<NetworkInterfaceID> = []
         var ready = false
         var lastPass: PassReport?
+        var passes = 0
     }
     private let state = Mutex(State())
 
-    var lastPass: PassReport? {
-        get { state.withLock { $0.lastPass } }
-        set { state.withLock { $0.lastPass = newValue } }
+    /// Remembers a finished pass.
+    func record(_ pass: PassReport) {
+        state.withLock { state in
+            state.lastPass = pass
+            state.passes += 1
+        }
     }
+
+    var lastPass: PassReport? { state.withLock { $0.lastPass } }
+    var passes: Int { state.withLock { $0.passes } }
 
     var lastRecord: (text: String, record: NodeNetworkRecord)? {
         get { state.withLock { $0.lastRecord } }

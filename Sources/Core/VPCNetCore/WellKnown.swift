@@ -1,5 +1,8 @@
+
+
 /// Every label, annotation, taint and EC2 tag vpcnet reads or writes, in one place, so components,
-/// manifests, RBAC/IAM policy and documentation cannot drift apart.
+/// manifests, RBAC/IAM policy and documentation cannot drift apart. The paths and ports the
+/// processes of a node share are in `VPCNetContracts` (`WellKnown.Paths`, `WellKnown.Ports`).
 public enum WellKnown {
     /// The prefix of every key vpcnet owns on Kubernetes objects.
     public static let domain = "k8s-vpcnet"
@@ -43,29 +46,4 @@ public enum WellKnown {
 
     /// The prefix of the description of every ENI the controller creates (followed by the node name).
     public static let eniDescriptionPrefix = "vpcnet pod ENI for node "
-}
-
-/// A Kubernetes taint (`key[=value]:effect`).
-public struct Taint: Hashable, Codable, Sendable, CustomStringConvertible {
-    public enum Effect: String, Codable, Sendable, CaseIterable {
-        case noSchedule = "NoSchedule"
-        case preferNoSchedule = "PreferNoSchedule"
-        case noExecute = "NoExecute"
-    }
-
-    public var key: String
-    public var value: String?
-    public var effect: Effect
-
-    public init(key: String, value: String? = nil, effect: Effect) {
-        self.key = key
-        self.value = value
-        self.effect = effect
-    }
-
-    /// The form `kubectl taint` takes: `key=value:Effect` or `key:Effect`.
-    public var description: String {
-        if let value, !value.isEmpty { return "\(key)=\(value):\(effect.rawValue)" }
-        return "\(key):\(effect.rawValue)"
-    }
 }

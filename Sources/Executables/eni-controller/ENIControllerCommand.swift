@@ -6,6 +6,9 @@ import ENIController
 import Foundation
 import Kubernetes
 import Logging
+import VPCNetContracts
+import VPCNetCore
+import VPCNetSettings
 
 /// The eni-controller executable: configuration, leader election, metrics and signals around
 /// ``ENIController``. Everything that decides anything lives in the ENIController module.
@@ -16,23 +19,15 @@ struct ENIControllerCommand: AsyncParsableCommand {
         abstract: "Give every AWS node its maximum ENIs and secondary addresses before it takes pods.",
         discussion: """
             Settings come from flags, then VPCNET_* environment variables, then the YAML file of --config \
-            (keys as the flag names: cluster-name, workers, subnet-tags, delete-enis-on-node-deletion, \
-            sweep-interval, sweep-grace, verify-period). Environment: \
-            \(ControllerSetting.allCases.map(\.environmentName).joined(separator: ", ")), VPCNET_CONFIG, VPCNET_LOG_LEVEL, \
+            (keys as the flag names: \(ControllerSettings.table.names.joined(separator: ", "))). Environment: \
+            \(ControllerSettings.table.settings.map(\.environmentName).joined(separator: ", ")), VPCNET_CONFIG, VPCNET_LOG_LEVEL, \
             VPCNET_METRICS_LISTEN, POD_NAME and POD_NAMESPACE (leader identity and Lease namespace, from the downward API); \
             KUBECONFIG or the in-cluster service account for the Kubernetes API; the standard AWS variables \
             (AWS_REGION, AWS_ENDPOINT_URL_EC2, AWS_ACCESS_KEY_ID, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, \
             AWS_CONTAINER_CREDENTIALS_FULL_URI, …) for EC2, falling back to the instance profile.
             """)
 
-    @Option(help: .init(ControllerSetting.clusterName.help)) var clusterName: String?
-    @Option(help: .init(ControllerSetting.workers.help)) var workers: String?
-    @Option(help: .init(ControllerSetting.subnetTags.help)) var subnetTags: String?
-    @Option(name: .customLong("delete-enis-on-node-deletion"), help: .init(ControllerSetting.deleteENIsOnNodeDeletion.help))
-    var deleteENIsOnNodeDeletion: String?
-    @Option(help: .init(ControllerSetting.sweepInterval.help)) var sweepInterval: String?
-    @Option(help: .init(ControllerSetting.sweepGrace.help)) var sweepGrace: String?
-    @Option(help: .init(ControllerSetting.verifyPeriod.help)) var verifyPeriod: String?
+    @OptionGroup var settings: ControllerSettingOptions
 
     @Option(help: "YAML settings file (a mounted ConfigMap). Env: VPCNET_CONFIG.") var config: String?
     @Option(help: "kubeconfig file (default: KUBECONFIG, then the in-cluster service account, then ~/.kube/config).")
@@ -62,7 +57,7 @@ struct ENIControllerCommand: AsyncParsableCommand {
         let http = AWSHTTPClient()
         let ec2 = try await EC2Client.fromEnvironment(AWSEnvironment(variables: environment), httpClient: http)
 
-        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:61681", logger: logger)
+        try await Observability.serveMetrics(registry, address: metricsListen, environment: environment, defaultAddress: "0.0.0.0:\(WellKnown.Ports.controllerMetrics)", logger: logger)
 
         let main = Task {
             if leaderElect {
@@ -102,19 +97,6 @@ struct ENIControllerCommand: AsyncParsableCommand {
     }
 
     func resolveConfiguration(_ environment: [String: String]) throws -> ControllerConfiguration {
-        var flags: [ControllerSetting: String] = [:]
-        let given: [(ControllerSetting, String?)] = [(.clusterName, clusterName), (.workers, workers), (.subnetTags, subnetTags),
-                                                     (.deleteENIsOnNodeDeletion, deleteENIsOnNodeDeletion), (.sweepInterval, sweepInterval),
-                                                     (.sweepGrace, sweepGrace), (.verifyPeriod, verifyPeriod)]
-        for (setting, value) in given { flags[setting] = value }
-        var file: [ControllerSetting: String] = [:]
-        if let path = config ?? environment["VPCNET_CONFIG"] {
-            file = try SettingsFile.read(path, as: ControllerSetting.self)
-        }
-        do {
-            return try ControllerConfiguration.resolve(flags: flags, environment: environment, file: file)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try ControllerSettings.table.resolve(flags: settings.given, configFile: config, environment: environment)
     }
 }

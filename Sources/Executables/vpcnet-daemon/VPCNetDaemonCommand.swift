@@ -2,12 +2,14 @@ import ArgumentParser
 import CommandSupport
 import Foundation
 import Synchronization
-import NIOCore
+import HTTPServing
 import IPAM
 import Kubernetes
 import Logging
-import VPCNetDaemon
+import VPCNetContracts
 import VPCNetCore
+import VPCNetDaemon
+import VPCNetSettings
 
 /// The vpcnet-daemon executable: settings, logging, metrics and signals around the VPCNetDaemon
 /// module, which holds all behaviour.
@@ -17,7 +19,7 @@ struct VPCNetDaemonCommand: AsyncParsableCommand {
         commandName: "vpcnet-daemon",
         abstract: "Configure this node's ENIs for pods, install CNI, and serve the node's pod addresses.",
         discussion: """
-            Settings come from flags, then VPCNET_* environment variables (\(DaemonSetting.allCases.map(\.environmentName).joined(separator: ", "))), \
+            Settings come from flags, then VPCNET_* environment variables (\(DaemonSettings.table.settings.map(\.environmentName).joined(separator: ", "))), \
             then the YAML file of --config (keys as the flag names). NODE_NAME (downward API) also gives the node name. \
             KUBECONFIG or the in-cluster service account reach the Kubernetes API.
             """,
@@ -27,45 +29,12 @@ struct VPCNetDaemonCommand: AsyncParsableCommand {
 
 /// The settings both subcommands read.
 struct SettingOptions: ParsableArguments {
-    @Option(help: .init(DaemonSetting.nodeName.help)) var nodeName: String?
-    @Option(help: .init(DaemonSetting.netns.help)) var netns: String?
-    @Option(help: .init(DaemonSetting.stateDir.help)) var stateDir: String?
-    @Option(help: .init(DaemonSetting.socket.help)) var socket: String?
-    @Option(help: .init(DaemonSetting.cniSourceDirs.help)) var cniSourceDirs: String?
-    @Option(help: .init(DaemonSetting.cniBinDir.help)) var cniBinDir: String?
-    @Option(help: .init(DaemonSetting.cniConfDir.help)) var cniConfDir: String?
-    @Option(help: .init(DaemonSetting.mtu.help)) var mtu: String?
-    @Option(help: .init(DaemonSetting.primaryInterface.help)) var primaryInterface: String?
-    @Option(name: .customLong("external-snat"), help: .init(DaemonSetting.externalSNAT.help)) var externalSNAT: String?
-    @Option(name: .customLong("excluded-snat-cidrs"), help: .init(DaemonSetting.excludedSNATCIDRs.help)) var excludedSNATCIDRs: String?
-    @Option(help: .init(DaemonSetting.metadataAccess.help)) var metadataAccess: String?
-    @Option(help: .init(DaemonSetting.iptablesBackend.help)) var iptablesBackend: String?
-    @Option(help: .init(DaemonSetting.sysctlDir.help)) var sysctlDir: String?
-    @Option(help: .init(DaemonSetting.cooldown.help)) var cooldown: String?
-    @Option(name: .customLong("taint-when-no-free-ips"), help: .init(DaemonSetting.taintWhenNoFreeIPs.help)) var taintWhenNoFreeIPs: String?
-    @Option(name: .customLong("delete-pods-without-ips"), help: .init(DaemonSetting.deletePodsWithoutIPs.help)) var deletePodsWithoutIPs: String?
-    @Option(help: .init(DaemonSetting.collectInterval.help)) var collectInterval: String?
-    @Option(help: .init(DaemonSetting.collectGrace.help)) var collectGrace: String?
-    @Option(help: .init(DaemonSetting.resyncPeriod.help)) var resyncPeriod: String?
-    @Option(help: .init(DaemonSetting.hotplugTimeout.help)) var hotplugTimeout: String?
+    @OptionGroup var table: DaemonSettingOptions
     @Option(help: "YAML settings file (a mounted ConfigMap). Env: VPCNET_CONFIG.") var config: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: VPCNET_LOG_LEVEL.") var logLevel: String?
 
     func resolve(_ environment: [String: String]) throws -> DaemonConfiguration {
-        let given: [DaemonSetting: String?] = [
-            .nodeName: nodeName, .netns: netns, .stateDir: stateDir, .socket: socket, .cniSourceDirs: cniSourceDirs, .cniBinDir: cniBinDir,
-            .cniConfDir: cniConfDir, .mtu: mtu, .primaryInterface: primaryInterface, .externalSNAT: externalSNAT,
-            .excludedSNATCIDRs: excludedSNATCIDRs, .metadataAccess: metadataAccess, .iptablesBackend: iptablesBackend, .sysctlDir: sysctlDir, .cooldown: cooldown,
-            .taintWhenNoFreeIPs: taintWhenNoFreeIPs, .deletePodsWithoutIPs: deletePodsWithoutIPs, .collectInterval: collectInterval,
-            .collectGrace: collectGrace, .resyncPeriod: resyncPeriod, .hotplugTimeout: hotplugTimeout,
-        ]
-        let flags = given.compactMapValues { $0 }
-        let file = try (config ?? environment["VPCNET_CONFIG"]).map { try SettingsFile.read($0, as: DaemonSetting.self) } ?? [:]
-        do {
-            return try DaemonConfiguration.resolve(flags: flags, environment: environment, file: file)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try DaemonSettings.table.resolve(flags: table.given, configFile: config, environment: environment)
     }
 
     func bootstrapLogging(_ environment: [String: String]) throws -> Logger {
@@ -75,6 +44,7 @@ struct SettingOptions: ParsableArguments {
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon (the default).")
+    static let defaultMetricsAddress = "0.0.0.0:\(WellKnown.Ports.daemonMetrics)"
 
     @OptionGroup var settings: SettingOptions
     @Option(help: "kubeconfig file (default: KUBECONFIG, then the in-cluster service account, then ~/.kube/config).")
@@ -96,7 +66,7 @@ struct Run: AsyncParsableCommand {
         // state file. The Kubernetes client itself comes after (once made it must be shut down).
         let configuration = try settings.resolve(environment)
         let introspection = try introspectionAddress(environment)
-        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? "0.0.0.0:61680"
+        let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? Self.defaultMetricsAddress
         if !metricsAddress.isEmpty { _ = try listenAddress(metricsAddress, option: "--metrics-listen") }
         let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
         _ = try PoolStore(path: configuration.stateDirectory + "/ipam.json").load()
@@ -107,19 +77,19 @@ struct Run: AsyncParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         let registry = Observability.bootstrapMetrics()
         let kube = try KubeClient(connection: connection, userAgent: "vpcnet-daemon")
-        let metricsChannel = try await Observability.serveMetrics(registry, address: metricsAddress, environment: environment,
-                                                                  defaultAddress: "0.0.0.0:61680", logger: logger)
-        let introspectionChannel = Mutex<(any Channel)?>(nil)
+        let metricsServer = try await Observability.serveMetrics(registry, address: metricsAddress, environment: environment,
+                                                                 defaultAddress: Self.defaultMetricsAddress, logger: logger)
+        let introspectionServer = Mutex<HTTPServer?>(nil)
         logger.info("starting", metadata: ["node": "\(configuration.nodeName)", "socket": "\(configuration.socketPath)"])
         let main = Task {
             try await Daemon.run(configuration, kube: kube, logger: logger) { view in
                 guard let (host, port) = introspection else { return }
-                let channel = try await ResourceServer.start(host: host, port: port, resources: [
+                let server = try await ResourceServer.start(host: host, port: port, resources: [
                     "/v1/status": HTTPResource(contentType: "application/json") { await view.json() },
                     "/healthz": HTTPResource(contentType: "text/plain") { Array("ok\n".utf8) },
                 ])
-                introspectionChannel.withLock { $0 = channel }
-                logger.info("serving introspection", metadata: ["address": "\(channel.localAddress?.description ?? "")"])
+                introspectionServer.withLock { $0 = server }
+                logger.info("serving introspection", metadata: ["address": "\(server.localAddress?.description ?? "")"])
             }
         }
         // SIGTERM ends the process at once. Nothing is lost: every change is persisted before it
@@ -134,8 +104,8 @@ struct Run: AsyncParsableCommand {
         let result = await main.result
         // The node is no longer touched and the socket is closed: free the ports too, then let a
         // successor (a rolling update's surge daemon) in before the rest of the shutdown.
-        try? await metricsChannel?.close()
-        try? await introspectionChannel.withLock { $0 }?.close()
+        await metricsServer?.stop()
+        await introspectionServer.withLock { $0 }?.stop()
         lock.release()
         try? await kube.shutdown()
         logger.info("stopped")
@@ -146,7 +116,7 @@ struct Run: AsyncParsableCommand {
 extension Run {
     /// The introspection address, which must be a loopback one: it shows every pod's address.
     func introspectionAddress(_ environment: [String: String]) throws -> (String, Int)? {
-        let text = introspectionListen ?? environment["VPCNET_INTROSPECTION_LISTEN"] ?? "127.0.0.1:61682"
+        let text = introspectionListen ?? environment["VPCNET_INTROSPECTION_LISTEN"] ?? "127.0.0.1:\(WellKnown.Ports.introspection)"
         guard !text.isEmpty else { return nil }
         let (host, port) = try listenAddress(text, option: "--introspection-listen")
         let octets = host.split(separator: ".", omittingEmptySubsequences: false).map { UInt8($0) }
@@ -169,7 +139,7 @@ struct Uninstall: AsyncParsableCommand {
         let logger = try settings.bootstrapLogging(environment)
         var given = environment
         // The node name only labels the log here; uninstall works without one.
-        if given["NODE_NAME"] == nil && settings.nodeName == nil && given["VPCNET_NODE_NAME"] == nil { given["NODE_NAME"] = "uninstall" }
+        if given["NODE_NAME"] == nil && settings.table.nodeName == nil && given["VPCNET_NODE_NAME"] == nil { given["NODE_NAME"] = "uninstall" }
         let configuration = try settings.resolve(given)
         // Never under a running daemon's feet: it would put everything back on its next pass.
         let lock = try await DaemonLock.acquire(stateDirectory: configuration.stateDirectory, wait: false, logger: logger)

@@ -84,8 +84,8 @@ struct EC2Command: AsyncParsableCommand {
         let server = try await EC2SimServer.start(simulator, host: host, port: port)
         // One line, flushed at once: scripts wait for it before they connect.
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
-        onTermination { Task { try? await server.stop() } }
-        try await server.wait()
+        onTermination { Task { await server.stop() } }
+        await server.wait()
     }
 }
 
@@ -133,7 +133,7 @@ struct APIServerCommand: AsyncParsableCommand {
             _ = rename(temporary, kubeconfig)
         }
         FileHandle.standardOutput.write(Data("listening on \(server.url.absoluteString)\n".utf8))
-        onTermination { Task { try? await server.stop() } }
-        try await server.wait()
+        onTermination { Task { await server.stop() } }
+        await server.wait()
     }
 }

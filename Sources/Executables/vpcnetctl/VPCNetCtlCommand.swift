@@ -1,10 +1,11 @@
 import ArgumentParser
-import ENIController
 import Foundation
 import IPAMClient
 import Kubernetes
+import VPCNetContracts
+import VPCNetCore
 import VPCNetCtl
-import VPCNetDaemon
+import VPCNetSettings
 
 /// vpcnetctl: an operator's view of vpcnet. Thin: the VPCNetCtl module does the work.
 @main
@@ -87,8 +88,8 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: "The daemon's introspection endpoint.") var endpoint = StatusReport.defaultEndpoint
     @Option(help: "This node's name (default: NODE_NAME, else the daemon's).") var node: String?
     @Option(help: "kubeconfig for the Node and its Events (default: KUBECONFIG, then the in-cluster service account).") var kubeconfig: String?
-    @Option(help: "The daemon's state directory.") var stateDir = "/var/lib/vpcnet"
-    @Option(help: "The CNI configuration directory.") var cniConfDir = "/etc/cni/net.d"
+    @Option(help: "The daemon's state directory.") var stateDir = WellKnown.Paths.stateDirectory
+    @Option(help: "The CNI configuration directory.") var cniConfDir = WellKnown.Paths.cniConfDirectory
     @Option(help: "Collect the kernel state of this network namespace (a simulated node).") var netns: String?
 
     func run() async throws {
@@ -126,7 +127,7 @@ struct Ready: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 when the IPAM service answers its gRPC health check as SERVING (the daemon's readiness probe).")
 
-    @Option(help: "The IPAM service's socket.") var socket = "/run/vpcnet/ipam.sock"
+    @Option(help: "The IPAM service's socket.") var socket = WellKnown.Paths.ipamSocket
     @Option(help: "Milliseconds to wait for the answer.") var timeout = 2000
     @Option(help: "Also require this file, which the daemon in this pod writes once its pre-flight checks pass (VPCNET_PREFLIGHT_FILE).")
     var preflightFile: String?
@@ -156,12 +157,14 @@ struct Settings: ParsableCommand {
                                                     shouldDisplay: false)
 
     func run() throws {
-        func entry(_ component: String, _ name: String, _ environment: String, _ help: String) -> [String: String] {
-            ["component": component, "name": name, "environment": environment, "help": help]
+        func entries<C>(_ table: SettingTable<C>) -> [[String: String]] {
+            table.settings.map { setting in
+                ["component": table.component, "name": setting.name, "environment": setting.environmentName, "help": table.help(setting.name),
+                 "default": table.defaultText(setting) ?? ""]
+            }
         }
-        let entries = ControllerSetting.allCases.map { entry("eni-controller", $0.rawValue, $0.environmentName, $0.help) }
-            + DaemonSetting.allCases.map { entry("vpcnet-daemon", $0.rawValue, $0.environmentName, $0.help) }
-        let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
+        let all = entries(ControllerSettings.table) + entries(DaemonSettings.table)
+        let data = try JSONSerialization.data(withJSONObject: all, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
 }

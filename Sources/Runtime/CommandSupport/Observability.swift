@@ -1,7 +1,7 @@
 import ArgumentParser
 import Logging
+import HTTPServing
 import Metrics
-import NIOCore
 import Prometheus
 
 /// Logging and metrics as every vpcnet executable sets them up.
@@ -29,16 +29,15 @@ public enum Observability {
 
     /// Serves `registry` (with `/healthz`) on `address` (`--metrics-listen`, else
     /// `VPCNET_METRICS_LISTEN`, else `defaultAddress`); an empty address serves nothing.
-    /// Returns the listening channel (nil when disabled), for callers that must free the port
-    /// before they exit.
+    /// Returns the server (nil when disabled), for callers that must free the port before they exit.
     @discardableResult
     public static func serveMetrics(_ registry: PrometheusCollectorRegistry, address flag: String?, environment: [String: String],
-                                    defaultAddress: String, logger: Logger) async throws -> (any Channel)? {
+                                    defaultAddress: String, logger: Logger) async throws -> HTTPServer? {
         let address = flag ?? environment["VPCNET_METRICS_LISTEN"] ?? defaultAddress
         guard !address.isEmpty else { return nil }
         let (host, port) = try listenAddress(address, option: "--metrics-listen")
-        let channel = try await MetricsServer.start(registry: registry, host: host, port: port)
-        logger.info("serving /metrics and /healthz", metadata: ["address": "\(channel.localAddress?.description ?? address)"])
-        return channel
+        let server = try await MetricsServer.start(registry: registry, host: host, port: port)
+        logger.info("serving /metrics and /healthz", metadata: ["address": "\(server.localAddress?.description ?? address)"])
+        return server
     }
 }

@@ -43,6 +43,9 @@ public final class LeaderElector: Sendable {
     let logger: Logger
     private let observed = Mutex<(record: String?, at: ContinuousClock.Instant)?>(nil)
     private let leading = Atomic<Bool>(false)
+    private let attemptCount = Atomic<Int>(0)
+    /// Said once per stretch of waiting on another holder, not at every attempt.
+    private let standingBy = Atomic<Bool>(false)
 
     public init(client: KubeClient, configuration: Configuration, logger: Logger = Logger(label: "vpcnet.leader-election")) {
         self.client = client
@@ -54,6 +57,9 @@ public final class LeaderElector: Sendable {
     }
 
     public var isLeader: Bool { leading.load(ordering: .relaxed) }
+
+    /// How many times this candidate has tried to take or renew the Lease (whatever the outcome).
+    public var attempts: Int { attemptCount.load(ordering: .relaxed) }
 
     /// Campaigns until this candidate leads, runs `work` while it does, and returns when `work`
     /// returns (releasing the Lease). Throws ``LeaderElectionError/lost`` (after cancelling
@@ -124,6 +130,7 @@ public final class LeaderElector: Sendable {
 
     /// One attempt to take or keep the Lease; false when another holder's lease is live or the write lost a race.
     func tryAcquireOrRenew() async -> Bool {
+        defer { attemptCount.add(1, ordering: .relaxed) }
         let now = Date()
         // (A Result, not `catch where`: the 6.3 compiler crashes on that in async typed throws.)
         let fetched: Result<Lease, KubeError>
@@ -158,7 +165,13 @@ public final class LeaderElector: Sendable {
         }
         let holder = lease.holderIdentity ?? ""
         let duration = Duration.seconds(lease.leaseDurationSeconds ?? 0)
-        if !holder.isEmpty, holder != configuration.identity, ContinuousClock.now - seenAt < duration { return false }
+        if !holder.isEmpty, holder != configuration.identity, ContinuousClock.now - seenAt < duration {
+            if standingBy.exchange(true, ordering: .relaxed) == false {
+                logger.info("standing by: the lease is held", metadata: ["holder": "\(holder)"])
+            }
+            return false
+        }
+        standingBy.store(false, ordering: .relaxed)
 
         var next = lease
         let mine = holder == configuration.identity

@@ -76,6 +76,9 @@ public actor WorkQueue<Key: Hashable & Sendable> {
 
     /// The next key to process, waiting for one; nil once the queue is shut down (or the calling
     /// task is cancelled). Call ``done(_:)`` when finished with it.
+    /// Workers waiting in ``next()`` for a key.
+    public var waitingWorkers: Int { waiters.count }
+
     public func next() async -> Key? {
         if let key = take() { return key }
         if shuttingDown || Task.isCancelled { return nil }

@@ -1,8 +1,7 @@
 import EC2Sim
 import Foundation
-import NIOCore
+import HTTPServing
 import NIOHTTP1
-import NIOPosix
 import VPCNetCore
 
 /// What the metadata service tells an instance about itself.
@@ -18,15 +17,17 @@ public struct InstanceIdentity: Sendable {
 /// paths vpcnet and common tools read, answered for whichever instance asks (by the source
 /// address of the connection, as the real service knows the caller by its ENI).
 public enum MetadataService {
-    public static func start(listeningSocket: CInt, identify: @escaping @Sendable (IPv4Address) async -> InstanceIdentity?) async throws -> any Channel {
-        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(identify: identify))
-                }
+    public static func start(listeningSocket: CInt, identify: @escaping @Sendable (IPv4Address) async -> InstanceIdentity?) async throws -> HTTPServer {
+        try await HTTPServer.start(listeningSocket: listeningSocket) { request in
+            var status = HTTPResponseStatus.notFound, body = "Not Found"
+            if request.method == .PUT && request.path == "/latest/api/token" {
+                (status, body) = (.ok, "vpcnet-sim-token-\(UInt64.random(in: 0...UInt64.max))")
+            } else if request.method == .GET, let source = request.remoteAddress?.ipAddress.flatMap({ try? IPv4Address(parsing: $0) }),
+                      let identity = await identify(source), let text = answer(path: request.path, identity: identity) {
+                (status, body) = (.ok, text)
             }
-            .withBoundSocket(listeningSocket).get()
+            return HTTPServerResponse(status: status, contentType: "text/plain", text: body, closeConnection: true)
+        }
     }
 
     /// The answer for a path, or nil (404).
@@ -64,47 +65,6 @@ public enum MetadataService {
         case "subnet-id": return eni.subnetID
         case "vpc-id": return eni.vpcID
         default: return nil
-        }
-    }
-
-    final class Handler: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        let identify: @Sendable (IPv4Address) async -> InstanceIdentity?
-        private var head: HTTPRequestHead?
-
-        init(identify: @escaping @Sendable (IPv4Address) async -> InstanceIdentity?) { self.identify = identify }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head): self.head = head
-            case .body: break
-            case .end:
-                guard let head else { return }
-                let source = context.remoteAddress?.ipAddress.flatMap { try? IPv4Address(parsing: $0) }
-                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-                let eventLoop = context.eventLoop
-                let identify = self.identify
-                let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
-                let method = head.method
-                Task {
-                    var status = HTTPResponseStatus.notFound, body = "Not Found"
-                    if method == .PUT && path == "/latest/api/token" {
-                        (status, body) = (.ok, "vpcnet-sim-token-\(UInt64.random(in: 0...UInt64.max))")
-                    } else if method == .GET, let source, let identity = await identify(source), let text = MetadataService.answer(path: path, identity: identity) {
-                        (status, body) = (.ok, text)
-                    }
-                    let response = (status, body)
-                    eventLoop.execute {
-                        let context = bound.value
-                        let bytes = Array(response.1.utf8)
-                        let headers = HTTPHeaders([("Content-Type", "text/plain"), ("Content-Length", String(bytes.count)), ("Connection", "close")])
-                        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.0, headers: headers))), promise: nil)
-                        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
-                        context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
-                    }
-                }
-            }
         }
     }
 }

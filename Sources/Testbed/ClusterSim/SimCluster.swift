@@ -9,60 +9,6 @@ import NIOCore
 import Synchronization
 import VPCNetCore
 
-/// What `vpcnet-sim up` asks for.
-public struct ClusterSpec: Codable, Sendable, Hashable {
-    public var nodes = 3
-    public var instanceType = "m5.large"
-    public var zones = ["us-east-1a", "us-east-1b"]
-    public var stateDirectory: String
-    /// Where the built vpcnet executables are (`eni-controller`, `vpcnet-daemon`, `vpcnet-ipam`).
-    public var binDirectory: String
-    public var cnitool: String
-    public var attachDelayMilliseconds = 500
-    /// Extra `vpcnet-daemon` arguments for every node (e.g. `--metadata-access allowed`).
-    public var daemonArguments: [String] = []
-
-    public init(stateDirectory: String, binDirectory: String, cnitool: String) {
-        self.stateDirectory = stateDirectory
-        self.binDirectory = binDirectory
-        self.cnitool = cnitool
-    }
-}
-
-/// What a running cluster tells the other commands (`status`, `exec`, `down`), in `cluster.json`.
-public struct ClusterState: Codable, Sendable {
-    public var prefix: String
-    public var supervisorPID: Int32
-    public var kubeconfig: String
-    public var apiServer: String
-    public var ec2Endpoint: String
-    public var controlPlane = VPCFabric.controlPlaneAddress
-    public var internetHost = VPCFabric.internetHost
-    public var nodes: [SimNode] = []
-    /// `starting`, `ready`, `failed`, `stopping`.
-    public var phase: String
-    public var message: String
-
-    public static func path(_ stateDirectory: String) -> String { stateDirectory + "/cluster.json" }
-
-    public static func load(_ stateDirectory: String) throws -> ClusterState {
-        try JSONDecoder().decode(ClusterState.self, from: Data(contentsOf: URL(fileURLWithPath: path(stateDirectory))))
-    }
-
-    func save(_ stateDirectory: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(Array(try encoder.encode(self)), to: Self.path(stateDirectory), mode: 0o644)
-    }
-
-    /// The namespace prefix for a state directory: clusters in different directories never collide.
-    public static func prefix(for stateDirectory: String) -> String {
-        var hash: UInt32 = 2_166_136_261
-        for byte in URL(fileURLWithPath: stateDirectory).standardizedFileURL.path.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return "vs" + String(hash % 0xfffff, radix: 16)
-    }
-}
-
 /// The whole system on one machine: the EC2 and Kubernetes simulators, the VPC fabric, the
 /// instances as namespaces, two eni-controller replicas, a vpcnet-daemon inside every node, and a
 /// scheduler and kubelets. Runs until cancelled, then removes everything it created.
@@ -72,7 +18,7 @@ public final class SimCluster: Sendable {
     let logger: Logger
     let simulator: EC2Simulator
     private let children = Mutex<[ChildProcess]>([])
-    private let kubelets = Mutex<[String: SimKubelet]>([:])
+    fileprivate let kubelets = Mutex<[String: SimKubelet]>([:])
     private let stateLock = Mutex<ClusterState?>(nil)
     static let clusterName = "vpcnet-sim"
 
@@ -86,7 +32,7 @@ public final class SimCluster: Sendable {
 
     var logDirectory: String { spec.stateDirectory + "/logs" }
 
-    private func update(_ change: (inout ClusterState) -> Void) {
+    fileprivate func update(_ change: (inout ClusterState) -> Void) {
         stateLock.withLock { state in
             guard var current = state else { return }
             change(&current)
@@ -109,120 +55,163 @@ public final class SimCluster: Sendable {
         await tearDown()
     }
 
+    /// The steps of a run, each acquiring what the next needs and registering how to let it go:
+    /// whether a step fails or the run is cancelled, everything acquired so far is released, in
+    /// reverse order, and every background task (the fabric following EC2, informers, scheduler,
+    /// kubelets) ends with the run.
     private func runCluster() async throws {
-        // The control plane: EC2 for the controllers (on the host), Kubernetes for everyone.
+        let teardown = Teardown()
+        do {
+            try await withThrowingDiscardingTaskGroup { background in
+                let control = try await startControlPlane(teardown)
+                update { $0.message = "creating the VPC" }
+                // One /19 subnet per zone.
+                let network = try await control.ec2.createSimulatedNetwork(
+                    subnets: spec.zones.enumerated().map { index, zone in ("10.0.\(index * 32).0/19", zone) })
+                let fabric = try await startFabric(network, background: &background)
+                let vpc = try await serveInsideVPC(control, fabric: fabric, teardown: teardown)
+                startControllers(control)
+                let world = startScheduler(control, background: &background, teardown: teardown)
+                let launcher = NodeLauncher(cluster: self, control: control, network: network, fabric: fabric, vpc: vpc, pods: world.pods)
+                for index in 0..<spec.nodes {
+                    update { $0.message = "launching node \(index + 1) of \(spec.nodes)" }
+                    try await launcher.addNode(index: index, zone: spec.zones[index % spec.zones.count], background: &background)
+                }
+                try await waitForReadyNodes(world.nodes, kubeconfig: control.kubeconfig)
+                // Run until cancelled (SIGTERM from `down`), serving requests from the other commands.
+                await serveRequests(launcher, background: &background)
+                update { $0.phase = "stopping"; $0.message = "stopping" }
+                await teardown.run()
+                background.cancelAll()
+            }
+        } catch {
+            await teardown.run()
+            throw error
+        }
+    }
+
+    /// The simulators and the clients of them that the supervisor itself uses.
+    struct ControlPlane: Sendable {
+        var api: KubeAPI
+        var ec2Server: EC2SimServer
+        var kubeServer: KubeAPIServer
+        var kubeconfig: String
+        var ec2: EC2Client
+        var kube: KubeClient
+    }
+
+    /// EC2 for the controllers (on the host), Kubernetes for everyone.
+    private func startControlPlane(_ teardown: Teardown) async throws -> ControlPlane {
         let ec2Server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
+        teardown.add { await ec2Server.stop() }
         let api = KubeAPI(store: KubeStore())
         let kubeServer = try await KubeAPIServer.start(api, host: "127.0.0.1", port: 0)
+        teardown.add { await kubeServer.stop() }
         let kubeconfig = spec.stateDirectory + "/kubeconfig"
         try AtomicFile.write(kubeServer.kubeconfig(), to: kubeconfig, mode: 0o600)
         stateLock.withLock {
             $0 = ClusterState(prefix: names.prefix, supervisorPID: getpid(), kubeconfig: kubeconfig, apiServer: kubeServer.url.absoluteString,
-                              ec2Endpoint: ec2Server.url.absoluteString, phase: "starting", message: "creating the VPC")
+                              ec2Endpoint: ec2Server.url.absoluteString, phase: "starting", message: "starting the control plane")
         }
         update { _ in }
         let http = AWSHTTPClient()
-        let ec2 = EC2Client(configuration: .init(region: "us-east-1", endpoint: ec2Server.url),
-                            credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
-                                                                                 secretAccessKey: EC2Simulator.testSecretAccessKey)),
-                            httpClient: http, rateBudget: RateBudget())
+        teardown.add { try? await http.shutdown() }
         let kube = try KubeClient(connection: kubeServer.connection())
+        teardown.add { try? await kube.shutdown() }
+        return ControlPlane(api: api, ec2Server: ec2Server, kubeServer: kubeServer, kubeconfig: kubeconfig, ec2: ec2Server.client(http: http),
+                            kube: kube)
+    }
 
-        // The VPC: one /19 subnet per zone.
-        let vpc = try Self.value(await ec2.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
-        var subnets: [String: IPv4CIDR] = [:], subnetByZone: [String: String] = [:]
-        for (index, zone) in spec.zones.enumerated() {
-            let cidr = try IPv4CIDR(parsing: "10.0.\(index * 32).0/19")
-            let id = try Self.value(await ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", cidr.description), ("AvailabilityZone", zone)]), "subnetId")
-            subnets[id] = cidr
-            subnetByZone[zone] = id
-        }
-        let group = try Self.value(await ec2.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]), "groupId")
-
+    /// The VPC's namespaces, following every hardware change EC2 completes.
+    private func startFabric(_ network: SimNetwork, background: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> VPCFabric {
+        var subnets: [String: IPv4CIDR] = [:]
+        for subnet in network.subnets { subnets[subnet.id] = try IPv4CIDR(parsing: subnet.cidr) }
         let fabric = VPCFabric(names: names, subnets: subnets)
         try await fabric.create()
         let (events, sink) = AsyncStream.makeStream(of: SimEvent.self)
         simulator.addHook { sink.yield($0) }
-        let fabricTask = Task {
+        background.addTask { [logger] in
             for await event in events {
-                if let failure = await fabric.apply(event) { self.logger.error("the fabric could not follow EC2", metadata: ["event": "\(event)", "error": "\(failure)"]) }
+                if let failure = await fabric.apply(event) { logger.error("the fabric could not follow EC2", metadata: ["event": "\(event)", "error": "\(failure)"]) }
             }
         }
-        defer { fabricTask.cancel() }
+        return fabric
+    }
 
-        // The control plane inside the VPC, and the metadata service.
+    /// Where the VPC's machines reach the control plane, and what instances ask the metadata service.
+    final class InsideVPC: Sendable {
+        let kubeconfig: String
+        /// Each instance's type and zone, by instance ID.
+        let instances = Mutex<[String: (type: String, zone: String)]>([:])
+
+        init(kubeconfig: String) { self.kubeconfig = kubeconfig }
+    }
+
+    /// The Kubernetes API and EC2 inside the VPC (anything inside it that calls them; the
+    /// controllers run on the host and use 127.0.0.1), and the metadata service.
+    private func serveInsideVPC(_ control: ControlPlane, fabric: VPCFabric, teardown: Teardown) async throws -> InsideVPC {
         let routerPath = SimNames.path(names.router)
-        let vpcKubeServer = try await KubeAPIServer.start(api, listeningSocket: try ListeningSocket.open(
+        let vpcKubeServer = try await KubeAPIServer.start(control.api, listeningSocket: try ListeningSocket.open(
             namespacePath: routerPath, address: VPCFabric.controlPlaneAddress, port: 6443))
-        // EC2 too, for anything inside the VPC that calls it (the controllers run on the host and use 127.0.0.1).
+        teardown.add { await vpcKubeServer.stop() }
         let vpcEC2Server = try await EC2SimServer.start(simulator, listeningSocket: try ListeningSocket.open(
             namespacePath: routerPath, address: VPCFabric.controlPlaneAddress, port: 8080))
-        let vpcKubeconfig = spec.stateDirectory + "/kubeconfig-vpc"
-        try AtomicFile.write(vpcKubeServer.kubeconfig(), to: vpcKubeconfig, mode: 0o600)
+        teardown.add { await vpcEC2Server.stop() }
+        let inside = InsideVPC(kubeconfig: spec.stateDirectory + "/kubeconfig-vpc")
+        try AtomicFile.write(vpcKubeServer.kubeconfig(), to: inside.kubeconfig, mode: 0o600)
         let simulator = self.simulator
-        let instanceTypes = Mutex<[String: (type: String, zone: String)]>([:])
         let metadata = try await MetadataService.start(
             listeningSocket: try ListeningSocket.open(namespacePath: routerPath, address: VPCFabric.metadataAddress, port: 80)) { source in
-            guard let instance = await fabric.instance(withPrimaryAddress: source), let info = instanceTypes.withLock({ $0[instance] }) else { return nil }
+            guard let instance = await fabric.instance(withPrimaryAddress: source), let info = inside.instances.withLock({ $0[instance] }) else { return nil }
             return InstanceIdentity(instanceID: instance, instanceType: info.type, availabilityZone: info.zone, region: "us-east-1",
                                     enis: simulator.networkInterfaces.filter { $0.attachment?.instanceID == instance })
         }
+        teardown.add { await metadata.stop() }
+        return inside
+    }
 
-        // Two leader-elected eni-controller replicas, on the host like a Deployment's pods would be.
+    /// Two leader-elected eni-controller replicas, on the host like a Deployment's pods would be.
+    private func startControllers(_ control: ControlPlane) {
         for replica in 1...2 {
             startChild(ChildProcess(
                 name: "eni-controller-\(replica)",
-                arguments: [spec.binDirectory + "/eni-controller", "--cluster-name", Self.clusterName, "--kubeconfig", kubeconfig,
+                arguments: [spec.binDirectory + "/eni-controller", "--cluster-name", Self.clusterName, "--kubeconfig", control.kubeconfig,
                             "--metrics-listen", "", "--identity", "eni-controller-\(replica)", "--lease-namespace", "kube-system"],
-                environment: ["AWS_ENDPOINT_URL_EC2": ec2Server.url.absoluteString, "AWS_REGION": "us-east-1",
+                environment: ["AWS_ENDPOINT_URL_EC2": control.ec2Server.url.absoluteString, "AWS_REGION": "us-east-1",
                               "AWS_ACCESS_KEY_ID": EC2Simulator.testAccessKeyID, "AWS_SECRET_ACCESS_KEY": EC2Simulator.testSecretAccessKey,
                               "AWS_EC2_METADATA_DISABLED": "true"],
                 logPath: "\(logDirectory)/eni-controller-\(replica).log", logger: logger))
         }
+    }
 
-        let podInformer = Informer<Pod>(client: kube, logger: logger)
-        let nodeInformer = Informer<Node>(client: kube, logger: logger)
-        let informers = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await podInformer.run { _ in } }
-                group.addTask { await nodeInformer.run { _ in } }
-            }
-        }
-        defer { informers.cancel() }
-        let scheduler = Task { await SimScheduler(kube: kube, pods: podInformer, nodes: nodeInformer, logger: logger).run() }
-        defer { scheduler.cancel() }
+    /// The scheduler and the informers it and the kubelets share. The kubelets' pods are stopped
+    /// (CNI DEL while the daemons still run) before anything else is let go.
+    private func startScheduler(_ control: ControlPlane, background: inout ThrowingDiscardingTaskGroup<any Error>,
+                                teardown: Teardown) -> (pods: Informer<Pod>, nodes: Informer<Node>) {
+        let pods = Informer<Pod>(client: control.kube, logger: logger)
+        let nodes = Informer<Node>(client: control.kube, logger: logger)
+        background.addTask { await pods.run { _ in } }
+        background.addTask { await nodes.run { _ in } }
+        background.addTask { [logger] in await SimScheduler(kube: control.kube, pods: pods, nodes: nodes, logger: logger).run() }
+        teardown.add { for kubelet in self.kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() } }
+        return (pods, nodes)
+    }
 
-        let kubeletTasks = Mutex<[Task<Void, Never>]>([])
-        // Adds one node: an instance, its namespace, Node, daemon and kubelet.
-        let addNode = { (index: Int, zone: String) async throws -> SimNode in
-            guard let subnet = subnetByZone[zone] else { throw CommandError(command: "add node", status: "unknown zone", output: zone) }
-            let node = try await self.launch(index: index, zone: zone, subnet: subnet, group: group, ec2: ec2, kube: kube, fabric: fabric,
-                                             vpcKubeconfig: vpcKubeconfig)
-            instanceTypes.withLock { $0[node.instanceID] = (node.instanceType, zone) }
-            let kubelet = SimKubelet(kube: kube, node: node, names: self.names, cnitool: self.spec.cnitool, pods: podInformer, logger: self.logger)
-            self.kubelets.withLock { $0[node.name] = kubelet }
-            kubeletTasks.withLock { $0.append(Task { await kubelet.run() }) }
-            self.update { $0.nodes.append(node) }
-            return node
-        }
-        for index in 0..<spec.nodes {
-            update { $0.message = "launching node \(index + 1) of \(spec.nodes)" }
-            _ = try await addNode(index, spec.zones[index % spec.zones.count])
-        }
-        defer { for task in kubeletTasks.withLock({ $0 }) { task.cancel() } }
-
+    private func waitForReadyNodes(_ nodes: Informer<Node>, kubeconfig: String) async throws {
         update { $0.message = "waiting for the nodes to become Ready" }
         let total = spec.nodes
         while !Task.isCancelled {
-            let ready = nodeInformer.list().filter { $0.isReady && !$0.hasTaint(WellKnown.Taints.noInterfaceConfigured) }.count
+            let ready = nodes.list().filter { $0.isReady && !$0.hasTaint(WellKnown.Taints.noInterfaceConfigured) }.count
             update { $0.message = "\(ready) of \(total) nodes ready" }
             if ready == total { break }
             try await Task.sleep(for: .milliseconds(200))
         }
         update { $0.phase = "ready"; $0.message = "\(total) nodes ready" }
         logger.info("cluster ready", metadata: ["nodes": "\(total)", "kubeconfig": "\(kubeconfig)"])
+    }
 
-        // Run until cancelled (SIGTERM from `down`), serving requests from the other commands.
+    /// `vpcnet-sim add-node` requests, until the run is cancelled.
+    private func serveRequests(_ launcher: NodeLauncher, background: inout ThrowingDiscardingTaskGroup<any Error>) async {
         let requests = ClusterRequests(stateDirectory: spec.stateDirectory)
         var launched = spec.nodes
         while !Task.isCancelled {
@@ -231,7 +220,7 @@ public final class SimCluster: Sendable {
                 case "add-node":
                     do {
                         let zone = request.zone ?? spec.zones[launched % spec.zones.count]
-                        let node = try await addNode(launched, zone)
+                        let node = try await launcher.addNode(index: launched, zone: zone, background: &background)
                         launched += 1
                         requests.answer(request, ClusterRequests.Answer(node: node.name, error: nil))
                     } catch {
@@ -243,24 +232,37 @@ public final class SimCluster: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
-        update { $0.phase = "stopping"; $0.message = "stopping" }
-        for kubelet in kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() }
-        try? await metadata.close()
-        try? await vpcKubeServer.stop()
-        try? await vpcEC2Server.stop()
-        try? await kubeServer.stop()
-        try? await ec2Server.stop()
-        try? await kube.shutdown()
-        try? await http.shutdown()
+    }
+
+    /// Adds one node: an instance, its namespace, Node, daemon and kubelet.
+    struct NodeLauncher: Sendable {
+        let cluster: SimCluster
+        let control: ControlPlane
+        let network: SimNetwork
+        let fabric: VPCFabric
+        let vpc: InsideVPC
+        let pods: Informer<Pod>
+
+        @discardableResult
+        func addNode(index: Int, zone: String, background: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> SimNode {
+            guard let subnet = network.subnet(in: zone) else { throw CommandError(command: "add node", status: "unknown zone", output: zone) }
+            let node = try await cluster.launch(index: index, zone: zone, subnet: subnet.id, group: network.groupID, ec2: control.ec2,
+                                                kube: control.kube, fabric: fabric, vpcKubeconfig: vpc.kubeconfig)
+            vpc.instances.withLock { $0[node.instanceID] = (node.instanceType, zone) }
+            let kubelet = SimKubelet(kube: control.kube, node: node, names: cluster.names, cnitool: cluster.spec.cnitool, pods: pods,
+                                     logger: cluster.logger)
+            cluster.kubelets.withLock { $0[node.name] = kubelet }
+            background.addTask { await kubelet.run() }
+            cluster.update { $0.nodes.append(node) }
+            return node
+        }
     }
 
     /// One instance: EC2 RunInstances, its namespace, its Node (registered with the
     /// no-interface-configured taint, as `--register-with-taints` does), and its daemon.
-    private func launch(index: Int, zone: String, subnet: String, group: String, ec2: EC2Client, kube: KubeClient,
+    fileprivate func launch(index: Int, zone: String, subnet: String, group: String, ec2: EC2Client, kube: KubeClient,
                         fabric: VPCFabric, vpcKubeconfig: String) async throws -> SimNode {
-        let body = try await ec2.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", spec.instanceType), ("MinCount", "1"),
-                                                       ("MaxCount", "1"), ("SubnetId", subnet), ("SecurityGroupId.1", group)])
-        let instanceID = try Self.value(body, "instanceId")
+        let instanceID = try await ec2.runSimulatedInstance(type: spec.instanceType, subnetID: subnet, groupID: group)
         guard let primary = simulator.networkInterfaces.first(where: { $0.attachment?.instanceID == instanceID && $0.attachment?.deviceIndex == 0 }) else {
             throw CommandError(command: "RunInstances", status: "no primary ENI", output: instanceID)
         }
@@ -300,12 +302,15 @@ public final class SimCluster: Sendable {
         for child in children.withLock({ $0 }) { await child.stop() }
         await VPCFabric.destroy(names: names)
     }
+}
 
-    static func value(_ body: [UInt8], _ element: String) throws -> String {
-        let text = String(decoding: body, as: UTF8.self)
-        guard let start = text.range(of: "<\(element)>"), let end = text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex) else {
-            throw CommandError(command: "EC2", status: "no \(element) in the answer", output: String(text.prefix(300)))
-        }
-        return String(text[start.upperBound..<end.lowerBound])
+/// What a run has acquired, let go in reverse order; each step runs once, however often `run` is called.
+final class Teardown: Sendable {
+    private let steps = Mutex<[@Sendable () async -> Void]>([])
+
+    func add(_ step: @escaping @Sendable () async -> Void) { steps.withLock { $0.append(step) } }
+
+    func run() async {
+        while let step = steps.withLock({ $0.popLast() }) { await step() }
     }
 }

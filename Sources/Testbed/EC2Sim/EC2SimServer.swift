@@ -1,7 +1,6 @@
 import Foundation
-import NIOCore
+import HTTPServing
 import NIOHTTP1
-import NIOPosix
 
 /// Serves an ``EC2Simulator`` over HTTP/1.1, plus a small unauthenticated control API for tests
 /// under `/_sim/`:
@@ -14,138 +13,61 @@ import NIOPosix
 ///   "refill_per_second": 0.5}` (without `action`: every action)
 public final class EC2SimServer: Sendable {
     public let simulator: EC2Simulator
-    private let channel: any Channel
+    private let server: HTTPServer
 
-    private init(simulator: EC2Simulator, channel: any Channel) {
+    private init(simulator: EC2Simulator, server: HTTPServer) {
         self.simulator = simulator
-        self.channel = channel
+        self.server = server
     }
+
+    /// EC2 requests are small; anything larger is refused rather than buffered.
+    static let configuration = HTTPServer.Configuration(maxBodyBytes: 1 << 20)
 
     /// Binds `host:port` (port 0 picks a free one) and starts serving.
     public static func start(_ simulator: EC2Simulator, host: String, port: Int) async throws -> EC2SimServer {
-        EC2SimServer(simulator: simulator, channel: try await bootstrap(simulator).bind(host: host, port: port).get())
+        EC2SimServer(simulator: simulator, server: try await HTTPServer.start(host: host, port: port, configuration: configuration) { request in
+            await respond(simulator: simulator, request: request)
+        })
     }
 
     /// Serves on a socket that is already bound and listening (e.g. inside the simulated VPC).
     public static func start(_ simulator: EC2Simulator, listeningSocket: CInt) async throws -> EC2SimServer {
-        EC2SimServer(simulator: simulator, channel: try await bootstrap(simulator).withBoundSocket(listeningSocket).get())
+        EC2SimServer(simulator: simulator, server: try await HTTPServer.start(listeningSocket: listeningSocket, configuration: configuration) { request in
+            await respond(simulator: simulator, request: request)
+        })
     }
 
-    private static func bootstrap(_ simulator: EC2Simulator) -> ServerBootstrap {
-        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(SimHTTPHandler(simulator: simulator))
-                }
-            }
-    }
-
-    public var port: Int { channel.localAddress?.port ?? 0 }
+    public var port: Int { server.port }
     public var url: URL {
-        let host = channel.localAddress?.ipAddress ?? "127.0.0.1"
+        let host = server.localAddress?.ipAddress ?? "127.0.0.1"
         return URL(string: "http://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
     }
 
-    public func stop() async throws { try await channel.close() }
+    public func stop() async { await server.stop() }
 
-    /// Resolves when the server's channel closes.
-    public func wait() async throws { try await channel.closeFuture.get() }
-}
+    /// Returns when the server has stopped.
+    public func wait() async { await server.wait() }
 
-/// Collects one request, answers it from the simulator (or the control API) off the event loop.
-final class SimHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    let simulator: EC2Simulator
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    /// Set after a 413: the rest of that request is read and dropped.
-    private var discarding = false
-    /// EC2 requests are small; anything larger is refused rather than buffered.
-    private let maxBody = 1 << 20
-
-    init(simulator: EC2Simulator) { self.simulator = simulator }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = []
-            discarding = false
-        case .body(let buffer):
-            guard !discarding else { return }
-            body += buffer.readableBytesView
-            if body.count > maxBody {
-                discarding = true
-                body = []
-                head = nil
-                write(context: context, status: 413, contentType: "text/plain", text: "request body too large", keepAlive: false)
-            }
-        case .end:
-            guard let head, !discarding else { return }
-            self.head = nil
-            let request = (head: head, body: body)
-            let loop = context.eventLoop
-            let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let simulator = self.simulator
-            Task {
-                let response = await Self.respond(simulator: simulator, head: request.head, body: request.body)
-                loop.execute {
-                    let (handler, context) = bound.value
-                    if response.drop {
-                        context.close(promise: nil)
-                    } else {
-                        handler.write(context: context, status: response.status, contentType: response.contentType,
-                                      text: response.body, keepAlive: request.head.isKeepAlive)
-                    }
-                }
-            }
-        }
-    }
-
-    struct Reply: Sendable {
-        var status: Int
-        var body: String
-        var contentType = "text/xml;charset=UTF-8"
-        var drop = false
-    }
-
-    static func respond(simulator: EC2Simulator, head: HTTPRequestHead, body: [UInt8]) async -> Reply {
-        let host = head.headers.first(name: "host") ?? "localhost"
-        let url = URL(string: "http://\(host)\(head.uri)") ?? URL(string: "http://localhost/")!
+    /// The simulator's (or the control API's) answer; nil drops the connection (an injected fault).
+    static func respond(simulator: EC2Simulator, request: HTTPServerRequest) async -> HTTPServerResponse? {
+        let host = request.headers.first(name: "host") ?? "localhost"
+        let url = URL(string: "http://\(host)\(request.uri)") ?? URL(string: "http://localhost/")!
         if url.path.hasPrefix("/_sim/") {
-            return SimControlAPI.handle(simulator: simulator, method: head.method, path: url.path, body: body)
+            return SimControlAPI.handle(simulator: simulator, method: request.method, path: url.path, body: request.bodyBytes)
         }
-        let response = await simulator.handle(method: "\(head.method.rawValue)", url: url,
-                                              headers: head.headers.map { ($0.name, $0.value) }, body: body)
-        return Reply(status: response.status, body: response.body, drop: response.drop)
-    }
-
-    func write(context: ChannelHandlerContext, status: Int, contentType: String, text: String, keepAlive: Bool) {
-        var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", String(text.utf8.count))])
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))),
-                      promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            let closed = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closed)
-            let channel = context.channel
-            closed.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        }
+        let response = await simulator.handle(method: "\(request.method.rawValue)", url: url,
+                                              headers: request.headers.map { ($0.name, $0.value) }, body: request.bodyBytes)
+        guard !response.drop else { return nil }
+        return HTTPServerResponse(status: .init(statusCode: response.status), contentType: "text/xml;charset=UTF-8", text: response.body)
     }
 }
 
 /// The `/_sim/` control API (see ``EC2SimServer``).
 enum SimControlAPI {
-    static func handle(simulator: EC2Simulator, method: HTTPMethod, path: String, body: [UInt8]) -> SimHTTPHandler.Reply {
-        func json(_ status: Int, _ object: Any) -> SimHTTPHandler.Reply {
+    static func handle(simulator: EC2Simulator, method: HTTPMethod, path: String, body: [UInt8]) -> HTTPServerResponse {
+        func json(_ status: Int, _ object: Any) -> HTTPServerResponse {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-            return .init(status: status, body: String(decoding: data, as: UTF8.self), contentType: "application/json")
+            return HTTPServerResponse(status: .init(statusCode: status), contentType: "application/json", body: Array(data))
         }
         let request = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
         switch (method, path) {

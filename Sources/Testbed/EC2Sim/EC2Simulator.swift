@@ -92,7 +92,7 @@ public final class EC2Simulator: Sendable {
                 return failure(error)
             }
         }
-        guard SimActions.supported.contains(action) else {
+        guard let known = SimAction(rawValue: action), SimActions.handlers[known] != nil else {
             return failure(SimError("InvalidAction", "The action '\(action)' is not valid for this web service."))
         }
         guard throttle.admit(action) else {
@@ -117,7 +117,7 @@ public final class EC2Simulator: Sendable {
         let outcome: SimOutcome
         do {
             outcome = try state.withLock { state throws(SimError) in
-                let outcome = try SimActions.handle(action, parameters, state: &state, requestID: requestID)
+                let outcome = try SimActions.handle(known, parameters, state: &state, requestID: requestID)
                 state.pendingEvents += outcome.events
                 return outcome
             }

@@ -1,11 +1,10 @@
+import AWSEC2
 import VPCNetCore
 
 /// The ENI actions: create, attach, detach, delete, modify, assign, unassign, describe, tag.
 enum SimENIActions {
-    static func handle(_ action: String, _ p: SimParameters, state: inout SimState, respond: ((inout XMLWriter) -> Void) -> String,
-                       returnTrue: () -> String) throws(SimError) -> SimOutcome {
-        switch action {
-        case "CreateNetworkInterface":
+    static let handlers: [SimAction: SimHandler] = [
+        .client(.createNetworkInterface): { p, state, reply throws(SimError) in
             var primary: IPv4Address?
             if let text = p["PrivateIpAddress"] {
                 guard let address = IPv4Address(text) else { throw .invalid("Invalid IPv4 address '\(text)'") }
@@ -23,31 +22,31 @@ enum SimENIActions {
                 subnetID: p.required("SubnetId"), groupIDs: p.list("SecurityGroupId"), description: p["Description"] ?? "",
                 tags: p.tagSpecifications(for: "network-interface"), primaryIP: primary, secondaryCount: count,
                 secondaryIPs: [], prefixCount: prefixCount, clientToken: p["ClientToken"]))
-            return SimOutcome(xml: respond { w in
+            return SimOutcome(xml: reply.xml { w in
                 w.open("networkInterface") { w in w.networkInterface(eni, state: state) }
                 w.element("clientToken", p["ClientToken"])
             })
-
-        case "AttachNetworkInterface":
+        },
+        .client(.attachNetworkInterface): { p, state, reply throws(SimError) in
             let eniID = try p.required("NetworkInterfaceId")
             guard let index = try p.int("DeviceIndex") else { throw .missing("DeviceIndex") }
             let card = try p.int("NetworkCardIndex") ?? 0
             let attachment = try state.attach(eniID: eniID, instanceID: p.required("InstanceId"), deviceIndex: index, networkCardIndex: card)
-            return SimOutcome(xml: respond { w in
+            return SimOutcome(xml: reply.xml { w in
                 w.element("attachmentId", attachment.id)
                 w.element("networkCardIndex", card)
             }, pendingAttachments: [(eniID, attachment.id)])
-
-        case "DetachNetworkInterface":
+        },
+        .client(.detachNetworkInterface): { p, state, reply throws(SimError) in
             let attachmentID = try p.required("AttachmentId")
             let eni = try state.detach(attachmentID: attachmentID)
-            return SimOutcome(xml: returnTrue(), pendingDetachments: [(eni.id, attachmentID)])
-
-        case "DeleteNetworkInterface":
+            return SimOutcome(xml: reply.returnTrue, pendingDetachments: [(eni.id, attachmentID)])
+        },
+        .client(.deleteNetworkInterface): { p, state, reply throws(SimError) in
             try state.deleteENI(p.required("NetworkInterfaceId"))
-            return SimOutcome(xml: returnTrue())
-
-        case "ModifyNetworkInterfaceAttribute":
+            return SimOutcome(xml: reply.returnTrue)
+        },
+        .client(.modifyNetworkInterfaceAttribute): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")
             var eni = try state.eni(id)
             if let attachmentID = p["Attachment.AttachmentId"] {
@@ -66,36 +65,31 @@ enum SimENIActions {
                 throw .missing("an attribute to modify")
             }
             state.enis[id] = eni
-            return SimOutcome(xml: returnTrue())
-
-        case "AssignPrivateIpAddresses":
+            return SimOutcome(xml: reply.returnTrue)
+        },
+        .client(.assignPrivateIpAddresses): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")
             let assigned = try state.assign(eniID: id, count: p.int("SecondaryPrivateIpAddressCount") ?? 0,
                                             addresses: p.addresses("PrivateIpAddress"), prefixCount: p.int("Ipv4PrefixCount") ?? 0,
                                             prefixes: p.prefixes("Ipv4Prefix"))
             let addresses = assigned.addresses + assigned.prefixes.flatMap { Array($0.addresses) }
-            return SimOutcome(xml: respond { w in
+            return SimOutcome(xml: reply.xml { w in
                 w.element("networkInterfaceId", id)
                 w.list("assignedPrivateIpAddressesSet", assigned.addresses) { w, a in w.element("privateIpAddress", a.description) }
                 w.list("assignedIpv4PrefixSet", assigned.prefixes) { w, prefix in w.element("ipv4Prefix", prefix.description) }
                 w.element("return", true)
             }, events: [.addressesAssigned(eniID: id, addresses)])
-
-        case "UnassignPrivateIpAddresses":
+        },
+        .client(.unassignPrivateIpAddresses): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")
             let addresses = try p.addresses("PrivateIpAddress"), prefixes = try p.prefixes("Ipv4Prefix")
             guard !addresses.isEmpty || !prefixes.isEmpty else { throw .missing("PrivateIpAddress or Ipv4Prefix") }
             let released = try state.unassign(eniID: id, addresses: addresses, prefixes: prefixes)
-            return SimOutcome(xml: returnTrue(), events: [.addressesUnassigned(eniID: id, released)])
-
-        case "DescribeNetworkInterfaces":
-            let ids = p.list("NetworkInterfaceId")
-            var enis = state.enis.values.sorted { $0.id < $1.id }
-            if !ids.isEmpty {
-                for id in ids where state.enis[id] == nil { throw .notFound("InvalidNetworkInterfaceID.NotFound", id, "network interface") }
-                enis = enis.filter { ids.contains($0.id) }
-            }
-            enis = try SimFilter.apply(p.filters(), to: enis, fields: [
+            return SimOutcome(xml: reply.returnTrue, events: [.addressesUnassigned(eniID: id, released)])
+        },
+        .client(.describeNetworkInterfaces): { p, state, reply throws(SimError) in
+            let (page, next) = try SimActions.describe(Array(state.enis.values), p, ids: "NetworkInterfaceId", exists: { state.enis[$0] != nil },
+                                                       notFound: { .notFound("InvalidNetworkInterfaceID.NotFound", $0, "network interface") }, fields: [
                 "network-interface-id": { [$0.id] }, "subnet-id": { [$0.subnetID] }, "vpc-id": { [$0.vpcID] },
                 "availability-zone": { [$0.availabilityZone] }, "status": { [$0.status] }, "description": { [$0.description] },
                 "mac-address": { [$0.macAddress] }, "group-id": { $0.groupIDs },
@@ -107,14 +101,13 @@ enum SimENIActions {
                 "attachment.status": { $0.attachment.map { [$0.status] } ?? [] },
                 "attachment.delete-on-termination": { $0.attachment.map { [$0.deleteOnTermination ? "true" : "false"] } ?? [] },
                 "owner-id": { [$0.ownerID] }, "requester-managed": { _ in ["false"] },
-            ], tags: \.tags)
-            let (page, next) = try SimActions.paginate(enis, p, explicitIDs: !ids.isEmpty, id: \.id)
-            return SimOutcome(xml: respond { w in
+            ], tags: \.tags, id: \.id)
+            return SimOutcome(xml: reply.xml { w in
                 w.list("networkInterfaceSet", page) { w, eni in w.networkInterface(eni, state: state) }
                 w.element("nextToken", next)
             })
-
-        case "CreateTags":
+        },
+        .client(.createTags): { p, state, reply throws(SimError) in
             let resources = p.list("ResourceId")
             let tags = p.tags("Tag")
             guard !resources.isEmpty else { throw .missing("ResourceId") }
@@ -136,10 +129,7 @@ enum SimENIActions {
                 if state.vpcs[id] != nil { merge(&state.vpcs[id]!.tags) }
                 if state.groups[id] != nil { merge(&state.groups[id]!.tags) }
             }
-            return SimOutcome(xml: returnTrue())
-
-        default:
-            throw SimError("InvalidAction", "The action \(action) is not valid for this web service.")
-        }
-    }
+            return SimOutcome(xml: reply.returnTrue)
+        },
+    ]
 }

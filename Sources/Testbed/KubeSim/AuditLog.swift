@@ -13,36 +13,13 @@ public final class AuditLog: Sendable {
         public var resource: String
         public var namespace: String
 
-        /// The RBAC view of a request; nil for non-resource paths.
-        init?(method: String, path: String, query: [String: String], userAgent: String?) {
-            let parts = path.split(separator: "/").map(String.init)
-            var rest: ArraySlice<String>
-            if parts.first == "api", parts.count >= 3 {
-                group = ""
-                rest = parts.dropFirst(2)
-            } else if parts.first == "apis", parts.count >= 4 {
-                group = parts[1]
-                rest = parts.dropFirst(3)
-            } else {
-                return nil
-            }
-            namespace = ""
-            if rest.first == "namespaces", rest.count >= 3 {
-                namespace = rest[rest.startIndex + 1]
-                rest = rest.dropFirst(2)
-            }
-            guard let name = rest.first else { return nil }
-            let named = rest.count > 1
-            resource = rest.count > 2 ? "\(name)/\(rest[rest.startIndex + 2])" : name
-            switch method {
-            case "GET": verb = named ? "get" : (query["watch"] == "true" || query["watch"] == "1" ? "watch" : "list")
-            case "POST": verb = "create"
-            case "PUT": verb = "update"
-            case "PATCH": verb = "patch"
-            case "DELETE": verb = named ? "delete" : "deletecollection"
-            default: return nil
-            }
+        /// The RBAC view of a resource request.
+        init(_ request: ResourceRequest, userAgent: String?) {
             self.userAgent = userAgent ?? ""
+            verb = request.verb.rawValue
+            group = request.group
+            resource = request.rbacResource
+            namespace = request.namespace ?? ""
         }
 
         public static func < (a: Self, b: Self) -> Bool {

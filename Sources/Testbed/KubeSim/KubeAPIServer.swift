@@ -1,8 +1,6 @@
 import Foundation
+import HTTPServing
 import Kubernetes
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import NIOSSL
 import VPCNetCore
 
@@ -12,12 +10,12 @@ public final class KubeAPIServer: Sendable {
     public let api: KubeAPI
     /// The generated CA and certificates when serving HTTPS.
     public let certificates: SimCertificates?
-    private let channel: any Channel
+    private let server: HTTPServer
 
-    private init(api: KubeAPI, certificates: SimCertificates?, channel: any Channel) {
+    private init(api: KubeAPI, certificates: SimCertificates?, server: HTTPServer) {
         self.api = api
         self.certificates = certificates
-        self.channel = channel
+        self.server = server
     }
 
     /// Serves `api` on `host:port`; with `tls`, over HTTPS with a freshly generated CA, asking
@@ -35,32 +33,26 @@ public final class KubeAPIServer: Sendable {
             context = try NIOSSLContext(configuration: configuration)
             certificates = generated
         }
-        let channel = try await bootstrap(api, sslContext: context).bind(host: host, port: port).get()
-        return KubeAPIServer(api: api, certificates: certificates, channel: channel)
+        let server = try await HTTPServer.start(host: host, port: port, configuration: configuration(tls: context)) { await respond(api, $0) }
+        return KubeAPIServer(api: api, certificates: certificates, server: server)
     }
 
     /// Serves `api` over plain HTTP on a socket that is already bound and listening, e.g. one
     /// opened inside another network namespace (the simulated VPC).
     public static func start(_ api: KubeAPI, listeningSocket: CInt) async throws -> KubeAPIServer {
-        let channel = try await bootstrap(api, sslContext: nil).withBoundSocket(listeningSocket).get()
-        return KubeAPIServer(api: api, certificates: nil, channel: channel)
+        let server = try await HTTPServer.start(listeningSocket: listeningSocket, configuration: configuration(tls: nil)) { await respond(api, $0) }
+        return KubeAPIServer(api: api, certificates: nil, server: server)
     }
 
-    private static func bootstrap(_ api: KubeAPI, sslContext: NIOSSLContext?) -> ServerBootstrap {
-        ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(KubeHTTPHandler(api: api))
-                }
-            }
+    static func configuration(tls: NIOSSLContext?) -> HTTPServer.Configuration {
+        HTTPServer.Configuration(maxBodyBytes: KubeAPI.maxBodyBytes, tls: tls) { _ in
+            reply(.object(status: 413, KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large").status))
+        }
     }
 
-    public var port: Int { channel.localAddress?.port ?? 0 }
+    public var port: Int { server.port }
     public var url: URL {
-        let host = channel.localAddress?.ipAddress ?? "127.0.0.1"
+        let host = server.localAddress?.ipAddress ?? "127.0.0.1"
         return URL(string: "\(certificates == nil ? "http" : "https")://\(host.contains(":") ? "[\(host)]" : host):\(port)")!
     }
 
@@ -70,12 +62,13 @@ public final class KubeAPIServer: Sendable {
                        clientCertificatePEM: certificates?.clientCertificatePEM, clientKeyPEM: certificates?.clientKeyPEM)
     }
 
-    public func stop() async throws {
+    public func stop() async {
         api.store.closeWatches()
-        try await channel.close()
+        await server.stop()
     }
 
-    public func wait() async throws { try await channel.closeFuture.get() }
+    /// Returns when the server has stopped.
+    public func wait() async { await server.wait() }
 
     /// A kubeconfig that points `kubectl` (or vpcnet's client) at this server.
     /// With TLS it carries the CA and the admin client certificate inline; with required tokens, one of them.
@@ -96,111 +89,47 @@ public final class KubeAPIServer: Sendable {
     }
 }
 
-final class KubeHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    let api: KubeAPI
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    private var tooLarge = false
-    private var watchTask: Task<Void, Never>?
-
-    init(api: KubeAPI) { self.api = api }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        watchTask?.cancel()
-        context.fireChannelInactive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = []
-            tooLarge = false
-        case .body(let buffer):
-            if body.count + buffer.readableBytes > KubeAPI.maxBodyBytes { tooLarge = true; body = [] } else if !tooLarge { body += buffer.readableBytesView }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            // Go clients form-encode queries: there '+' is a space (e.g. in "app in (a,b)" selectors).
-            // Only the query is form-encoded; the path is left as sent.
-            var uri = head.uri
-            if let mark = uri.firstIndex(of: "?") {
-                uri = String(uri[...mark]) + uri[uri.index(after: mark)...].replacingOccurrences(of: "+", with: "%20")
-            }
-            let components = URLComponents(string: uri)
-            let path = components?.path ?? head.uri
-            var query: [String: String] = [:]
-            for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
-            let loop = context.eventLoop
-            let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let api = self.api, body = self.body, tooLarge = self.tooLarge
-            let contentType = head.headers.first(name: "content-type")
-            let method = head.method.rawValue
-            var caller = KubeAPI.Caller()
-            caller.userAgent = head.headers.first(name: "user-agent")
-            if let authorization = head.headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") {
-                caller.bearerToken = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            }
-            // NIOSSL has verified any certificate presented against our CA (optionalVerification).
-            if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self), tls.peerCertificate != nil {
-                caller.verifiedClientCertificate = true
-            }
-            Task {
-                let reply: KubeAPI.Reply = tooLarge
-                    ? .object(status: 413, KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large").status)
-                    : await api.handle(method: method, path: path, query: query, contentType: contentType, body: body, caller: caller)
-                loop.execute {
-                    let (handler, context) = bound.value
-                    handler.send(reply, context: context, keepAlive: head.isKeepAlive)
-                }
-            }
+extension KubeAPIServer {
+    /// One request through ``KubeAPI``.
+    static func respond(_ api: KubeAPI, _ request: HTTPServerRequest) async -> HTTPServerResponse {
+        // Go clients form-encode queries: there '+' is a space (e.g. in "app in (a,b)" selectors).
+        // Only the query is form-encoded; the path is left as sent.
+        var uri = request.uri
+        if let mark = uri.firstIndex(of: "?") {
+            uri = String(uri[...mark]) + uri[uri.index(after: mark)...].replacingOccurrences(of: "+", with: "%20")
         }
+        let components = URLComponents(string: uri)
+        var query: [String: String] = [:]
+        for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        var caller = KubeAPI.Caller(verifiedClientCertificate: request.verifiedClientCertificate, userAgent: request.headers.first(name: "user-agent"))
+        if let authorization = request.headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") {
+            caller.bearerToken = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        return reply(await api.handle(method: request.method.rawValue, path: components?.path ?? request.uri, query: query,
+                                      contentType: request.headers.first(name: "content-type"), body: request.bodyBytes, caller: caller))
     }
 
-    private func send(_ reply: KubeAPI.Reply, context: ChannelHandlerContext, keepAlive: Bool) {
+    /// An object as JSON; a watch as newline-delimited JSON events, chunked, until its timeout,
+    /// the client leaving, or the store closing it.
+    static func reply(_ reply: KubeAPI.Reply) -> HTTPServerResponse {
         switch reply {
         case .object(let status, let object):
-            let text = object.serialized()
-            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count))])
-            if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))),
-                          promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            if !keepAlive { context.close(promise: nil) }
-
+            return HTTPServerResponse(status: .init(statusCode: status), contentType: "application/json", text: object.serialized())
         case .watch(let stream, let timeout):
-            // The client may already be gone (its channelInactive has run): then do not start.
-            guard context.channel.isActive else { return }
-            let headers = HTTPHeaders([("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            let loop = context.eventLoop
-            let bound = NIOLoopBound((self, context), eventLoop: loop)
-            watchTask = Task {
-                await withTaskGroup(of: Void.self) { group in
+            return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .stream { writer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         // Events (bookmarks included) arrive in the order the store queued them.
                         for await event in stream {
-                            let line = (["type": .string(event.kind.rawValue), "object": event.object] as JSONValue).serialized() + "\n"
-                            loop.execute {
-                                let (handler, context) = bound.value
-                                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: line)))), promise: nil)
-                            }
+                            try await writer.write((["type": .string(event.kind.rawValue), "object": event.object] as JSONValue).serialized() + "\n")
                         }
                     }
                     // The first child to finish ends the watch: the stream closing, or the timeout.
-                    group.addTask { try? await Task.sleep(for: timeout) }
-                    _ = await group.next()
+                    group.addTask { try await Task.sleep(for: timeout) }
+                    _ = try await group.next()
                     group.cancelAll()
                 }
-                loop.execute {
-                    let (handler, context) = bound.value
-                    context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
-                }
-            }
+            })
         }
     }
 }

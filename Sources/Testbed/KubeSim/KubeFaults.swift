@@ -11,6 +11,10 @@ public final class KubeFaults: Sendable {
     }
 
     private let queue = Mutex<[String: [Fault]]>([:])
+    private let servedCount = Mutex(0)
+
+    /// How many injected faults requests have met so far.
+    public var served: Int { servedCount.withLock { $0 } }
 
     public init() {}
 
@@ -24,6 +28,7 @@ public final class KubeFaults: Sendable {
     func next(verb: String, resource: String) -> Fault? {
         queue.withLock { q in
             for key in ["\(verb) \(resource)", "\(verb) *", "* \(resource)", "* *"] where !(q[key]?.isEmpty ?? true) {
+                servedCount.withLock { $0 += 1 }
                 return q[key]!.removeFirst()
             }
             return nil

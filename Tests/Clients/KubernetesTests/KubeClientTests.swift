@@ -12,11 +12,11 @@ import Testing
             try await body(server, client)
         } catch {
             try? await client.shutdown()
-            try? await server.stop()
+            await server.stop()
             throw error
         }
         try await client.shutdown()
-        try await server.stop()
+        await server.stop()
     }
 
     @Test func crudPatchAndConflicts() async throws {

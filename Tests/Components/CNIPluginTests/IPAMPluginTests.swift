@@ -1,11 +1,11 @@
 @testable import CNIPlugin
 import Foundation
-import IPAM
 import IPAMClient
 import IPAMProto
 import Synchronization
 import Testing
 import TestSupport
+import VPCNetContracts
 import VPCNetCore
 
 /// The daemon as the plugin sees it, scripted.

@@ -8,6 +8,7 @@ import Synchronization
 import Testing
 import TestSupport
 import VPCNetCore
+import VPCNetSettings
 
 /// EC2 and Kubernetes simulators over real HTTP, our clients pointed at them, and a VPC with a
 /// subnet and a security group: what the controller sees in a real account.
@@ -42,17 +43,8 @@ final class Harness: Sendable {
         let ec2Server = try await EC2SimServer.start(simulator, host: "127.0.0.1", port: 0)
         let http = AWSHTTPClient()
         let ec2 = client(ec2Server, http)
-        func value(_ body: [UInt8], _ element: String) throws -> String {
-            let text = String(decoding: body, as: UTF8.self)
-            let start = try #require(text.range(of: "<\(element)>"))
-            let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
-            return String(text[start.upperBound..<end.lowerBound])
-        }
-        let vpc = try value(await ec2.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
-        let subnet = try value(await ec2.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", subnetCIDR), ("AvailabilityZone", "us-east-1a")]),
-                               "subnetId")
-        let group = try value(await ec2.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"), ("GroupDescription", "nodes")]),
-                              "groupId")
+        let network = try await ec2.createSimulatedNetwork(subnets: [(subnetCIDR, "us-east-1a")])
+        let subnet = network.subnets[0].id, group = network.groupID
         let kubeServer = try await KubeAPIServer.start(KubeAPI(store: KubeStore()), host: "127.0.0.1", port: 0)
         let kube = try KubeClient(connection: kubeServer.connection())
         let harness = Harness(simulator: simulator, ec2Server: ec2Server, http: http, ec2: ec2, kubeServer: kubeServer, kube: kube,
@@ -63,27 +55,21 @@ final class Harness: Sendable {
 
     static func client(_ server: EC2SimServer, _ http: AWSHTTPClient, accessKeyID: String = EC2Simulator.testAccessKeyID,
                        secret: String = EC2Simulator.testSecretAccessKey) -> EC2Client {
-        EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url,
-                                       retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(500))),
-                  credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: accessKeyID, secretAccessKey: secret)),
-                  httpClient: http, rateBudget: RateBudget())
+        server.client(http: http, accessKeyID: accessKeyID, secretAccessKey: secret,
+                      retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(500)))
     }
 
     func stop() async {
         try? await kube.shutdown()
-        try? await kubeServer.stop()
+        await kubeServer.stop()
         try? await http.shutdown()
-        try? await ec2Server.stop()
+        await ec2Server.stop()
     }
 
     /// Launches an instance and registers its Node, as the kubelet would.
     @discardableResult
     func launch(_ name: String, type: String = "m5.large") async throws -> String {
-        let body = try await ec2.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type), ("MinCount", "1"),
-                                                       ("MaxCount", "1"), ("SubnetId", subnet), ("SecurityGroupId.1", group)])
-        let text = String(decoding: body, as: UTF8.self)
-        let start = try #require(text.range(of: "<instanceId>"))
-        let instanceID = String(text[start.upperBound...].prefix { $0 != "<" })
+        let instanceID = try await ec2.runSimulatedInstance(type: type, subnetID: subnet, groupID: group)
         var node = Node(name: name)
         node.raw["spec"] = ["providerID": .string("aws:///us-east-1a/\(instanceID)")]
         _ = try await kube.create(node)

@@ -1,8 +1,9 @@
+import AWSEC2
 @testable import ENIController
 import Testing
 
 @Suite struct ProvisioningPlanTests {
-    static func attached(_ id: String, _ index: Int, status: String = "attached", deleteOnTermination: Bool = true,
+    static func attached(_ id: String, _ index: Int, status: AttachmentStatus = "attached", deleteOnTermination: Bool = true,
                          addresses: Int = 9, instance: String = "i-1") -> OwnedENI {
         OwnedENI(id: id, status: "in-use", attachment: .init(id: "attach-\(id)", instanceID: instance, deviceIndex: index, status: status,
                                                             deleteOnTermination: deleteOnTermination), secondaryIPCount: addresses)

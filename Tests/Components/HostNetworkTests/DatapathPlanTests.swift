@@ -3,6 +3,7 @@ import Netlink
 import TestSupport
 import Testing
 import VPCNetCore
+import VPCNetSettings
 
 @Suite struct DatapathPlanTests {
     static func record() throws -> NodeNetworkRecord { try SampleNode.record() }

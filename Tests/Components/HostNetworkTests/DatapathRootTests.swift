@@ -3,6 +3,7 @@ import Foundation
 import Netlink
 import Testing
 import VPCNetCore
+import VPCNetSettings
 
 /// The reconciler against a real kernel: a node in network namespaces with veths standing in for
 /// ENIs, read back with iproute2, iptables-save and sysctl (independent of our netlink layer).

@@ -5,6 +5,7 @@ import Netlink
 import TestSupport
 import Testing
 import VPCNetCore
+import VPCNetSettings
 
 /// The reconcile decisions against ``FakeKernel``: no root needed.
 @Suite struct HostDatapathTests {

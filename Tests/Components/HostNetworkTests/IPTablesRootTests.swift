@@ -3,6 +3,7 @@ import Foundation
 import Subprocess
 import Testing
 import VPCNetCore
+import VPCNetSettings
 
 /// Runs a command inside a network namespace (`ip netns exec`), feeding `input`; returns stdout.
 @discardableResult

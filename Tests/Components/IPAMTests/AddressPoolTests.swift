@@ -3,6 +3,7 @@ import Foundation
 import PropertyBased
 import Testing
 import TestSupport
+import VPCNetContracts
 import VPCNetCore
 
 @Suite struct AddressPoolTests {
@@ -18,11 +19,12 @@ import VPCNetCore
 
     @Test func addIsIdempotentAndAddressesComeWithTheirENI() throws {
         var pool = try Self.pool()
-        let (first, changed) = try pool.allocate(Self.key("a"), pod: PodReference(namespace: "ns", name: "p", uid: "u"), now: 0)
+        let (first, allocatedFrom, changed) = try pool.allocate(Self.key("a"), pod: PodReference(namespace: "ns", name: "p", uid: "u"), now: 0)
         #expect(changed)
-        let (again, changedAgain) = try pool.allocate(Self.key("a"), pod: PodReference(), now: 5)
+        let (again, _, changedAgain) = try pool.allocate(Self.key("a"), pod: PodReference(), now: 5)
         #expect(again == first && !changedAgain, "the same attachment gets the same address, and nothing changes")
         let source = try #require(pool.source(of: first.address))
+        #expect(allocatedFrom == source, "the allocation comes with its source")
         #expect(source.prefixLength == 20)
         #expect(source.gateway == (first.address.description.hasPrefix("10.0.1.") ? try IPv4Address(parsing: "10.0.0.11") : try IPv4Address(parsing: "10.0.0.12")))
         #expect(try pool.allocate(Self.key("a", network: "other"), pod: PodReference(), now: 0).allocation.address != first.address,
@@ -88,6 +90,18 @@ import VPCNetCore
     @Test func notConfiguredIsItsOwnError() {
         var pool = AddressPool(cooldownMilliseconds: 0)
         #expect(throws: PoolError.notConfigured) { try pool.allocate(Self.key("a"), pod: PodReference(), now: 0) }
+    }
+
+    /// An attachment holding an address of an ENI that lends nothing now (its interface went
+    /// missing) is not answered with an address it cannot use; its allocation stays.
+    @Test func anAllocationOfAnUnusableENIIsNotHandedOut() throws {
+        var pool = try Self.pool()
+        let record = try SampleNode.record()
+        let held = try pool.allocate(Self.key("a"), pod: PodReference(), now: 0)
+        let otherENIs = Set(record.podENIs.map(\.id)).subtracting([held.source.eniID])
+        pool.configure(record: record, usable: otherENIs)
+        #expect(throws: PoolError.notConfigured) { try pool.allocate(Self.key("a"), pod: PodReference(), now: 1) }
+        #expect(pool.allocation(for: Self.key("a")) == held.allocation)
     }
 
     /// Any sequence of ADD and DEL: no address is ever held twice, an attachment's address never

@@ -1,10 +1,9 @@
 import Foundation
-@testable import IPAM
+import VPCNetContracts
 import TestSupport
 import Testing
 import VPCNetCore
 @testable import VPCNetCtl
-@testable import VPCNetDaemon
 
 @Suite struct RenderingTests {
     @Test func manifestsAreTheCommittedFileWithOnlyTheImageAndClusterChanged() throws {

@@ -9,6 +9,7 @@ import Testing
 import TestSupport
 @testable import VPCNetDaemon
 import VPCNetCore
+import VPCNetSettings
 
 /// The IPAM side as the agent sees it: whether it answers, and what it was told.
 final class RecordingDelegate: NodeAgentDelegate {
@@ -64,11 +65,24 @@ struct AgentFixture {
                                              settings: settings))
     }
 
+    /// A fixture for the length of `body`, stopped (awaited) however `body` ends.
+    static func with(record: NodeNetworkRecord?, withENI2: Bool = true, hotplugTimeout: Duration = .seconds(60),
+                     _ body: (AgentFixture) async throws -> Void) async throws {
+        let fixture = try await start(record: record, withENI2: withENI2, hotplugTimeout: hotplugTimeout)
+        try await withTeardown({ try await body(fixture) }, teardown: { await fixture.stop() })
+    }
+
+    /// Returns once the agent has finished `count` more passes: it has looked again, and done
+    /// whatever it was going to do.
+    func passes(_ count: Int) async throws {
+        let start = agent.passCount
+        try await eventually("\(count) more passes of the agent") { agent.passCount >= start + count }
+    }
+
     /// Runs the agent for the length of `body`.
     func running(_ body: () async throws -> Void) async throws {
         let task = Task { await agent.run() }
-        defer { task.cancel() }
-        try await body()
+        try await withTeardown(body, teardown: { task.cancel(); await task.value })
     }
 
     func node() async throws -> Node { try await kube.get(Node.self, name: Self.nodeName) }
@@ -79,102 +93,103 @@ struct AgentFixture {
 
     func stop() async {
         try? await kube.shutdown()
-        try? await server.stop()
+        await server.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
 @Suite struct NodeAgentTests {
     @Test func theConflistWaitsForTheHostAndTheIPAMThenTheTaintGoes() async throws {
-        let fixture = try await AgentFixture.start(record: try SampleNode.record())
-        defer { Task { await fixture.stop() } }
-        try await fixture.running {
-            try await eventually("the host is configured and the plugins installed") {
-                fixture.kernel.snapshot.routes.count == 4
-                    && FileManager.default.isExecutableFile(atPath: fixture.directory + "/bin/vpcnet-ipam")
+        try await AgentFixture.with(record: try SampleNode.record()) { fixture in
+            try await fixture.running {
+                try await eventually("the host is configured and the plugins installed") {
+                    fixture.kernel.snapshot.routes.count == 4
+                        && FileManager.default.isExecutableFile(atPath: fixture.directory + "/bin/vpcnet-ipam")
+                }
+                #expect(fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 3)
+                try await fixture.passes(2)
+                #expect(!FileManager.default.fileExists(atPath: fixture.conflistPath), "no conflist while the IPAM does not answer")
+                #expect(try await fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured))
+
+                fixture.delegate.serving.store(true, ordering: .relaxed)
+                try await eventually("the taint is removed") { try await !fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured) }
+                let conflist = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture.conflistPath))) as? [String: Any]
+                let plugin = (conflist?["plugins"] as? [[String: Any]])?.first
+                #expect(plugin?["type"] as? String == "ptp" && plugin?["mtu"] as? Int == 9001)
+                #expect((plugin?["ipam"] as? [String: Any])?["type"] as? String == "vpcnet-ipam")
+                #expect((plugin?["ipam"] as? [String: Any])?["socket"] as? String == fixture.directory + "/ipam.sock")
+                #expect(fixture.agent.isReady)
+                try await eventually("a NetworkReady event") { try await fixture.events().contains { $0.reason == "NetworkReady" } }
+
+                // Converged: further passes write nothing.
+                let writes = fixture.kernel.writes
+                try await fixture.passes(2)
+                #expect(fixture.kernel.writes == writes)
             }
-            #expect(fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 3)
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(!FileManager.default.fileExists(atPath: fixture.conflistPath), "no conflist while the IPAM does not answer")
-            #expect(try await fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured))
-
-            fixture.delegate.serving.store(true, ordering: .relaxed)
-            try await eventually("the taint is removed") { try await !fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured) }
-            let conflist = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture.conflistPath))) as? [String: Any]
-            let plugin = (conflist?["plugins"] as? [[String: Any]])?.first
-            #expect(plugin?["type"] as? String == "ptp" && plugin?["mtu"] as? Int == 9001)
-            #expect((plugin?["ipam"] as? [String: Any])?["type"] as? String == "vpcnet-ipam")
-            #expect((plugin?["ipam"] as? [String: Any])?["socket"] as? String == fixture.directory + "/ipam.sock")
-            #expect(fixture.agent.isReady)
-            try await eventually("a NetworkReady event") { try await fixture.events().contains { $0.reason == "NetworkReady" } }
-
-            // Converged: further passes write nothing.
-            let writes = fixture.kernel.writes
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(fixture.kernel.writes == writes)
         }
     }
 
     @Test func aMissingInterfaceIsWaitedForThenReportedAndTheNodeGoesAhead() async throws {
-        let fixture = try await AgentFixture.start(record: try SampleNode.record(), withENI2: false, hotplugTimeout: .milliseconds(600))
-        defer { Task { await fixture.stop() } }
-        fixture.delegate.serving.store(true, ordering: .relaxed)
-        try await fixture.running {
-            try await eventually("the first ENI is configured") { fixture.kernel.snapshot.routes.count == 2 }
-            #expect(!FileManager.default.fileExists(atPath: fixture.conflistPath), "waiting for the second ENI's interface")
-            try await eventually("an Event names the missing ENI") {
-                try await fixture.events().contains { $0.reason == "ENIInterfaceMissing" && $0.message?.contains("eni-00000000000000002") == true }
-            }
-            try await eventually("the node goes ahead with the ENIs it has") { FileManager.default.fileExists(atPath: fixture.conflistPath) }
-            #expect(fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 2)
+        try await AgentFixture.with(record: try SampleNode.record(), withENI2: false, hotplugTimeout: .milliseconds(600)) { fixture in
+            fixture.delegate.serving.store(true, ordering: .relaxed)
+            try await fixture.running {
+                try await eventually("the first ENI is configured") { fixture.kernel.snapshot.routes.count == 2 }
+                #expect(!FileManager.default.fileExists(atPath: fixture.conflistPath), "waiting for the second ENI's interface")
+                try await eventually("an Event names the missing ENI") {
+                    try await fixture.events().contains { $0.reason == "ENIInterfaceMissing" && $0.message?.contains("eni-00000000000000002") == true }
+                }
+                try await eventually("the node goes ahead with the ENIs it has") { FileManager.default.fileExists(atPath: fixture.conflistPath) }
+                #expect(fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 2)
 
-            fixture.kernel.mutate { host in
-                host.links.append(Link(index: 4, name: "ens7", macAddress: SampleNode.eni2MAC, mtu: 1500, isUp: false))
-                host.sysctls["net/ipv4/conf/ens7/rp_filter"] = "1"
-            }
-            try await eventually("the late interface is configured and its addresses offered") {
-                fixture.kernel.snapshot.routes.count == 4 && fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 3
+                fixture.kernel.mutate { host in
+                    host.links.append(Link(index: 4, name: "ens7", macAddress: SampleNode.eni2MAC, mtu: 1500, isUp: false))
+                    host.sysctls["net/ipv4/conf/ens7/rp_filter"] = "1"
+                }
+                try await eventually("the late interface is configured and its addresses offered") {
+                    fixture.kernel.snapshot.routes.count == 4 && fixture.delegate.configured.withLock { $0.last?.podAddresses.count } == 3
+                }
             }
         }
     }
 
     @Test func aBrokenRecordKeepsTheLastGoodConfigurationAndSaysSo() async throws {
-        let fixture = try await AgentFixture.start(record: try SampleNode.record())
-        defer { Task { await fixture.stop() } }
-        fixture.delegate.serving.store(true, ordering: .relaxed)
-        try await fixture.running {
-            try await eventually("configured") { FileManager.default.fileExists(atPath: fixture.conflistPath) }
-            let converged = fixture.kernel.snapshot
-            _ = try await fixture.kube.update(Node.self, name: AgentFixture.nodeName) { node in
-                node.annotations[WellKnown.Annotations.nodeNetwork] = "{\"version\": 1, \"enis\": \"nonsense\"}"
-                return true
-            }
-            try await eventually("an InvalidNetworkRecord event") { try await fixture.events().contains { $0.reason == "InvalidNetworkRecord" } }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(fixture.kernel.snapshot == converged)
+        try await AgentFixture.with(record: try SampleNode.record()) { fixture in
+            fixture.delegate.serving.store(true, ordering: .relaxed)
+            try await fixture.running {
+                try await eventually("configured") { FileManager.default.fileExists(atPath: fixture.conflistPath) }
+                let converged = fixture.kernel.snapshot
+                _ = try await fixture.kube.update(Node.self, name: AgentFixture.nodeName) { node in
+                    node.annotations[WellKnown.Annotations.nodeNetwork] = "{\"version\": 1, \"enis\": \"nonsense\"}"
+                    return true
+                }
+                try await eventually("an InvalidNetworkRecord event") { try await fixture.events().contains { $0.reason == "InvalidNetworkRecord" } }
+                try await fixture.passes(2)
+                #expect(fixture.kernel.snapshot == converged)
 
-            // A valid record without the second ENI: its configuration goes.
-            var smaller = try SampleNode.record()
-            smaller.enis.removeAll { $0.deviceIndex == 2 }
-            _ = try await fixture.kube.update(Node.self, name: AgentFixture.nodeName) { node in
-                node.annotations[WellKnown.Annotations.nodeNetwork] = smaller.jsonString()
-                return true
-            }
-            try await eventually("ENI 2's routes and rules are removed") {
-                let host = fixture.kernel.snapshot
-                return host.routes.count == 2 && !host.rules.contains { $0.table == 7302 }
+                // A valid record without the second ENI: its configuration goes.
+                var smaller = try SampleNode.record()
+                smaller.enis.removeAll { $0.deviceIndex == 2 }
+                _ = try await fixture.kube.update(Node.self, name: AgentFixture.nodeName) { node in
+                    node.annotations[WellKnown.Annotations.nodeNetwork] = smaller.jsonString()
+                    return true
+                }
+                try await eventually("ENI 2's routes and rules are removed") {
+                    let host = fixture.kernel.snapshot
+                    return host.routes.count == 2 && !host.rules.contains { $0.table == 7302 }
+                }
             }
         }
     }
 
     @Test func aNodeWithoutARecordIsLeftAlone() async throws {
-        let fixture = try await AgentFixture.start(record: nil)
-        defer { Task { await fixture.stop() } }
-        fixture.delegate.serving.store(true, ordering: .relaxed)
-        try await fixture.running {
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(fixture.kernel.writes == 0 && !FileManager.default.fileExists(atPath: fixture.conflistPath))
-            #expect(try await fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured))
+        try await AgentFixture.with(record: nil) { fixture in
+            fixture.delegate.serving.store(true, ordering: .relaxed)
+            try await fixture.running {
+                try await fixture.passes(2)
+                #expect(fixture.agent.lastPass?.result == "waiting", "the agent ran and found nothing to do")
+                #expect(fixture.kernel.writes == 0 && !FileManager.default.fileExists(atPath: fixture.conflistPath))
+                #expect(try await fixture.node().hasTaint(WellKnown.Taints.noInterfaceConfigured))
+            }
         }
     }
 }

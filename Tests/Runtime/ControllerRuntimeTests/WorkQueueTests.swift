@@ -1,5 +1,6 @@
 @testable import Kubernetes
 import ControllerRuntime
+import TestSupport
 import Testing
 import VPCNetCore
 
@@ -26,7 +27,7 @@ import VPCNetCore
     @Test func waitingWorkersGetKeysAsTheyArrive() async throws {
         let queue = WorkQueue<Int>()
         let taken = Task { await queue.next() }
-        try await Task.sleep(for: .milliseconds(20))
+        try await eventually("a worker waits") { await queue.waitingWorkers == 1 }
         await queue.add(7)
         #expect(await taken.value == 7)
         #expect(await queue.count == 0)

@@ -12,3 +12,17 @@ public func eventually(_ what: String, seconds: Double = 30, _ condition: () asy
     Issue.record("never happened: \(what)", sourceLocation: sourceLocation)
     throw CancellationError()
 }
+
+/// Runs `body`, then `teardown` whether `body` returned or threw: an awaited `defer` for
+/// fixtures whose clean-up is asynchronous (servers, clients, agents).
+public func withTeardown<T>(_ body: () async throws -> T, teardown: () async -> Void) async throws -> T {
+    let result: T
+    do {
+        result = try await body()
+    } catch {
+        await teardown()
+        throw error
+    }
+    await teardown()
+    return result
+}

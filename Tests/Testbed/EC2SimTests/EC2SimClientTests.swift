@@ -16,23 +16,18 @@ import VPCNetCore
             try await body(server, http)
         } catch {
             try? await http.shutdown()
-            try? await server.stop()
+            await server.stop()
             throw error
         }
         try await http.shutdown()
-        try await server.stop()
+        await server.stop()
     }
 
     func withSimulator(_ configuration: EC2Simulator.Configuration = .init(), throttle: SimThrottle = SimThrottle(enabled: false),
                        _ body: (EC2Simulator, EC2Client) async throws -> Void) async throws {
         let simulator = EC2Simulator(configuration: configuration, throttle: throttle)
         try await serving(simulator) { server, http in
-            let client = EC2Client(
-                configuration: .init(region: "us-east-1", endpoint: server.url,
-                                     retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200))),
-                credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
-                                                                     secretAccessKey: EC2Simulator.testSecretAccessKey)),
-                httpClient: http, rateBudget: RateBudget())
+            let client = server.client(http: http, retry: RetryPolicy(baseBackoff: .milliseconds(20), maxBackoff: .milliseconds(200)))
             try await body(simulator, client)
         }
         #expect(simulator.invariantViolations() == [])
@@ -40,21 +35,9 @@ import VPCNetCore
 
     /// A VPC, a /24 subnet in us-east-1a, a group and one instance, through the client's raw `send`.
     func network(_ client: EC2Client, type: String = "m5.large") async throws -> (subnet: String, group: String, instance: String) {
-        func value(_ body: [UInt8], _ element: String) throws -> String {
-            let text = String(decoding: body, as: UTF8.self)
-            let start = try #require(text.range(of: "<\(element)>"))
-            let end = try #require(text.range(of: "</\(element)>", range: start.upperBound..<text.endIndex))
-            return String(text[start.upperBound..<end.lowerBound])
-        }
-        let vpc = try value(await client.send(action: "CreateVpc", [("CidrBlock", "10.0.0.0/16")]), "vpcId")
-        let subnet = try value(await client.send(action: "CreateSubnet", [("VpcId", vpc), ("CidrBlock", "10.0.0.0/24"),
-                                                                   ("AvailabilityZone", "us-east-1a")]), "subnetId")
-        let group = try value(await client.send(action: "CreateSecurityGroup", [("VpcId", vpc), ("GroupName", "nodes"),
-                                                                         ("GroupDescription", "nodes")]), "groupId")
-        let instance = try value(await client.send(action: "RunInstances", [("ImageId", "ami-12345678"), ("InstanceType", type),
-                                                                     ("MinCount", "1"), ("MaxCount", "1"), ("SubnetId", subnet),
-                                                                     ("SecurityGroupId.1", group)]), "instanceId")
-        return (subnet, group, instance)
+        let network = try await client.createSimulatedNetwork(subnets: [("10.0.0.0/24", "us-east-1a")])
+        let subnet = network.subnets[0].id
+        return (subnet, network.groupID, try await client.runSimulatedInstance(type: type, subnetID: subnet, groupID: network.groupID))
     }
 
     @Test func lifecycleThroughOurClient() async throws {
@@ -153,12 +136,7 @@ import VPCNetCore
     @Test func throttlingIsRetriedByOurClientAndAvoidedByItsBudget() async throws {
         let simulator = EC2Simulator(throttle: SimThrottle(enabled: true, nonMutating: .init(capacity: 2, refillPerSecond: 1)))
         try await serving(simulator) { server, http in
-            func client(budget: RateBudget, retry: RetryPolicy) -> EC2Client {
-                EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url, retry: retry),
-                          credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
-                                                                               secretAccessKey: EC2Simulator.testSecretAccessKey)),
-                          httpClient: http, rateBudget: budget)
-            }
+            func client(budget: RateBudget, retry: RetryPolicy) -> EC2Client { server.client(http: http, retry: retry, rateBudget: budget) }
             // Without a matching budget, EC2 throttles and the client's retries get through.
             let eager = client(budget: RateBudget(),
                                retry: RetryPolicy(maxAttempts: 10, baseBackoff: .milliseconds(100), maxBackoff: .seconds(1)))
@@ -177,10 +155,7 @@ import VPCNetCore
     @Test func badSignaturesAndSkewAreRefused() async throws {
         try await serving(EC2Simulator()) { server, http in
             func client(secret: String, skew: TimeInterval = 0) -> EC2Client {
-                EC2Client(configuration: .init(region: "us-east-1", endpoint: server.url, retry: RetryPolicy(maxAttempts: 1)),
-                          credentials: StaticCredentialProvider(AWSCredentials(accessKeyID: EC2Simulator.testAccessKeyID,
-                                                                               secretAccessKey: secret)),
-                          httpClient: http, rateBudget: RateBudget(), now: { Date().addingTimeInterval(skew) })
+                server.client(http: http, secretAccessKey: secret, retry: RetryPolicy(maxAttempts: 1), clockSkew: skew)
             }
             do throws(EC2Error) {
                 _ = try await client(secret: "wrong").describeVPCs()

@@ -47,3 +47,9 @@ public struct DatapathConfiguration: Sendable, Hashable {
     /// Rule priorities vpcnet owns.
     public var ownedPriorities: Set<UInt32> { [toPodPriority, connmarkPriority, fromPodPriority] }
 }
+
+/// The two iptables backends a host may use. Rules written to the one the host's other tools do
+/// not use are silently ignored by the kernel's other half, so the choice must match the host.
+public enum IPTablesBackend: String, Sendable, CaseIterable {
+    case nft, legacy
+}

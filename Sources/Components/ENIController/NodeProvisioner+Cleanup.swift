@@ -15,26 +15,26 @@ extension NodeProvisioner {
     public func cleanUp(nodeName: String) async throws(ProvisioningError) -> Cleanup {
         let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName]),
                        Filter("tag:\(WellKnown.ENITags.nodeName)", [nodeName])]
-        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+        let enis = try await call(.describeNetworkInterfaces) { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
         var cleanup = Cleanup()
         for eni in enis {
             if let attachment = eni.attachment {
-                if attachment.status == "detaching" {
+                if attachment.status == .detaching {
                     cleanup.remaining.append(eni.id)
                     continue
                 }
                 if let instanceID = attachment.instanceID,
-                   let instance = try await call("DescribeInstances", { () async throws(EC2Error) in try await self.ec2.describeInstances(ids: [instanceID]) }).first,
+                   let instance = try await call(.describeInstances, { () async throws(EC2Error) in try await self.ec2.describeInstances(ids: [instanceID]) }).first,
                    ["shutting-down", "terminated"].contains(instance.state) {
                     continue
                 }
                 // Already detached: the next pass sees it available.
-                try await ignoring(.attachmentNotFound, action: "DetachNetworkInterface") { () async throws(EC2Error) in
+                try await ignoring(.attachmentNotFound, action: .detachNetworkInterface) { () async throws(EC2Error) in
                     try await self.ec2.detachNetworkInterface(attachmentID: attachment.id)
                 }
                 cleanup.detached.append(eni.id)
                 cleanup.remaining.append(eni.id)
-            } else if eni.status == "available" {
+            } else if eni.status == .available {
                 try await deleteIgnoringMissing(eni.id)
                 cleanup.deleted.append(eni.id)
             } else {
@@ -48,8 +48,8 @@ extension NodeProvisioner {
     /// (or unreadable): ENIs left behind when a node died mid-provisioning or a cleanup was cut short.
     public func sweep(grace: Duration, now: Date = Date()) async throws(ProvisioningError) -> [String] {
         let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName]),
-                       Filter("status", ["available"])]
-        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+                       Filter("status", [NetworkInterfaceStatus.available.rawValue])]
+        let enis = try await call(.describeNetworkInterfaces) { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
         let graceSeconds = Double(grace.components.seconds)
         var deleted: [String] = []
         for eni in enis where eni.attachment == nil {
@@ -70,20 +70,20 @@ extension NodeProvisioner {
     /// controller was watching (its ENIs may still be attached to a running instance).
     public func nodeNamesWithENIs() async throws(ProvisioningError) -> Set<String> {
         let filters = [Filter("tag:\(WellKnown.ENITags.cluster)", [settings.clusterName])]
-        let enis = try await call("DescribeNetworkInterfaces") { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
+        let enis = try await call(.describeNetworkInterfaces) { () async throws(EC2Error) in try await self.ec2.describeNetworkInterfaces(filters: filters) }
         return Set(enis.compactMap { eni in eni.tags.first { $0.key == WellKnown.ENITags.nodeName }?.value })
     }
 
     private func deleteIgnoringMissing(_ id: String) async throws(ProvisioningError) {
         // Someone (another pass, DeleteOnTermination) may have been first.
-        try await ignoring(.networkInterfaceNotFound, action: "DeleteNetworkInterface") { () async throws(EC2Error) in
+        try await ignoring(.networkInterfaceNotFound, action: .deleteNetworkInterface) { () async throws(EC2Error) in
             try await self.ec2.deleteNetworkInterface(id: id)
         }
     }
 
     /// Runs `body`, treating the error `code` as success. (A Result, not `catch where`: the 6.3
     /// compiler crashes on that in async typed throws.)
-    private func ignoring(_ code: EC2ErrorCode, action: String, _ body: () async throws(EC2Error) -> Void) async throws(ProvisioningError) {
+    private func ignoring(_ code: EC2ErrorCode, action: EC2Action, _ body: () async throws(EC2Error) -> Void) async throws(ProvisioningError) {
         let result: Result<Void, EC2Error>
         do { result = .success(try await body()) } catch { result = .failure(error) }
         if case .failure(let error) = result, error.code != code { throw .ec2(error, action: action) }

@@ -1,0 +1,70 @@
+import VPCNetCore
+
+/// The controller's tunables. Defaults suit a production cluster; tests shorten the periods.
+/// Operators set them through ``ControllerSettings``.
+public struct ControllerConfiguration: Sendable {
+    public var clusterName: String
+    /// Concurrent node reconciles (each also runs its node's ENIs concurrently).
+    public var workers = 8
+    public var subnetTags: [String: String] = [:]
+    /// Detach and delete a Node's ENIs when the Node object is deleted but its instance runs on.
+    public var deleteENIsOnNodeDeletion = true
+    public var sweepInterval: Duration = .seconds(300)
+    /// `available` ENIs of ours younger than this are left alone by the sweep (they may be mid-attach).
+    public var sweepGrace: Duration = .seconds(900)
+    /// How often a provisioned node is checked against EC2 again (the informer's resync).
+    public var verifyPeriod: Duration = .seconds(600)
+    public var queueBackoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
+
+    public init(clusterName: String) { self.clusterName = clusterName }
+
+    /// Builds the configuration from flags, environment and settings file (each keyed by setting name).
+    public static func resolve(flags: [String: String], environment: [String: String],
+                               file: [String: String]) throws(ConfigurationError) -> ControllerConfiguration {
+        try ControllerSettings.table.resolve(flags: flags, environment: environment, file: file)
+    }
+}
+
+/// The controller's settings: one row each (see ``SettingTable``). The executable's flags are
+/// generated from this table by `scripts/gen-setting-options`.
+public enum ControllerSettings {
+    public static let table = SettingTable(component: "eni-controller", defaults: ControllerConfiguration(clusterName: ""), settings: [
+        .value("cluster-name", \.clusterName, .clusterName,
+               help: "Name of this cluster; tags every ENI so the controller finds (and only touches) its own.",
+               required: "a cluster name is required: --cluster-name, VPCNET_CLUSTER_NAME or cluster-name in the config file"),
+        .value("workers", \.workers, .workers, help: "Nodes reconciled concurrently (1…256)."),
+        .value("subnet-tags", \.subnetTags, .tags,
+               help: "Put ENIs in subnets with these tags (KEY=VALUE,…) in the node's zone, most free addresses first.",
+               default: "the instance's subnet"),
+        .value("delete-enis-on-node-deletion", \.deleteENIsOnNodeDeletion, .bool,
+               help: "Detach and delete a node's ENIs when its Node object is deleted (true/false)."),
+        .value("sweep-interval", \.sweepInterval, .duration, help: "How often leaked ENIs are swept, e.g. 5m."),
+        .value("sweep-grace", \.sweepGrace, .duration, help: "Age before an unattached ENI of ours counts as leaked, e.g. 15m."),
+        .value("verify-period", \.verifyPeriod, .duration, help: "How often a provisioned node is checked against EC2 again, e.g. 10m."),
+    ])
+}
+
+extension SettingFormat where Value == String {
+    /// What EC2 tag values and the IAM policy's condition accept.
+    static var clusterName: Self {
+        Self(parse: { (cluster, _) throws(ConfigurationError) in
+                 guard cluster.count <= 255, cluster.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:/".contains($0) }) else {
+                     throw ConfigurationError("cluster name \"\(cluster)\" must be at most 255 letters, digits and - _ . : /")
+                 }
+                 return cluster
+             },
+             show: { $0.isEmpty ? nil : $0 })
+    }
+}
+
+extension SettingFormat where Value == Int {
+    static var workers: Self {
+        Self(parse: { (text, source) throws(ConfigurationError) in
+                 guard let workers = Int(text), (1...256).contains(workers) else {
+                     throw ConfigurationError("\(source): workers must be 1…256, got \(text)")
+                 }
+                 return workers
+             },
+             show: { "\($0)" })
+    }
+}

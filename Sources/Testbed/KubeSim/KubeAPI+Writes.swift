@@ -1,0 +1,150 @@
+import Foundation
+import Kubernetes
+import VPCNetCore
+
+/// The write verbs: create (and a pod's binding), update, patch (three patch types and
+/// server-side apply), delete.
+extension KubeAPI {
+    func create(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
+        if let name = call.name {
+            guard call.subresource == "binding" else { throw call.notSupported }
+            return try bind(call, name: name)
+        }
+        var object = try call.decodedBody()
+        try call.checkKind(object)
+        object["kind"] = .string(call.resource.kind)
+        object["apiVersion"] = .string(call.resource.groupVersion)
+        if let generate = object.value(at: "metadata.generateName")?.stringValue, object.value(at: "metadata.name") == nil {
+            object["metadata"]?["name"] = .string(generate + String(UUID().uuidString.lowercased().prefix(5)))
+        }
+        if let bodyNamespace = object.value(at: "metadata.namespace")?.stringValue, let namespace = call.namespace, bodyNamespace != namespace {
+            throw .badRequest("the namespace of the object (\(bodyNamespace)) does not match the namespace of the request (\(namespace))")
+        }
+        if !call.resource.namespaced, object["metadata"]?["namespace"] != nil { object["metadata"]?["namespace"] = nil }
+        try KubeValidation.validate(object, as: call.resource)
+        return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object,
+                                                     dryRun: call.dryRun))
+    }
+
+    /// `POST …/pods/NAME/binding`: the scheduler's decision.
+    func bind(_ call: ResourceCall, name: String) throws(KubeStatusError) -> Reply {
+        let binding = try call.decodedBody()
+        guard let node = binding.value(at: "target.name")?.stringValue, !node.isEmpty else { throw .invalid("target.name: Required value") }
+        _ = try store.mutate(call.resource.name, namespace: call.namespace, name: name) { object throws(KubeStatusError) in
+            var pod = Pod(raw: object)
+            if let bound = pod.nodeName, !bound.isEmpty {
+                throw KubeStatusError(code: 409, reason: "Conflict", message: "pod \(name) is already assigned to node \"\(bound)\"")
+            }
+            pod.nodeName = node
+            return pod.raw
+        }
+        return .object(status: 201, ["kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201])
+    }
+
+    func update(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
+        guard let name = call.name else { throw call.notSupported }
+        let sub = call.subresource
+        let object = try call.decodedBody()
+        try call.checkKind(object)
+        if let bodyName = object.value(at: "metadata.name")?.stringValue, bodyName != name {
+            throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
+        }
+        let hasStatus = call.resource.subresources.contains("status")
+        return .object(status: 200, try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+            if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
+               expected != current.value(at: "metadata.resourceVersion")?.stringValue {
+                throw .conflict(call.resource.name, name)
+            }
+            var result = object
+            result["kind"] = .string(call.resource.kind)
+            result["apiVersion"] = .string(call.resource.groupVersion)
+            // With a status subresource, the main resource ignores status and /status changes only status.
+            if hasStatus && sub == nil { result["status"] = current["status"] }
+            if sub == "status" {
+                var keep = current
+                keep["status"] = object["status"]
+                result = keep
+            }
+            try KubeValidation.validate(result, as: call.resource)
+            return result
+        })
+    }
+
+    func patch(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
+        guard let name = call.name else { throw call.notSupported }
+        if call.subresource == nil, call.contentType.hasPrefix("application/apply-patch+yaml") { return try apply(call, name: name) }
+        let sub = call.subresource, resource = call.resource
+        let patch = try call.decodedBody()
+        let type = call.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        let hasStatus = resource.subresources.contains("status")
+        return .object(status: 200, try store.mutate(resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+            var patched: JSONValue
+            switch type {
+            case "application/merge-patch+json": patched = current.mergePatched(with: patch)
+            case "application/strategic-merge-patch+json": patched = current.strategicMergePatched(with: patch)
+            case "application/json-patch+json":
+                do { patched = try current.jsonPatched(with: patch) } catch {
+                    throw KubeStatusError(code: 422, reason: "Invalid", message: "\(error)")
+                }
+            default:
+                throw KubeStatusError(code: 415, reason: "UnsupportedMediaType", message: "the patch type \(type) is not supported")
+            }
+            // A resourceVersion left in the patched document makes the patch conditional.
+            if let requested = patched.value(at: "metadata.resourceVersion")?.stringValue, !requested.isEmpty,
+               requested != current.value(at: "metadata.resourceVersion")?.stringValue {
+                throw .conflict(resource.name, name)
+            }
+            if hasStatus && sub == nil { patched["status"] = current["status"] }
+            if sub == "status" {
+                var keep = current
+                keep["status"] = patched["status"]
+                patched = keep
+            }
+            try KubeValidation.validate(patched, as: resource)
+            return patched
+        })
+    }
+
+    /// Server-side apply, approximated: a missing object is created from the applied
+    /// configuration; an existing one takes it as a strategic merge patch. Field ownership is not
+    /// tracked. kubectl sends the configuration as JSON, which is YAML too.
+    func apply(_ call: ResourceCall, name: String) throws(KubeStatusError) -> Reply {
+        guard let manager = call.query["fieldManager"], !manager.isEmpty else {
+            throw .badRequest("PATCH: fieldManager is required for apply requests")
+        }
+        var applied = try call.decodedBody()
+        try call.checkKind(applied)
+        if let bodyName = applied.value(at: "metadata.name")?.stringValue, bodyName != name {
+            throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
+        }
+        applied["kind"] = .string(call.resource.kind)
+        applied["apiVersion"] = .string(call.resource.groupVersion)
+        if (try? store.get(call.resource.name, namespace: call.namespace, name: name)) == nil {
+            applied["metadata"]?["name"] = .string(name)
+            try KubeValidation.validate(applied, as: call.resource)
+            return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: applied,
+                                                         dryRun: call.dryRun))
+        }
+        return .object(status: 200, try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+            var merged = current.strategicMergePatched(with: applied)
+            if call.resource.subresources.contains("status") { merged["status"] = current["status"] }
+            try KubeValidation.validate(merged, as: call.resource)
+            return merged
+        })
+    }
+
+    func delete(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
+        guard let name = call.name, call.subresource == nil else { throw call.notSupported }
+        if call.dryRun {
+            return .object(status: 200, try store.get(call.resource.name, namespace: call.namespace, name: name))
+        }
+        var uid: String?, version: String?
+        if !call.body.isEmpty {
+            let options = try call.decodedBody()
+            uid = options.value(at: "preconditions.uid")?.stringValue
+            version = options.value(at: "preconditions.resourceVersion")?.stringValue
+        }
+        return .object(status: 200, try store.delete(call.resource.name, namespace: call.namespace, name: name, preconditionUID: uid,
+                                                    preconditionResourceVersion: version))
+    }
+}
