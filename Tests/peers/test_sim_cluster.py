@@ -186,8 +186,9 @@ def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
              timeout=60)
     pending = [p for p in cluster.pods("app=full") if p.get("status", {}).get("phase") != "Running"]
     assert len(pending) == 2
-    node = json.loads(cluster.kubectl("get", "node", cluster.state["nodes"][0]["name"], "-o", "json"))
-    assert {"key": "k8s-vpcnet/no-free-ips", "effect": "NoSchedule"} in node["spec"]["taints"]
+    def taints():
+        return json.loads(cluster.kubectl("get", "node", cluster.state["nodes"][0]["name"], "-o", "json"))["spec"].get("taints", [])
+    wait_for("the node is tainted full", lambda: {"key": "k8s-vpcnet/no-free-ips", "effect": "NoSchedule"} in taints(), timeout=30)
     for pod in cluster.running("app=full")[:2]:
         cluster.kubectl("delete", "pod", pod["metadata"]["name"], "--wait=false")
     wait_for("the pending pods start", lambda: len(cluster.running("app=full")) == 6 and len(cluster.pods("app=full")) == 6, timeout=120)
@@ -229,7 +230,8 @@ def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_lea
 
 
 def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cluster_dir):
-    up(cluster_dir, "--nodes", "2", "--daemon-args=--cooldown 1s")
+    # The collector lists pods every 5 s, so the RBAC audit below sees it however quick the churn is.
+    up(cluster_dir, "--nodes", "2", "--daemon-args=--cooldown 1s --collect-interval 5s")
     cluster = Cluster(cluster_dir)
     created = 0
     while created < 500:
