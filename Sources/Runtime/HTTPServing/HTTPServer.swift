@@ -24,7 +24,7 @@ public final class HTTPServer: Sendable {
 
         public init(maxBodyBytes: Int = 1 << 20, tls: NIOSSLContext? = nil,
                     tooLarge: @escaping @Sendable (HTTPServerRequest) -> HTTPServerResponse = { _ in
-                        HTTPServerResponse(status: .payloadTooLarge, contentType: "text/plain", text: "request body too large\n", closeConnection: true)
+                        HTTPServerResponse(status: .payloadTooLarge, contentType: "text/plain", text: "request body too large", closeConnection: true)
                     }) {
             self.maxBodyBytes = maxBodyBytes
             self.tls = tls
@@ -32,6 +32,7 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    /// Requests come in through the async channel; responses go out through the channel itself.
     typealias Connection = NIOAsyncChannel<CollectedRequest, HTTPServerResponsePart>
 
     private let listening: any Channel
@@ -96,37 +97,43 @@ public final class HTTPServer: Sendable {
 
     private static func serve(_ connection: Connection, configuration: Configuration, handler: Handler) async {
         let channel = connection.channel
-        try? await connection.executeThenClose { requests, outbound in
+        // Responses are written through the channel, each part's future awaited: a response is on
+        // the wire before the next request is read or the connection closed (NIO drops writes still
+        // queued when a channel closes), and a slow reader slows the writer.
+        try? await connection.executeThenClose { requests, _ in
             for try await collected in requests {
                 let request = collected.request
                 let answer = collected.bodyTooLarge ? configuration.tooLarge(request) : await handler(request)
                 guard let response = answer else { return }
                 let close = response.closeConnection || !request.head.isKeepAlive
-                try await write(response, close: close, version: request.head.version, to: outbound, channel: channel)
+                try await write(response, close: close, to: channel)
                 if close { return }
             }
         }
     }
 
-    private static func write(_ response: HTTPServerResponse, close: Bool, version: HTTPVersion,
-                              to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, channel: any Channel) async throws {
+    private static func write(_ response: HTTPServerResponse, close: Bool, to channel: any Channel) async throws {
         var headers = response.headers
         if close { headers.replaceOrAdd(name: "Connection", value: "close") }
         switch response.body {
         case .bytes(let body):
-            if !headers.contains(name: "Content-Length") { headers.add(name: "Content-Length", value: String(body.readableBytes)) }
-            try await outbound.write(contentsOf: [.head(HTTPResponseHead(version: version, status: response.status, headers: headers)),
-                                                  .body(.byteBuffer(body)), .end(nil)])
+            if !headers.contains(name: "Content-Length") {
+                headers.add(name: "Content-Length", value: String(body.readableBytes))
+            }
+            channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)), promise: nil)
+            channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
         case .stream(let produce):
             if !headers.contains(name: "Content-Length") && !headers.contains(name: "Transfer-Encoding") {
                 headers.add(name: "Transfer-Encoding", value: "chunked")
             }
-            try await outbound.write(.head(HTTPResponseHead(version: version, status: response.status, headers: headers)))
+            try await channel.writeAndFlush(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: response.status,
+                                                                                         headers: headers))).get()
             // The producer runs until it returns or the client goes (the channel closing cancels it).
-            let producing = Task { try await produce(HTTPBodyWriter(outbound: outbound)) }
+            let producing = Task { try await produce(HTTPBodyWriter(channel: channel)) }
             channel.closeFuture.whenComplete { _ in producing.cancel() }
             _ = await withTaskCancellationHandler { await producing.result } onCancel: { producing.cancel() }
-            try await outbound.write(.end(nil))
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
         }
     }
 }

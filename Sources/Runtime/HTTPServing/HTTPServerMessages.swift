@@ -52,10 +52,12 @@ public struct HTTPServerResponse: Sendable {
     }
 }
 
-/// Writes the chunks of a streamed response body.
+/// Writes the chunks of a streamed response body; each write returns once it is on the wire.
 public struct HTTPBodyWriter: Sendable {
-    let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    let channel: any Channel
 
-    public func write(_ bytes: ByteBuffer) async throws { try await outbound.write(.body(.byteBuffer(bytes))) }
+    public func write(_ bytes: ByteBuffer) async throws {
+        try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(bytes))).get()
+    }
     public func write(_ text: String) async throws { try await write(ByteBuffer(string: text)) }
 }

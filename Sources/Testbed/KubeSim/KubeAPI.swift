@@ -64,8 +64,14 @@ public struct KubeAPI: Sendable {
         }
         do throws(KubeStatusError) {
             if method == "GET", let document = try discovery(path.split(separator: "/").map(String.init)) { return .object(status: 200, document) }
-            guard let request else { throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource") }
-            return try route(ResourceCall(request: request, method: method, query: query, contentType: contentType ?? "", body: body))
+            // A method the API has no verb for (HEAD, OPTIONS) on a resource path goes through the
+            // same checks, then is not supported there.
+            guard let routed = request ?? ResourceRequest(method: "GET", path: path, query: [:]) else {
+                throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
+            }
+            var call = ResourceCall(request: routed, method: method, query: query, contentType: contentType ?? "", body: body)
+            call.methodHasVerb = request != nil
+            return try route(call)
         } catch {
             return .object(status: error.code, error.status)
         }
@@ -102,7 +108,7 @@ public struct KubeAPI: Sendable {
         if call.method == "POST", request.name == nil, resource.namespaced, request.namespace == nil {
             throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "create \(resource.name) in a namespace: /namespaces/NAMESPACE/\(resource.name)")
         }
-        guard let handler = Self.handlers[request.verb] else { throw call.notSupported }
+        guard call.methodHasVerb, let handler = Self.handlers[request.verb] else { throw call.notSupported }
         return try handler(self, call)
     }
 
@@ -128,6 +134,8 @@ struct ResourceCall: Sendable {
     /// Set by routing: the resource the path names, and whether the request is a dry run.
     var resource = APIResource.all[0]
     var dryRun = false
+    /// False for methods no verb stands for: they are refused once the path has been checked.
+    var methodHasVerb = true
 
     var namespace: String? { request.namespace }
     var name: String? { request.name }

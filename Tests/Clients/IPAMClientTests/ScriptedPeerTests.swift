@@ -16,6 +16,7 @@ final class ScriptedPeer: Sendable {
     private let listener: Int32
     private let received = Mutex<[[HTTP2Frame]]>([])
     private let script: @Sendable () -> [HTTP2Frame]
+    private let stopped = DispatchSemaphore(value: 0)
 
     /// Frames the client sent, per connection, once `count` connections have ended (or 5 s passed).
     func connections(atLeast count: Int = 1) -> [[HTTP2Frame]] {
@@ -38,13 +39,17 @@ final class ScriptedPeer: Sendable {
         thread.start()
     }
 
+    /// Stops accepting and waits for the accepting thread to end before the socket is closed: a
+    /// closed descriptor's number is soon another test's listener, which that thread must not accept on.
     func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
+        stopped.wait()
         close(listener)
         unlink(path)
     }
 
     private func acceptLoop() {
+        defer { stopped.signal() }
         while true {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
