@@ -7,7 +7,7 @@ SWIFT ?= swift
 # One build folder for everything: builds on 2 cores are slow, never run two at once.
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all setup build test test-unit test-peers test-generated demo bench dist generate clean
+.PHONY: all setup build test test-unit test-peers test-generated demo bench bench-quick dist generate clean
 
 all: build
 
@@ -45,15 +45,23 @@ demo: setup build
 	scripts/build-cnitool >/dev/null
 	$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path)/vpcnet-sim demo
 
-# vpcnet's CNI path against ptp + host-local, side by side, with release builds of what is
-# measured (the API simulator only feeds the daemon its Node). Ratios with targets; exits 1 when
-# one is missed. Root: network namespaces.
-bench: setup build
+# What users choose a CNI by, each figure beside its baseline or bound from the same run (the
+# per-pod path against ptp + host-local, node ready time against the critical path, 1000 nodes
+# joining against the EC2 API budget, footprints), with release builds as shipped; one table,
+# and JSON + Markdown in bench/results/. Exits 1 when a target is missed. Root. BENCH_ARGS
+# passes options (--only cni,ready,storm); `make bench-quick` checks the harness at tiny sizes.
+BENCH_PRODUCTS = vpcnet-ipam vpcnet-daemon eni-controller vpcnet-sim
+bench: setup
 	scripts/build-cnitool >/dev/null
-	for product in vpcnet-ipam vpcnet-daemon; do $(SWIFT) build -c release --static-swift-stdlib --product $$product; done
-	REL=$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path); DBG=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); \
-	  VPCNET_DAEMON=$$REL/vpcnet-daemon VPCNET_IPAM=$$REL/vpcnet-ipam VPCNET_SIM=$$DBG/vpcnet-sim \
-	  VPCNET_CNITOOL=$$(scripts/build-cnitool) python3 Tests/bench/cni_bench.py
+	for product in $(BENCH_PRODUCTS); do $(SWIFT) build -c release --static-swift-stdlib --product $$product; done
+	REL=$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path); \
+	  VPCNET_DAEMON=$$REL/vpcnet-daemon VPCNET_IPAM=$$REL/vpcnet-ipam VPCNET_SIM=$$REL/vpcnet-sim VPCNET_ENI_CONTROLLER=$$REL/eni-controller \
+	  VPCNET_CNITOOL=$$(scripts/build-cnitool) python3 Tests/bench/bench.py $(BENCH_ARGS)
+
+bench-quick: setup build
+	BIN=$$($(SWIFT) build $(SWIFT_BUILD_FLAGS) --show-bin-path); \
+	  VPCNET_DAEMON=$$BIN/vpcnet-daemon VPCNET_IPAM=$$BIN/vpcnet-ipam VPCNET_SIM=$$BIN/vpcnet-sim VPCNET_ENI_CONTROLLER=$$BIN/eni-controller \
+	  VPCNET_CNITOOL=$$(scripts/build-cnitool) python3 Tests/bench/bench.py --quick --results $${TMPDIR:-/tmp} $(BENCH_ARGS)
 
 # The shipped binaries (release, Swift runtime linked in; vpcnet-ipam fully static) in dist/, as
 # the Containerfile's build stage makes them.

@@ -393,7 +393,7 @@ def test_introspection_metrics_and_vpcnetctl_show_the_running_node(api, node_fac
     assert run(VPCNETCTL, "ready", "--socket", node.socket, check=False).returncode == 0
     bundle = tmp_path / "diagnose.tar.gz"
     run(VPCNETCTL, "diagnose", "--endpoint", node.introspection, "--node", node.name, "--kubeconfig", api.kubeconfig,
-        "--state-dir", node.state, "--cni-conf-dir", node.confdir, "--netns", node.netns_path, "--output", str(bundle))
+        "--state-dir", node.state, "--socket", node.socket, "--cni-conf-dir", node.confdir, "--netns", node.netns_path, "--output", str(bundle))
     with tarfile.open(bundle) as archive:
         files = {member.name.removeprefix("./"): archive.extractfile(member).read().decode() for member in archive.getmembers() if member.isfile()}
     assert json.loads(files["status.json"])["nodeName"] == node.name
@@ -401,7 +401,7 @@ def test_introspection_metrics_and_vpcnetctl_show_the_running_node(api, node_fac
     assert "VPCNET-SNAT" in files.get("iptables-nft.txt", "") + files.get("iptables-legacy.txt", "")
     assert "k8s-vpcnet/node-network" in files["node.json"] and "NetworkReady" in files["events.txt"]
     assert "10-vpcnet.conflist" in " ".join(files) and "ok      ipam.json" not in files["SUMMARY.txt"]  # state files are named state-*
-    assert "ok      state-ipam.json" in files["SUMMARY.txt"]
+    assert "ok      state-ipam.json" in files["SUMMARY.txt"] and held in files["state-ipam.json"]
 
     node.kill()
     not_ready = run(VPCNETCTL, "ready", "--socket", node.socket, "--timeout", "500", check=False)

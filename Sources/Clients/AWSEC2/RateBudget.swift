@@ -1,32 +1,21 @@
 /// A client-side token bucket per EC2 action, shared by every caller in the process, so a burst of
 /// work waits its turn here instead of being throttled (and retried) by EC2.
 ///
-/// EC2 evaluates each API action against its own bucket (capacity, refill per second), with
-/// defaults that differ between non-mutating (`Describe*`) and mutating actions. The defaults below
-/// mirror the EC2 documentation's figures ("Request throttling for the Amazon EC2 API"); lower them
-/// when other tools in the account spend the same budget.
+/// EC2 evaluates each API action against its own bucket (capacity, refill per second). The
+/// defaults are EC2's documented figures (``EC2RequestLimits``); lower them when other tools in
+/// the account spend the same budget.
 public actor RateBudget {
-    public struct Bucket: Sendable, Hashable {
-        public var capacity: Double
-        public var refillPerSecond: Double
-
-        public init(capacity: Double, refillPerSecond: Double) {
-            precondition(capacity >= 1 && refillPerSecond > 0, "a bucket needs capacity ≥ 1 and a positive refill rate")
-            self.capacity = capacity
-            self.refillPerSecond = refillPerSecond
-        }
-
-        public static let nonMutating = Bucket(capacity: 100, refillPerSecond: 20)
-        public static let mutating = Bucket(capacity: 200, refillPerSecond: 5)
-    }
+    public typealias Bucket = EC2RequestLimits.Bucket
 
     public struct Configuration: Sendable {
+        /// Actions without an override and without a documented bucket of their own.
         public var nonMutating: Bucket
         public var mutating: Bucket
         /// Per-action overrides by action name (e.g. "CreateNetworkInterface").
         public var overrides: [String: Bucket]
 
-        public init(nonMutating: Bucket = .nonMutating, mutating: Bucket = .mutating, overrides: [String: Bucket] = [:]) {
+        public init(nonMutating: Bucket = EC2RequestLimits.nonMutating, mutating: Bucket = EC2RequestLimits.mutating,
+                    overrides: [String: Bucket] = EC2RequestLimits.actions) {
             self.nonMutating = nonMutating
             self.mutating = mutating
             self.overrides = overrides

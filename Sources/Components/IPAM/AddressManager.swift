@@ -21,10 +21,11 @@ public actor AddressManager {
     /// Allocations the state file held twice (dropped at load; the older one was kept).
     public nonisolated let duplicatesAtLoad: [Allocation]
 
-    /// Loads the persisted state. `now` is milliseconds since the epoch (wall clock: cooldowns must
+    /// Loads the persisted state (adopting a legacy file first). `now` is milliseconds since the epoch (wall clock: cooldowns must
     /// survive restarts); `onRelease` runs after each release is persisted (conntrack flush).
     public init(store: PoolStore, cooldownMilliseconds: Int64, now: @escaping @Sendable () -> Int64,
                 onRelease: @escaping @Sendable (Allocation) async -> Void = { _ in }) throws {
+        _ = try store.adoptLegacyFile()
         let loaded = try store.load()
         pool = AddressPool(cooldownMilliseconds: cooldownMilliseconds, allocations: loaded.allocations, releasedAt: loaded.releasedAt)
         duplicatesAtLoad = loaded.duplicates

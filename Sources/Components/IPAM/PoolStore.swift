@@ -9,10 +9,33 @@ import VPCNetCore
 /// The pool's durable state in one JSON file, replaced atomically (temporary file, fsync,
 /// rename) on every change, so after a crash it holds either the state before a change or the
 /// state after it. Root-only (0600) in a root-only directory.
+///
+/// A file at `legacyPath` (where an older daemon kept it) is the current state until
+/// ``adoptLegacyFile()`` moves it to `path` (an older daemon may have run since the last move);
+/// ``AddressManager`` adopts it before it loads, so its saves are never shadowed.
 public struct PoolStore: Sendable {
     public let path: String
+    public let legacyPath: String?
 
-    public init(path: String) { self.path = path }
+    public init(path: String, legacyPath: String? = nil) {
+        self.path = path
+        self.legacyPath = legacyPath
+    }
+
+    /// The file ``load()`` reads: the legacy one while it exists.
+    public var currentPath: String {
+        if let legacyPath, FileManager.default.fileExists(atPath: legacyPath) { return legacyPath }
+        return path
+    }
+
+    /// Moves the legacy file to `path`: written there first, then removed, so a crash in between
+    /// leaves both with the same content (and the legacy one is still read). True if it moved.
+    public func adoptLegacyFile() throws -> Bool {
+        guard let legacyPath, currentPath == legacyPath, let bytes = try AtomicFile.read(legacyPath) else { return false }
+        try AtomicFile.write(bytes, to: path, mode: 0o600)
+        try AtomicFile.remove(legacyPath)
+        return true
+    }
 
     struct Document: Codable {
         var version: Int
@@ -30,6 +53,7 @@ public struct PoolStore: Sendable {
     }
 
     public func load() throws -> Loaded {
+        let path = currentPath
         guard let bytes = try AtomicFile.read(path) else { return Loaded(allocations: [], releasedAt: [:], duplicates: []) }
         let document: Document
         do {
@@ -61,6 +85,7 @@ public struct PoolStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(document)), to: path, mode: 0o600)
+
     }
 }
 

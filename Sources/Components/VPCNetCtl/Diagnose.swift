@@ -12,6 +12,8 @@ public struct Diagnose: Sendable {
     public var nodeName: String?
     public var kube: KubeClient?
     public var stateDirectory = WellKnown.Paths.stateDirectory
+    /// The IPAM socket, whose directory holds the allocations.
+    public var socketPath = WellKnown.Paths.ipamSocket
     public var cniConfDirectory = WellKnown.Paths.cniConfDirectory
     /// Run the kernel commands in this network namespace (a simulated node); nil: our own.
     public var namespacePath: String?
@@ -56,9 +58,11 @@ public struct Diagnose: Sendable {
         ]
         for (item, command) in commands { note(item, await run(command)) }
 
-        for file in ["host.json", "ipam.json", "cni-installed.json"] {
+        for file in ["host.json", "cni-installed.json"] {
             note("state-\(file)", read("\(stateDirectory)/\(file)"))
         }
+        let allocations = WellKnown.Paths.allocationsFile(socketPath: socketPath), legacy = "\(stateDirectory)/ipam.json"
+        note("state-ipam.json", read(FileManager.default.fileExists(atPath: legacy) ? legacy : allocations))
         let conf = (try? FileManager.default.contentsOfDirectory(atPath: cniConfDirectory)) ?? []
         if conf.isEmpty { summary.append("FAILED  cni-conf: \(cniConfDirectory) is empty or unreadable") }
         for file in conf.sorted() where file.hasSuffix(".conf") || file.hasSuffix(".conflist") || file.hasSuffix(".json") {

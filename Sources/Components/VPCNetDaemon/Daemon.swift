@@ -27,6 +27,8 @@ public enum Daemon {
     public static func run(_ configuration: DaemonConfiguration, kube: KubeClient, logger: Logger,
                            serveIntrospection: (@Sendable (Introspection) async throws -> Void)? = nil) async throws {
         try AtomicFile.requirePrivateDirectory(configuration.stateDirectory)
+        try AtomicFile.requirePrivateDirectory(AtomicFile.directory(of: configuration.socketPath))
+        AtomicFile.removeStaleTemporaries(in: AtomicFile.directory(of: configuration.socketPath), olderThanSeconds: 0)
         // Left by a crash between writing and renaming (the daemon is this directory's only writer;
         // plugins may be writing to the spool right now, so only old ones go there).
         AtomicFile.removeStaleTemporaries(in: configuration.stateDirectory, olderThanSeconds: 0)
@@ -34,7 +36,7 @@ public enum Daemon {
         let namespacePath = configuration.namespacePath
         let flushQueue = DispatchQueue(label: "vpcnet.conntrack-flush")
         let manager = try AddressManager(
-            store: PoolStore(path: configuration.stateDirectory + "/ipam.json"),
+            store: PoolStore(path: configuration.allocationsPath, legacyPath: configuration.legacyAllocationsPath),
             cooldownMilliseconds: configuration.cooldown.milliseconds,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onRelease: { allocation in
@@ -107,7 +109,8 @@ public enum Daemon {
     public static func uninstall(_ configuration: DaemonConfiguration, logger: Logger) async throws -> [String] {
         var done = try CNIInstaller(paths: configuration.installerPaths).uninstall()
         done += try await hostDatapath(configuration, logger: logger).uninstall()
-        for file in [configuration.stateDirectory + "/ipam.json", configuration.socketPath, configuration.stateDirectory + "/daemon.lock"] where FileManager.default.fileExists(atPath: file) {
+        for file in [configuration.legacyAllocationsPath, configuration.allocationsPath, configuration.socketPath,
+                     configuration.stateDirectory + "/daemon.lock"] where FileManager.default.fileExists(atPath: file) {
             try AtomicFile.remove(file)
             done.append("removed \(file)")
         }

@@ -8,6 +8,10 @@ extension WellKnown {
         public static let stateDirectory = "/var/lib/vpcnet"
         /// The IPAM service's unix socket, in a root-only directory.
         public static let ipamSocket = "/run/vpcnet/ipam.sock"
+        /// The pod address allocations: in the socket's directory, a tmpfs on every systemd host,
+        /// because they must outlive the daemon but not the node (a reboot takes every pod with
+        /// it), and a change there costs no disk sync.
+        public static func allocationsFile(socketPath: String) -> String { AtomicFile.directory(of: socketPath) + "/ipam.json" }
         /// Releases the plugin could not deliver, replayed by the daemon (see ``ReleaseSpool``).
         public static func spoolDirectory(stateDirectory: String) -> String { stateDirectory + "/spool" }
         public static let spoolDirectory = spoolDirectory(stateDirectory: stateDirectory)

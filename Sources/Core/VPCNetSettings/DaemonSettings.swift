@@ -30,6 +30,10 @@ public struct DaemonConfiguration: Sendable {
     public init(nodeName: String) { self.nodeName = nodeName }
 
     public var spoolDirectory: String { WellKnown.Paths.spoolDirectory(stateDirectory: stateDirectory) }
+    /// The allocations, next to the socket (see ``WellKnown/Paths/allocationsFile(socketPath:)``).
+    public var allocationsPath: String { WellKnown.Paths.allocationsFile(socketPath: socketPath) }
+    /// Where daemons kept the allocations before they moved next to the socket; adopted at start.
+    public var legacyAllocationsPath: String { stateDirectory + "/ipam.json" }
 
     /// Builds the configuration from flags, environment and settings file (each keyed by setting name).
     public static func resolve(flags: [String: String], environment: [String: String],
@@ -48,7 +52,7 @@ public enum DaemonSettings {
         .value("netns", \.namespacePath, .absolutePath,
                help: "Configure the network namespace at this path instead of the daemon's own (simulated nodes)."),
         .value("state-dir", \.stateDirectory, .absolutePath, help: "Root-only directory for the daemon's state."),
-        .value("socket", \.socketPath, .absolutePath, help: "The IPAM service's unix socket (its directory becomes root-only)."),
+        .value("socket", \.socketPath, .absolutePath, help: "The IPAM service's unix socket; its directory (root-only) holds the allocations too (a tmpfs: see docs/daemon.md)."),
         .value("cni-source-dirs", \.cniSourceDirectories, .directories,
                help: "Where the vpcnet-ipam, ptp and loopback plugins to install are found, colon-separated."),
         .value("cni-bin-dir", \.cniBinDirectory, .absolutePath, help: "The container runtime's CNI plugin directory."),

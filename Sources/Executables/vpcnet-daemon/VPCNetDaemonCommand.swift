@@ -69,7 +69,7 @@ struct Run: AsyncParsableCommand {
         let metricsAddress = metricsListen ?? environment["VPCNET_METRICS_LISTEN"] ?? Self.defaultMetricsAddress
         if !metricsAddress.isEmpty { _ = try listenAddress(metricsAddress, option: "--metrics-listen") }
         let connection = try KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment)
-        _ = try PoolStore(path: configuration.stateDirectory + "/ipam.json").load()
+        _ = try PoolStore(path: configuration.allocationsPath, legacyPath: configuration.legacyAllocationsPath).load()
         if let marker { try AtomicFile.write(Array("ok\n".utf8), to: marker, mode: 0o600) }
         // One daemon per node. Until the lock is ours nothing is touched: not the metrics port,
         // the socket, the state or the kernel (a surge pod waits here while the old one serves).

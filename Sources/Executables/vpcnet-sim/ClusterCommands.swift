@@ -36,12 +36,30 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "EC2 instance type of the nodes (sets their ENI and address limits).") var instanceType = "m5.large"
     @Option(help: "Availability zones, comma-separated; nodes are spread over them.") var zones = "us-east-1a,us-east-1b"
     @Option(help: "Milliseconds an ENI attachment takes.") var attachDelayMs = 500
+    @Option(help: "Latency of EC2 calls in milliseconds, ACTION=MS,… (* for every action without its own), e.g. '*=100,AttachNetworkInterface=700'.")
+    var ec2LatencyMs = ""
+    @Option(help: "Milliseconds after an attachment completes before the ENI's device appears in the instance.") var hotplugDelayMs = 0
     @Option(help: "Extra vpcnet-daemon arguments for every node, space-separated, e.g. --daemon-args='--metadata-access allowed'")
     var daemonArgs = ""
 
     func validate() throws {
         guard (1...20).contains(nodes) else { throw ValidationError("--nodes must be 1…20") }
         guard InstanceTypeLimits.forType(instanceType) != nil else { throw ValidationError("unknown instance type \(instanceType)") }
+        guard attachDelayMs >= 0, hotplugDelayMs >= 0 else { throw ValidationError("delays cannot be negative") }
+        _ = try latencies()
+    }
+
+    /// `--ec2-latency-ms`, by action.
+    func latencies() throws -> [String: Int] {
+        var latencies: [String: Int] = [:]
+        for entry in ec2LatencyMs.split(separator: ",") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, let ms = Int(parts[1]), (0...600_000).contains(ms) else {
+                throw ValidationError("--ec2-latency-ms: expected ACTION=MS (0…600000), got \"\(entry)\"")
+            }
+            latencies[parts[0]] = ms
+        }
+        return latencies
     }
 
     func run() async throws {
@@ -56,6 +74,8 @@ struct UpCommand: AsyncParsableCommand {
         spec.instanceType = instanceType
         spec.zones = zones.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         spec.attachDelayMilliseconds = attachDelayMs
+        spec.ec2LatencyMilliseconds = (try? latencies()) ?? [:]
+        spec.hotplugDelayMilliseconds = hotplugDelayMs
         spec.daemonArguments = daemonArgs.split(separator: " ").map(String.init)
         return spec
     }

@@ -89,6 +89,7 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: "This node's name (default: NODE_NAME, else the daemon's).") var node: String?
     @Option(help: "kubeconfig for the Node and its Events (default: KUBECONFIG, then the in-cluster service account).") var kubeconfig: String?
     @Option(help: "The daemon's state directory.") var stateDir = WellKnown.Paths.stateDirectory
+    @Option(help: "The daemon's IPAM socket (its directory holds the allocations).") var socket = WellKnown.Paths.ipamSocket
     @Option(help: "The CNI configuration directory.") var cniConfDir = WellKnown.Paths.cniConfDirectory
     @Option(help: "Collect the kernel state of this network namespace (a simulated node).") var netns: String?
 
@@ -102,6 +103,7 @@ struct Diagnose: AsyncParsableCommand {
             diagnose.endpoint = endpoint
             diagnose.nodeName = node ?? environment["NODE_NAME"]
             diagnose.stateDirectory = stateDir
+            diagnose.socketPath = socket
             diagnose.cniConfDirectory = cniConfDir
             diagnose.namespacePath = netns
             if let connection = try? KubeConnection.resolve(kubeconfig: kubeconfig, environment: environment) {

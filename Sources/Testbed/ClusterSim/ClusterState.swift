@@ -19,6 +19,10 @@ public struct ClusterSpec: Codable, Sendable, Hashable {
     public var binDirectory: String
     public var cnitool: String
     public var attachDelayMilliseconds = 500
+    /// Each EC2 call's latency in milliseconds, by action (`*`: every action without its own).
+    public var ec2LatencyMilliseconds: [String: Int] = [:]
+    /// How long after `attached` an ENI's device appears in the instance.
+    public var hotplugDelayMilliseconds = 0
     /// Extra `vpcnet-daemon` arguments for every node (e.g. `--metadata-access allowed`).
     public var daemonArguments: [String] = []
 

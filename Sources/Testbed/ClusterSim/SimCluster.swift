@@ -27,7 +27,8 @@ public final class SimCluster: Sendable {
         self.logger = logger
         names = SimNames(prefix: ClusterState.prefix(for: spec.stateDirectory))
         simulator = EC2Simulator(configuration: .init(attachDelay: .milliseconds(spec.attachDelayMilliseconds),
-                                                      detachDelay: .milliseconds(spec.attachDelayMilliseconds)))
+                                                      detachDelay: .milliseconds(spec.attachDelayMilliseconds),
+                                                      latency: spec.ec2LatencyMilliseconds.mapValues { SimLatency(fixed: .milliseconds($0)) }))
     }
 
     var logDirectory: String { spec.stateDirectory + "/logs" }
@@ -130,9 +131,25 @@ public final class SimCluster: Sendable {
         try await fabric.create()
         let (events, sink) = AsyncStream.makeStream(of: SimEvent.self)
         simulator.addHook { sink.yield($0) }
+        let hotplugDelay = Duration.milliseconds(spec.hotplugDelayMilliseconds)
         background.addTask { [logger] in
-            for await event in events {
-                if let failure = await fabric.apply(event) { logger.error("the fabric could not follow EC2", metadata: ["event": "\(event)", "error": "\(failure)"]) }
+            // A device appears in the guest some time after EC2 reports `attached`; an ENI
+            // detached meanwhile never appears.
+            let unplugged = PendingPlugs()
+            await withDiscardingTaskGroup { plugs in
+                for await event in events {
+                    if case .attached(let eni) = event, hotplugDelay > .zero {
+                        unplugged.ids.withLock { _ = $0.insert(eni.id) }
+                        plugs.addTask {
+                            try? await Task.sleep(for: hotplugDelay)
+                            guard unplugged.ids.withLock({ $0.remove(eni.id) }) != nil else { return }
+                            if let failure = await fabric.apply(event) { logger.error("the fabric could not follow EC2", metadata: ["event": "\(event)", "error": "\(failure)"]) }
+                        }
+                        continue
+                    }
+                    if case .detached(let eni, _) = event { unplugged.ids.withLock { _ = $0.remove(eni.id) } }
+                    if let failure = await fabric.apply(event) { logger.error("the fabric could not follow EC2", metadata: ["event": "\(event)", "error": "\(failure)"]) }
+                }
             }
         }
         return fabric
@@ -313,4 +330,9 @@ final class Teardown: Sendable {
     func run() async {
         while let step = steps.withLock({ $0.popLast() }) { await step() }
     }
+}
+
+/// ENIs attached in EC2 whose device has not appeared in the instance yet.
+private final class PendingPlugs: Sendable {
+    let ids = Mutex<Set<String>>([])
 }

@@ -5,12 +5,13 @@ import NIOHTTP1
 /// Serves an ``EC2Simulator`` over HTTP/1.1, plus a small unauthenticated control API for tests
 /// under `/_sim/`:
 ///
-/// - `GET /_sim/state` — resource counts and invariant violations, as JSON
+/// - `GET /_sim/state` — resource counts, invariant violations, and requests (all and throttled) by action, as JSON
 /// - `POST /_sim/faults` — `{"action": "AttachNetworkInterface", "count": 2, "code": "InternalError",
 ///   "status": 500}`, or with `"delay_ms": 500`, `"drop": true` (before the action runs) or
 ///   `"drop_response": true` (after it ran); `{"clear": true}` removes all
 /// - `POST /_sim/throttle` — `{"enabled": false}`, or `{"action": "DescribeSubnets", "capacity": 2,
 ///   "refill_per_second": 0.5}` (without `action`: every action)
+/// - `GET /_sim/throttle` — the buckets in force (EC2's documented ones unless changed)
 public final class EC2SimServer: Sendable {
     public let simulator: EC2Simulator
     private let server: HTTPServer
@@ -72,7 +73,8 @@ enum SimControlAPI {
         let request = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
         switch (method, path) {
         case (.GET, "/_sim/state"):
-            return json(200, ["summary": simulator.summary, "violations": simulator.invariantViolations()])
+            let (calls, throttled) = simulator.calls
+            return json(200, ["summary": simulator.summary, "violations": simulator.invariantViolations(), "calls": calls, "throttled": throttled])
         case (.POST, "/_sim/faults"):
             if request["clear"] as? Bool == true {
                 simulator.faults.clear()
@@ -96,6 +98,10 @@ enum SimControlAPI {
                 return json(400, ["error": "one of drop, delay_ms or code is required"])
             }
             return json(200, ["ok": true])
+        case (.GET, "/_sim/throttle"):
+            let (nonMutating, mutating, actions) = simulator.throttle.buckets
+            func bucket(_ b: SimThrottle.Bucket) -> [String: Any] { ["capacity": b.capacity, "refill_per_second": b.refillPerSecond] }
+            return json(200, ["non_mutating": bucket(nonMutating), "mutating": bucket(mutating), "actions": actions.mapValues(bucket)])
         case (.POST, "/_sim/throttle"):
             var bucket: SimThrottle.Bucket?
             if let capacity = (request["capacity"] as? NSNumber)?.doubleValue,

@@ -49,6 +49,8 @@ public final class EC2Simulator: Sendable {
     private let delivery = Mutex<Void>(())
     private let auth: SimAuth
     private let requestCounter = Atomic<Int>(0)
+    /// Requests by action, and those answered `RequestLimitExceeded`: what a benchmark counts.
+    private let actionCounts = Mutex<(calls: [String: Int], throttled: [String: Int])>(([:], [:]))
 
     public init(configuration: Configuration = Configuration(), throttle: SimThrottle = SimThrottle()) {
         self.configuration = configuration
@@ -95,7 +97,12 @@ public final class EC2Simulator: Sendable {
         guard let known = SimAction(rawValue: action), SimActions.handlers[known] != nil else {
             return failure(SimError("InvalidAction", "The action '\(action)' is not valid for this web service."))
         }
-        guard throttle.admit(action) else {
+        let admitted = throttle.admit(action)
+        actionCounts.withLock { counts in
+            counts.calls[action, default: 0] += 1
+            if !admitted { counts.throttled[action, default: 0] += 1 }
+        }
+        guard admitted else {
             return failure(SimError("RequestLimitExceeded", "Request limit exceeded.", status: 503))
         }
         if let latency = configuration.latency[action] ?? configuration.latency["*"] {
@@ -186,6 +193,9 @@ public final class EC2Simulator: Sendable {
     public var requestCount: Int { requestCounter.load(ordering: .relaxed) }
 
     /// Counts of resources, for tests and the admin endpoint.
+    /// Requests received by action (throttled ones included), and the throttled ones.
+    public var calls: (all: [String: Int], throttled: [String: Int]) { actionCounts.withLock { ($0.calls, $0.throttled) } }
+
     public var summary: [String: Int] {
         state.withLock { s in
             ["vpcs": s.vpcs.count, "subnets": s.subnets.count, "securityGroups": s.groups.count,

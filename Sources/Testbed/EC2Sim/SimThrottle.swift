@@ -1,17 +1,11 @@
+import AWSEC2
 import Synchronization
 import VPCNetCore
 
 /// EC2's request-rate limiting, server side: a token bucket per action; an empty bucket answers
 /// `RequestLimitExceeded` (HTTP 503) instead of waiting.
 public final class SimThrottle: Sendable {
-    public struct Bucket: Sendable, Hashable, Codable {
-        public var capacity: Double
-        public var refillPerSecond: Double
-        public init(capacity: Double, refillPerSecond: Double) {
-            self.capacity = capacity
-            self.refillPerSecond = refillPerSecond
-        }
-    }
+    public typealias Bucket = EC2RequestLimits.Bucket
 
     struct State {
         var enabled: Bool
@@ -23,18 +17,32 @@ public final class SimThrottle: Sendable {
 
     private let state: Mutex<State>
 
-    /// Defaults from the EC2 documentation ("Request throttling for the Amazon EC2 API"):
-    /// non-mutating actions 100 tokens refilled at 20/s, mutating actions 200 at 5/s.
-    public init(enabled: Bool = true, nonMutating: Bucket = Bucket(capacity: 100, refillPerSecond: 20),
-                mutating: Bucket = Bucket(capacity: 200, refillPerSecond: 5)) {
-        state = Mutex(State(enabled: enabled, nonMutating: nonMutating, mutating: mutating, overrides: [:]))
+    /// Defaults: EC2's documented buckets (``EC2RequestLimits``).
+    public init(enabled: Bool = true, nonMutating: Bucket = EC2RequestLimits.nonMutating,
+                mutating: Bucket = EC2RequestLimits.mutating, overrides: [String: Bucket] = EC2RequestLimits.actions) {
+        state = Mutex(State(enabled: enabled, nonMutating: nonMutating, mutating: mutating, overrides: overrides))
+    }
+
+    /// The buckets in force: the two defaults and the actions with their own.
+    public var buckets: (nonMutating: Bucket, mutating: Bucket, actions: [String: Bucket]) {
+        state.withLock { ($0.nonMutating, $0.mutating, $0.overrides) }
+    }
+
+    /// The bucket `action` is evaluated against.
+    public func bucket(for action: String) -> Bucket {
+        state.withLock { s in s.overrides[action] ?? (action.hasPrefix("Describe") ? s.nonMutating : s.mutating) }
     }
 
     public func configure(enabled: Bool? = nil, action: String? = nil, bucket: Bucket? = nil) {
         state.withLock { s in
             if let enabled { s.enabled = enabled }
             if let bucket {
-                if let action { s.overrides[action] = bucket; s.tokens[action] = nil } else { s.nonMutating = bucket; s.mutating = bucket; s.tokens = [:] }
+                if let action {
+                    s.overrides[action] = bucket
+                    s.tokens[action] = nil
+                } else {
+                    (s.nonMutating, s.mutating, s.overrides, s.tokens) = (bucket, bucket, [:], [:])
+                }
             }
         }
     }

@@ -53,7 +53,7 @@ import Testing
     @Test func cancelledWaitersGiveTheirReservationBack() async throws {
         // Frozen time, and a sleep that lasts until cancelled: the waiter is certainly queued.
         let time = Mutex(Duration.zero)
-        let budget = RateBudget(configuration: .init(mutating: .init(capacity: 1, refillPerSecond: 1)),
+        let budget = RateBudget(configuration: .init(mutating: .init(capacity: 1, refillPerSecond: 1), overrides: [:]),
                                 now: { time.withLock { $0 } }, sleep: { _ in try await Task.sleep(for: .seconds(3600)) })
         _ = try await budget.acquire("CreateNetworkInterface")
         let waiter = Task { try await budget.acquire("CreateNetworkInterface") }

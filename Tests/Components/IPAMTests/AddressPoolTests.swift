@@ -160,6 +160,30 @@ import VPCNetCore
         #expect(await loaded.allocation(for: AddressPoolTests.key("a")) == a)
     }
 
+    @Test func aLegacyStateFileIsAdoptedAndWinsOverTheCurrentOne() async throws {
+        let current = Self.path(), legacy = Self.path()
+        let clock = { @Sendable in Int64(1_000_000) }
+        // An older daemon wrote the legacy file after this one last saved: the legacy state is the truth.
+        let old = try AddressManager(store: PoolStore(path: legacy), cooldownMilliseconds: 0, now: clock)
+        _ = try await old.configure(record: try SampleNode.record())
+        let (a, _) = try await old.add(AddressPoolTests.key("a"), pod: PodReference())
+        try AtomicFile.write("{\"version\":1,\"allocations\":[],\"releasedAt\":{}}", to: current)
+
+        let store = PoolStore(path: current, legacyPath: legacy)
+        #expect(store.currentPath == legacy)
+        #expect(try store.load().allocations.map(\.key) == [AddressPoolTests.key("a")], "a pre-flight read sees the legacy state, moving nothing")
+        #expect(FileManager.default.fileExists(atPath: legacy))
+
+        let manager = try AddressManager(store: store, cooldownMilliseconds: 0, now: clock)
+        #expect(!FileManager.default.fileExists(atPath: legacy) && store.currentPath == current)
+        _ = try await manager.configure(record: try SampleNode.record())
+        #expect(await manager.allocation(for: AddressPoolTests.key("a")) == a)
+        _ = try await manager.add(AddressPoolTests.key("b"), pod: PodReference())
+        let restarted = try AddressManager(store: store, cooldownMilliseconds: 0, now: clock)
+        #expect(await restarted.allocations.map(\.key.containerID) == ["a", "b"], "saves go to the current file and are read back")
+        #expect(try !store.adoptLegacyFile(), "nothing left to adopt")
+    }
+
     @Test func aStateFileThatCannotBeReadIsKept() throws {
         let path = Self.path()
         try AtomicFile.write("not json", to: path)

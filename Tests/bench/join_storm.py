@@ -1,0 +1,240 @@
+"""Many nodes joining at once: the eni-controller alone (no namespaces) against the EC2 simulator with
+EC2's default request throttling, and the Kubernetes API simulator. N Nodes are created at once;
+the run ends when every one carries its full node network record.
+
+The bound is the API budget: EC2 refills each action's token bucket at a fixed rate after its
+burst, so an action needing C calls cannot finish before (C − burst) ÷ refill seconds. The bound is
+the largest of these over the actions the run used (their buckets refill in parallel), computed
+from the calls the simulator admitted in this very run and its buckets, which are EC2's
+documented ones (`EC2RequestLimits`)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+
+from report import Row
+from support import CONTROLLER, KEY, SECRET, SIM, wait_for
+
+PER_NODE_ENIS = 3  # m5.large and t3.small: the primary ENI and two pod ENIs
+SEEDING = ("CreateVpc", "CreateSubnet", "CreateSecurityGroup", "RunInstances")
+
+
+def start(*argv):
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        raise SystemExit(f"{argv[:2]}: {line}")
+    return proc, line.split()[-1].rstrip("/")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stat(pid):
+    """CPU seconds (user + system) and peak RSS (MiB) of a live process."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    peak = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM:")) / 1024
+    rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")) / 1024
+    return cpu, peak, rss
+
+
+def scrape(url):
+    samples = {}
+    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
+        match = re.match(r'^(\w+)\{(.*)\} (\S+)$', line)
+        if match:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+            samples[(match.group(1), tuple(sorted(labels.items())))] = float(match.group(3))
+    return samples
+
+
+class World:
+    """The simulators, N instances and their Nodes, and one controller."""
+
+    def __init__(self, nodes, throttle=True, latency_ms=0, instance_type="m5.large"):
+        self.directory = tempfile.mkdtemp(prefix="vpcnet-bench-storm-")
+        self.kubeconfig = os.path.join(self.directory, "kubeconfig")
+        ec2_args = ["--attach-delay", "0.05", "--detach-delay", "0.05"] + ([] if throttle else ["--no-throttle"])
+        if latency_ms:
+            ec2_args += ["--latency-ms", str(latency_ms)]
+        self.ec2_proc, self.ec2_url = start(SIM, "ec2", "--listen", "127.0.0.1:0", *ec2_args)
+        self.kube_proc, self.kube_url = start(SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", self.kubeconfig)
+        self.ec2 = boto3.client("ec2", endpoint_url=self.ec2_url, region_name="us-east-1", aws_access_key_id=KEY,
+                                aws_secret_access_key=SECRET)
+        self.nodes = nodes
+        self.controller = None
+        try:
+            self.seed(throttle, instance_type)
+        except BaseException:
+            self.close()
+            raise
+
+    def seed(self, throttle, instance_type):
+        # Seeding is not the benchmark (its actions have buckets of their own, but RunInstances
+        # is limited by resource rate too).
+        self.throttle(False)
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/16", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        self.group = self.ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
+        self.instances = []
+        while len(self.instances) < self.nodes:
+            count = min(1000, self.nodes - len(self.instances))
+            self.instances += [i["InstanceId"] for i in self.ec2.run_instances(
+                ImageId="ami-12345678", InstanceType=instance_type, MinCount=count, MaxCount=count, SubnetId=self.subnet,
+                SecurityGroupIds=[self.group])["Instances"]]
+        self.throttle(throttle)
+
+    def throttle(self, enabled):
+        request = urllib.request.Request(self.ec2_url + "/_sim/throttle", data=json.dumps({"enabled": enabled}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def api(self, method, path, body=None):
+        token = re.search(r"token: (\S+)", open(self.kubeconfig).read())
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token.group(1)}"
+        request = urllib.request.Request(self.kube_url + path, data=json.dumps(body).encode() if body is not None else None,
+                                         method=method, headers=headers)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def create_nodes(self):
+        for i, instance in enumerate(self.instances):
+            self.api("POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"node-{i:05d}"},
+                                               "spec": {"providerID": f"aws:///us-east-1a/{instance}",
+                                                        "taints": [{"key": "k8s-vpcnet/no-interface-configured", "effect": "NoSchedule"}]}})
+
+    def start_controller(self, workers=None):
+        self.metrics = f"http://127.0.0.1:{free_port()}"
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, AWS_ENDPOINT_URL_EC2=self.ec2_url, AWS_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="bench",
+                   VPCNET_METRICS_LISTEN=self.metrics.removeprefix("http://"), AWS_EC2_METADATA_DISABLED="true")
+        if workers:
+            env["VPCNET_WORKERS"] = str(workers)
+        self.log = open(os.path.join(self.directory, "controller.log"), "w+")
+        self.controller = subprocess.Popen([CONTROLLER, "--no-leader-elect"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def provisioned_by_metrics(self):
+        """The controller's own count (cheap to ask every half second, unlike listing N Nodes)."""
+        try:
+            return scrape(self.metrics).get(("vpcnet_controller_nodes", (("state", "provisioned"),)), 0)
+        except OSError:
+            return 0
+
+    def provisioned(self):
+        """How many Nodes carry a complete record (every ENI the instance type allows), as the API has them."""
+        done = 0
+        for node in self.api("GET", "/api/v1/nodes")["items"]:
+            text = node["metadata"].get("annotations", {}).get("k8s-vpcnet/node-network")
+            if text and len(json.loads(text)["enis"]) == PER_NODE_ENIS:
+                done += 1
+        return done
+
+    def wait_provisioned(self, timeout):
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.controller.poll() is not None:
+                raise SystemExit(f"the controller exited: {open(self.log.name).read()[-3000:]}")
+            if self.provisioned_by_metrics() >= self.nodes and self.provisioned() == self.nodes:
+                return
+            time.sleep(0.5)
+        raise SystemExit(f"{self.provisioned()} of {self.nodes} nodes provisioned after {timeout} s; "
+                         f"log: {open(self.log.name).read()[-2000:]}")
+
+    def sim(self, path):
+        return json.loads(urllib.request.urlopen(self.ec2_url + path, timeout=10).read())
+
+    def bucket(self, action):
+        """(capacity, refill per second) of the simulator's bucket for `action`."""
+        buckets = self.sim("/_sim/throttle")
+        chosen = buckets["actions"].get(action) or buckets["non_mutating" if action.startswith("Describe") else "mutating"]
+        return chosen["capacity"], chosen["refill_per_second"]
+
+    def calls(self):
+        """EC2 calls and throttled answers by action, as the simulator saw them (seeding left out),
+        and the controller's calls that failed for good (its metrics)."""
+        state = self.sim("/_sim/state")
+        calls = {a: c for a, c in state["calls"].items() if a not in SEEDING}
+        throttled = {a: c for a, c in state["throttled"].items() if a not in SEEDING}
+        failed = {}
+        for (name, labels), value in scrape(self.metrics).items():
+            labels = dict(labels)
+            if name == "vpcnet_ec2_requests_total" and labels["outcome"] != "success":
+                failed[labels["action"]] = failed.get(labels["action"], 0) + value
+        return calls, throttled, failed
+
+    def close(self):
+        for proc in [self.controller, self.ec2_proc, self.kube_proc]:
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def storm(nodes):
+    world = World(nodes)
+    try:
+        world.create_nodes()
+        started = time.monotonic()
+        world.start_controller()
+        world.wait_provisioned(timeout=3600)
+        elapsed = time.monotonic() - started
+        cpu, peak, rss = proc_stat(world.controller.pid)
+        calls, throttled, failed = world.calls()
+        buckets = {action: world.bucket(action) for action in calls}
+    finally:
+        world.close()
+    # Throttled answers spent no token: only admitted calls count against the bucket.
+    admitted = {action: count - throttled.get(action, 0) for action, count in calls.items()}
+    seconds = {action: max(0.0, count - buckets[action][0]) / buckets[action][1] for action, count in admitted.items()}
+    limiting = max(seconds, key=seconds.get)
+    bound = seconds[limiting]
+    per_node = ", ".join(f"{action} {count / nodes:.2f}" for action, count in sorted(admitted.items()))
+    rows = [
+        Row(f"{nodes} nodes join at once: all provisioned", elapsed, "s", bound or None, "API budget", 1.1 if bound else None,
+            f"bound set by {limiting}: {admitted[limiting]:.0f} calls, bucket {buckets[limiting][0]:.0f} + {buckets[limiting][1]:g}/s"
+            if bound else "every action stayed within its burst: no budget bound"),
+        Row(f"{nodes} nodes: EC2 calls per node (throttled ones left out)", sum(admitted.values()) / nodes, "calls", note=per_node),
+        Row(f"{nodes} nodes: throttled answers (RequestLimitExceeded)", sum(throttled.values()), "count",
+            note=", ".join(f"{a} {c:.0f}" for a, c in sorted(throttled.items())) or "none"),
+        Row(f"{nodes} nodes: failed EC2 calls", int(sum(failed.values())), "count", 0, "", 0, "retries exhausted or refused",
+            exact=True),
+        Row(f"{nodes} nodes: controller CPU", cpu, "s"),
+        Row(f"{nodes} nodes: controller peak RSS", peak, "MiB", 250, "bound", 1.0, f"{rss:.1f} MiB at the end"),
+    ]
+    return rows
+
+
+def footprint(nodes):
+    """Controller memory with `nodes` Nodes and instances in its caches, provisioned without
+    throttling (memory, not the API budget, is measured here)."""
+    # 5000 m5.large nodes hold 105 000 addresses, more than a VPC (/16) has; t3.small nodes have as
+    # many ENIs with fewer addresses each (9 per node).
+    world = World(nodes, throttle=False, instance_type="m5.large" if nodes <= 1000 else "t3.small")
+    try:
+        world.create_nodes()
+        world.start_controller()
+        world.wait_provisioned(timeout=3600)
+        time.sleep(2)
+        _, peak, rss = proc_stat(world.controller.pid)
+    finally:
+        world.close()
+    return [Row(f"controller RSS with {nodes} nodes", rss, "MiB", 250, "bound", 1.0, f"peak {peak:.1f} MiB while provisioning them")]
+
+
+def run_suite(quick):
+    if quick:
+        return storm(20) + footprint(40)
+    return storm(1000) + footprint(1000) + footprint(5000)
