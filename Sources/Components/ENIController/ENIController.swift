@@ -27,6 +27,14 @@ public final class ENIController: Sendable {
     /// The record last written per node (with the Node's uid): our own writes re-queue the node
     /// before the informer has seen them, and that pass must not redo the EC2 work.
     private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
+    /// Since when each node has been waiting for EC2 to finish a transition (an attachment).
+    private let waitingSince = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// How often a node waiting for an attachment is looked at, and for how long, before the
+    /// growing backoff takes over. Attachments finish within seconds, and the growing backoff sees
+    /// one late by up to half its last delay (1.6 s at its fifth look); a steady look each second
+    /// sees a 3 s attachment with 3–4 looks (DescribeNetworkInterfaces) where the backoff spends 5,
+    /// and one that hangs costs at most 10 before the backoff takes over.
+    static let attachPoll: Duration = .seconds(1), attachPollWindow: Duration = .seconds(10)
     /// Finished reconciles per node: what tests wait on to know a node was looked at again.
     private let finished = Mutex<[String: Int]>([:])
 
@@ -224,6 +232,7 @@ public final class ENIController: Sendable {
         }
         verifiedAt.withLock { $0[name] = .now }
         setState(name, .provisioned)
+        waitingSince.withLock { _ = $0.removeValue(forKey: name) }
         logger.info("node provisioned", metadata: ["node": "\(name)", "instance": "\(instanceID)", "enis": "\(record.podENIs.count)"])
         return .done
     }
@@ -237,6 +246,13 @@ public final class ENIController: Sendable {
         if Task.isCancelled { return .backOff }
         if case .inProgress = error {
             logger.debug("waiting for EC2", metadata: ["node": "\(node.name)", "detail": "\(error)"])
+            let now = ContinuousClock.now
+            let since = waitingSince.withLock { waiting in
+                if let since = waiting[node.name] { return since }
+                waiting[node.name] = now
+                return now
+            }
+            if now - since < Self.attachPollWindow { return .recheck(after: Self.attachPoll * Double.random(in: 0.9...1.1)) }
             if await queue.failureCount(node.name) == 8 {
                 await events.record(node, .warning, reason: "WaitingForEC2", message: "\(error)")
             }
@@ -259,6 +275,7 @@ public final class ENIController: Sendable {
         setState(name, nil)
         verifiedAt.withLock { _ = $0.removeValue(forKey: name) }
         written.withLock { _ = $0.removeValue(forKey: name) }
+        waitingSince.withLock { _ = $0.removeValue(forKey: name) }
         guard configuration.deleteENIsOnNodeDeletion else { return .done }
         let check: Result<Node, KubeError>
         do { check = .success(try await kube.get(Node.self, name: name)) } catch { check = .failure(error) }

@@ -25,6 +25,10 @@ public struct NodeAgentSettings: Sendable {
     /// without it (with a Warning Event).
     public var hotplugTimeout: Duration = .seconds(60)
     public var retry = Backoff(base: .milliseconds(250), cap: .seconds(30))
+    /// How often the interfaces are looked for while an attached ENI's device has not appeared
+    /// (until `hotplugTimeout`): a local link dump, no API call, and a device seen late by the
+    /// growing `retry` would hold the node's pods back by seconds.
+    public var hotplugPoll: Duration = .milliseconds(250)
     public var network: CNINetworkConfiguration
 
     public init(nodeName: String, network: CNINetworkConfiguration) {
@@ -73,10 +77,13 @@ public final class NodeAgent: Sendable {
                 var failures = 0
                 while !Task.isCancelled {
                     let next: Duration
-                    if await self.pass() {
+                    switch await self.pass() {
+                    case .settled:
                         failures = 0
                         next = self.settings.resyncPeriod
-                    } else {
+                    case .waitingForInterfaces:
+                        next = self.settings.hotplugPoll
+                    case .retry:
                         failures += 1
                         next = self.settings.retry.delay(attempt: failures)
                     }
@@ -97,9 +104,13 @@ public final class NodeAgent: Sendable {
     /// How many passes have finished: what a test waits on to know the agent looked and did nothing.
     public var passCount: Int { progress.passes }
 
-    /// One reconcile pass, measured and remembered. Returns true when the node is fully ready or
-    /// waiting on others (the eni-controller), false when it should be retried soon.
-    func pass() async -> Bool {
+    /// When to look again after a pass.
+    enum Next { case settled, waitingForInterfaces, retry }
+
+    /// One reconcile pass, measured and remembered. `settled` when the node is fully ready or
+    /// waiting on others (the eni-controller), `waitingForInterfaces` while attached ENIs have no
+    /// device yet, `retry` when it should be retried soon.
+    func pass() async -> Next {
         let started = ContinuousClock.now
         let outcome = await reconcile()
         let duration = ContinuousClock.now - started
@@ -108,17 +119,21 @@ public final class NodeAgent: Sendable {
         if case .failed = outcome { progress.ready = false }
         progress.record(PassReport(finishedAt: Date(), durationSeconds: Double(duration.milliseconds) / 1000, result: outcome.result,
                                    detail: outcome.detail))
-        if case .ready = outcome { return true }
-        if case .waiting(_, let retrySoon) = outcome { return !retrySoon }
-        return false
+        switch outcome {
+        case .ready: return .settled
+        case .waiting(_, .onChange): return .settled
+        case .waiting(_, .forInterfaces): return .waitingForInterfaces
+        case .waiting(_, .soon): return .retry
+        default: return .retry
+        }
     }
 
     private func reconcile() async -> PassOutcome {
         guard let node = informer.get(settings.nodeName) else {
             logger.info("waiting for the Node object", metadata: ["node": "\(settings.nodeName)"])
-            return .waiting("no Node object named \(settings.nodeName) yet", retrySoon: false)
+            return .waiting("no Node object named \(settings.nodeName) yet", again: .onChange)
         }
-        guard let record = currentRecord(node) else { return .waiting("no usable node network record from the eni-controller yet", retrySoon: false) }
+        guard let record = currentRecord(node) else { return .waiting("no usable node network record from the eni-controller yet", again: .onChange) }
         let report: DatapathReport
         do {
             report = try await datapath.reconcile(record: record)
@@ -136,7 +151,7 @@ public final class NodeAgent: Sendable {
             return .failed("host configuration incomplete: \(report.failures.joined(separator: "; "))")
         }
         guard await hotplugSettled(node, report) else {
-            return .waiting("waiting for the interfaces of \(report.missingENIs.map(\.id.description).sorted().joined(separator: ", "))", retrySoon: true)
+            return .waiting("waiting for the interfaces of \(report.missingENIs.map(\.id.description).sorted().joined(separator: ", "))", again: .forInterfaces)
         }
 
         var present = record
@@ -152,7 +167,7 @@ public final class NodeAgent: Sendable {
         }
         guard await delegate.ipamServing() else {
             logger.info("waiting for the IPAM service before writing the CNI configuration")
-            return .waiting("waiting for the IPAM service to answer", retrySoon: true)
+            return .waiting("waiting for the IPAM service to answer", again: .soon)
         }
         do {
             if try installer.writeConflist(settings.network.conflist) {
@@ -195,6 +210,7 @@ public final class NodeAgent: Sendable {
         let now = ContinuousClock.now
         let missing = Set(report.missingENIs.map(\.id))
         let overdue = progress.noteMissing(missing, now: now, timeout: settings.hotplugTimeout)
+        let newlyMissing = progress.firstTimeMissing(missing)
         for eni in report.missingENIs where overdue.contains(eni.id) {
             logger.warning("an attached ENI has no interface; going ahead without it", metadata: ["eni": "\(eni.id)", "mac": "\(eni.macAddress)"])
             await events.record(node, .warning, reason: "ENIInterfaceMissing", message:
@@ -202,7 +218,10 @@ public final class NodeAgent: Sendable {
         }
         if missing.isEmpty { return true }
         if progress.allOverdue(missing) { return true }
-        logger.info("waiting for ENI interfaces to appear", metadata: ["enis": "\(missing.map(\.description).sorted().joined(separator: ", "))"])
+        // Looked for every `hotplugPoll`: said once per set of missing interfaces.
+        if newlyMissing {
+            logger.info("waiting for ENI interfaces to appear", metadata: ["enis": "\(missing.map(\.description).sorted().joined(separator: ", "))"])
+        }
         return false
     }
 
@@ -227,10 +246,13 @@ public final class NodeAgent: Sendable {
 
 /// How a pass ended.
 enum PassOutcome {
+    /// When a waiting pass is worth repeating: on a change (or the resync period), soon (the
+    /// growing retry), or at the hot-plug poll while attached ENIs have no interface yet.
+    enum Again { case onChange, soon, forInterfaces }
+
     case ready(String)
-    /// On the Node, the eni-controller or the kernel; `retrySoon` when it is worth looking again
-    /// before the resync period.
-    case waiting(String, retrySoon: Bool)
+    /// On the Node, the eni-controller or the kernel; `again` says when it is worth looking again.
+    case waiting(String, again: Again)
     case failed(String)
 
     var result: String {
@@ -255,6 +277,7 @@ private final class LockedProgress: Sendable {
         var lastRecord: (text: String, record: NodeNetworkRecord)?
         var missingSince: [NetworkInterfaceID: ContinuousClock.Instant] = [:]
         var reported: Set<NetworkInterfaceID> = []
+        var loggedMissing: Set<NetworkInterfaceID> = []
         var ready = false
         var lastPass: PassReport?
         var passes = 0
@@ -294,4 +317,12 @@ private final class LockedProgress: Sendable {
     }
 
     func allOverdue(_ missing: Set<NetworkInterfaceID>) -> Bool { state.withLock { missing.isSubset(of: $0.reported) } }
+
+    /// True when `missing` differs from the set last reported missing (and remembers it).
+    func firstTimeMissing(_ missing: Set<NetworkInterfaceID>) -> Bool {
+        state.withLock { state in
+            defer { state.loggedMissing = missing }
+            return state.loggedMissing != missing
+        }
+    }
 }
