@@ -27,7 +27,8 @@ public final class ENIController: Sendable {
     /// The record last written per node (with the Node's uid): our own writes re-queue the node
     /// before the informer has seen them, and that pass must not redo the EC2 work.
     private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
-    /// Since when each node has been waiting for EC2 to finish a transition (an attachment).
+    /// Since when each node has been waiting for EC2 to finish a transition (an attachment, a
+    /// pending instance).
     private let waitingSince = Mutex<[String: ContinuousClock.Instant]>([:])
     /// How often a node waiting for an attachment is looked at, and for how long, before the
     /// growing backoff takes over. Attachments finish within seconds, and the growing backoff sees
@@ -258,6 +259,8 @@ public final class ENIController: Sendable {
             }
             return .backOff
         }
+        // A later wait is a new one, with its own steady looks.
+        waitingSince.withLock { _ = $0.removeValue(forKey: node.name) }
         setState(node.name, .failed)
         if let permission = error.missingPermission {
             await events.record(node, .warning, reason: "MissingPermission",
