@@ -19,7 +19,8 @@ import urllib.request
 import boto3
 
 from report import Row
-from support import CONTROLLER, KEY, SECRET, SIM, wait_for
+from daemon_harness import free_port
+from support import CONTROLLER, KEY, SECRET, SIM, scrape
 
 PER_NODE_ENIS = 3  # m5.large and t3.small: the primary ENI and two pod ENIs
 SEEDING = ("CreateVpc", "CreateSubnet", "CreateSecurityGroup", "RunInstances")
@@ -33,13 +34,6 @@ def start(*argv):
     return proc, line.split()[-1].rstrip("/")
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def proc_stat(pid):
     """CPU seconds (user + system) and peak RSS (MiB) of a live process."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
@@ -47,16 +41,6 @@ def proc_stat(pid):
     peak = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmHWM:")) / 1024
     rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")) / 1024
     return cpu, peak, rss
-
-
-def scrape(url):
-    samples = {}
-    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
-        match = re.match(r'^(\w+)\{(.*)\} (\S+)$', line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
-            samples[(match.group(1), tuple(sorted(labels.items())))] = float(match.group(3))
-    return samples
 
 
 class World:
@@ -129,7 +113,7 @@ class World:
     def provisioned_by_metrics(self):
         """The controller's own count (cheap to ask every half second, unlike listing N Nodes)."""
         try:
-            return scrape(self.metrics).get(("vpcnet_controller_nodes", (("state", "provisioned"),)), 0)
+            return scrape(self.metrics).get(("vpcnet_controller_nodes", frozenset({("state", "provisioned")})), 0)
         except OSError:
             return 0
 

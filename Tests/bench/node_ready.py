@@ -17,6 +17,8 @@ import threading
 import time
 import urllib.request
 
+import yaml
+
 from report import Row, median
 from support import SIM
 
@@ -43,11 +45,9 @@ class Watcher:
         self.thread = None
 
     def connect(self):
-        kubeconfig = open(os.path.join(self.state_dir, "kubeconfig")).read()
-        self.server = next(line.split(": ", 1)[1].strip() for line in kubeconfig.splitlines() if line.strip().startswith("server:"))
-        self.token = next((line.split(": ", 1)[1].strip() for line in kubeconfig.splitlines() if line.strip().startswith("token:")), None)
-        ca = next((line.split(": ", 1)[1].strip() for line in kubeconfig.splitlines()
-                   if line.strip().startswith("certificate-authority-data:")), None)
+        kubeconfig = yaml.safe_load(open(os.path.join(self.state_dir, "kubeconfig")))
+        cluster, user = kubeconfig["clusters"][0]["cluster"], kubeconfig["users"][0]["user"]
+        self.server, self.token, ca = cluster["server"], user.get("token"), cluster.get("certificate-authority-data")
         self.context = ssl.create_default_context(cadata=base64.b64decode(ca).decode()) if ca else None
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()

@@ -33,3 +33,16 @@ def wait_for(what, condition, timeout=60, interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"never happened: {what}")
+
+
+def scrape(url):
+    """Prometheus text → {(name, frozenset(labels)): value}."""
+    import re
+    import urllib.request
+    samples = {}
+    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
+        match = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$', line)
+        if match and not line.startswith("#"):
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            samples[(match.group(1), labels)] = float(match.group(3))
+    return samples

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from daemon_harness import APIServer, IPAMStub, Node, eni, make_directory, remove_directory
-from support import DAEMON, IS_ROOT, run, wait_for
+from support import DAEMON, IS_ROOT, run, scrape, wait_for
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="daemon tests need root (network namespaces); CI runs them as root")
 
@@ -330,19 +330,6 @@ def test_uninstall_leaves_the_node_as_it_was(node_factory):
     assert snapshot() == before
     assert not os.path.exists(node.conflist) and not os.path.exists(os.path.join(node.bin, "vpcnet-ipam"))
     assert "VPCNET" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
-
-
-def scrape(url):
-    """Prometheus text → {(name, frozenset(labels)): value}."""
-    import re
-    import urllib.request
-    samples = {}
-    for line in urllib.request.urlopen(url + "/metrics", timeout=10).read().decode().splitlines():
-        match = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$', line)
-        if match and not line.startswith("#"):
-            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-            samples[(match.group(1), labels)] = float(match.group(3))
-    return samples
 
 
 def test_introspection_metrics_and_vpcnetctl_show_the_running_node(api, node_factory, tmp_path):
