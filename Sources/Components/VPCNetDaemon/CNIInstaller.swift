@@ -49,23 +49,23 @@ public final class CNIInstaller: Sendable {
             let target = "\(paths.binDirectory)/\(name)"
             let stamps = [FileStamp(source), FileStamp(target)]
             if !stamps.contains(nil), verified.withLock({ $0[name] }) == stamps.compactMap({ $0 }) { continue }
-            let wanted = try AtomicFile.read(source) ?? []
-            let installed = try AtomicFile.read(target)
+            // Compared and copied a chunk at a time: the plugins are megabytes each.
+            let installed = FileStamp(target) != nil
             // Remembered only once the two are known equal (a failed copy is tried again).
             let remember = { self.verified.withLock { $0[name] = [FileStamp(source), FileStamp(target)].compactMap { $0 } } }
-            if installed == wanted {
+            if installed, try AtomicFile.sameContents(source, target) {
                 remember()
                 continue
             }
-            if let installed, !state.created.contains(name), !state.replaced.contains(name) {
-                try AtomicFile.write(installed, to: originalPath(name), mode: 0o755)
+            if installed, !state.created.contains(name), !state.replaced.contains(name) {
+                try AtomicFile.copy(from: target, to: originalPath(name), mode: 0o755)
                 state.replaced.append(name)
                 try writeState(state)
-            } else if installed == nil, !state.created.contains(name), !state.replaced.contains(name) {
+            } else if !installed, !state.created.contains(name), !state.replaced.contains(name) {
                 state.created.append(name)
                 try writeState(state)
             }
-            try AtomicFile.write(wanted, to: target, mode: 0o755)
+            try AtomicFile.copy(from: source, to: target, mode: 0o755)
             remember()
             copied.append(name)
         }
@@ -98,8 +98,8 @@ public final class CNIInstaller: Sendable {
             removed.append(path)
         }
         for name in state.replaced {
-            guard let original = try AtomicFile.read(originalPath(name)) else { continue }
-            try AtomicFile.write(original, to: "\(paths.binDirectory)/\(name)", mode: 0o755)
+            guard FileStamp(originalPath(name)) != nil else { continue }
+            try AtomicFile.copy(from: originalPath(name), to: "\(paths.binDirectory)/\(name)", mode: 0o755)
             try AtomicFile.remove(originalPath(name))
             removed.append("\(paths.binDirectory)/\(name) (the original put back)")
         }

@@ -34,22 +34,14 @@ public enum Daemon {
         AtomicFile.removeStaleTemporaries(in: configuration.stateDirectory, olderThanSeconds: 0)
         AtomicFile.removeStaleTemporaries(in: configuration.spoolDirectory, olderThanSeconds: 60)
         let namespacePath = configuration.namespacePath
-        let flushQueue = DispatchQueue(label: "vpcnet.conntrack-flush")
+        let flusher = ConntrackFlusher(window: ConntrackFlusher.window(forCooldown: configuration.cooldown), logger: logger) { addresses in
+            try Conntrack.deleteEntries(involving: addresses, namespacePath: namespacePath)
+        }
         let manager = try AddressManager(
             store: PoolStore(path: configuration.allocationsPath, legacyPath: configuration.legacyAllocationsPath),
             cooldownMilliseconds: configuration.cooldown.milliseconds,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            onRelease: { allocation in
-                // A dump of the whole table: on a queue of its own, never delaying the answer to DEL.
-                flushQueue.async {
-                    do {
-                        let flushed = try Conntrack.deleteEntries(involving: allocation.address, namespacePath: namespacePath)
-                        if flushed > 0 { logger.debug("conntrack entries flushed", metadata: ["address": "\(allocation.address)", "entries": "\(flushed)"]) }
-                    } catch {
-                        logger.warning("cannot flush conntrack entries", metadata: ["address": "\(allocation.address)", "error": "\(error)"])
-                    }
-                }
-            })
+            onRelease: { allocation in flusher.released(allocation.address) })
         for duplicate in manager.duplicatesAtLoad {
             logger.error("the IPAM state held an address twice; dropped the newer allocation",
                          metadata: ["address": "\(duplicate.address)", "attachment": "\(duplicate.key)"])
@@ -98,6 +90,7 @@ public enum Daemon {
                 // Cancellation (SIGTERM) stops the server gracefully; the other loops end by themselves.
                 await withTaskCancellationHandler { await Trigger().wait(atMost: .seconds(86_400 * 365)) } onCancel: { server.stop() }
             }
+            defer { flusher.flushNow() }  // releases of the last window, before the process goes
             try await group.next()
             group.cancelAll()
             server.stop()

@@ -20,22 +20,66 @@ public enum AtomicFile {
     /// Writes `bytes` to a temporary file next to `path`, fsyncs it, gives it `mode`, renames it
     /// over `path` and fsyncs the directory, so the rename itself survives a power cut.
     public static func write(_ bytes: some Collection<UInt8>, to path: String, mode: mode_t = 0o644) throws(Failure) {
+        let contiguous = Array(bytes)
+        try replace(path, mode: mode) { (fd, temporary) throws(Failure) in
+            try writeAll(fd, contiguous, count: contiguous.count, path: temporary)
+        }
+    }
+
+    /// Replaces `path` with a copy of `source`, as ``write(_:to:mode:)`` does, streaming it through
+    /// a small buffer: a plugin binary is tens of megabytes, and reading it whole would make that
+    /// the daemon's peak memory.
+    public static func copy(from source: String, to path: String, mode: mode_t = 0o644) throws(Failure) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw Failure(operation: "open", path: source, errno: errno) }
+        defer { close(input) }
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        try replace(path, mode: mode) { (fd, temporary) throws(Failure) in
+            while true {
+                let count = try readSome(input, into: &buffer, path: source)
+                if count == 0 { return }
+                try writeAll(fd, buffer, count: count, path: temporary)
+            }
+        }
+    }
+
+    /// Whether both files exist and hold the same bytes, compared a chunk at a time (sizes first).
+    public static func sameContents(_ first: String, _ second: String) throws(Failure) -> Bool {
+        let a = open(first, O_RDONLY | O_CLOEXEC)
+        guard a >= 0 else {
+            if errno == ENOENT { return false }
+            throw Failure(operation: "open", path: first, errno: errno)
+        }
+        defer { close(a) }
+        let b = open(second, O_RDONLY | O_CLOEXEC)
+        guard b >= 0 else {
+            if errno == ENOENT { return false }
+            throw Failure(operation: "open", path: second, errno: errno)
+        }
+        defer { close(b) }
+        var infoA = stat(), infoB = stat()
+        guard fstat(a, &infoA) == 0 else { throw Failure(operation: "stat", path: first, errno: errno) }
+        guard fstat(b, &infoB) == 0 else { throw Failure(operation: "stat", path: second, errno: errno) }
+        guard infoA.st_size == infoB.st_size else { return false }
+        var bufferA = [UInt8](repeating: 0, count: chunkSize), bufferB = [UInt8](repeating: 0, count: chunkSize)
+        while true {
+            let count = try readFully(a, into: &bufferA, path: first)
+            guard try readFully(b, into: &bufferB, path: second) == count, bufferA[..<count] == bufferB[..<count] else { return false }
+            if count < chunkSize { return true }
+        }
+    }
+
+    private static let chunkSize = 65536
+
+    /// The temporary-file dance shared by every replacement: `fill` writes the content.
+    private static func replace(_ path: String, mode: mode_t, fill: (Int32, String) throws(Failure) -> Void) throws(Failure) {
         let directory = Self.directory(of: path)
         let temporary = "\(directory)/.\(Self.name(of: path)).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
         var closed = false
         defer { if !closed { close(fd); unlink(temporary) } }
-        let contiguous = Array(bytes)
-        var written = 0
-        while written < contiguous.count {
-            let result = contiguous.withUnsafeBytes { cWrite(fd, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw Failure(operation: "write", path: temporary, errno: errno)
-            }
-            written += result
-        }
+        try fill(fd, temporary)
         // The umask may have narrowed `mode` at creation.
         guard fchmod(fd, mode) == 0 else { throw Failure(operation: "chmod", path: temporary, errno: errno) }
         guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: temporary, errno: errno) }
@@ -47,6 +91,43 @@ public enum AtomicFile {
             throw Failure(operation: "rename to", path: path, errno: error)
         }
         syncDirectory(directory)
+    }
+
+    /// Writes the first `count` bytes of `bytes`.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], count: Int, path: String) throws(Failure) {
+        var written = 0
+        while written < count {
+            let result = bytes.withUnsafeBytes { cWrite(fd, $0.baseAddress! + written, count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "write", path: path, errno: errno)
+            }
+            written += result
+        }
+    }
+
+    /// One read(2) (retried on EINTR); 0 at the end of the file.
+    private static func readSome(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(Failure) -> Int {
+        while true {
+            let count = buffer.withUnsafeMutableBytes { cRead(fd, $0.baseAddress, $0.count) }
+            if count >= 0 { return count }
+            if errno != EINTR { throw Failure(operation: "read", path: path, errno: errno) }
+        }
+    }
+
+    /// Fills `buffer` unless the file ends first; returns how much it holds.
+    private static func readFully(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(Failure) -> Int {
+        var filled = 0
+        while filled < buffer.count {
+            let count = buffer.withUnsafeMutableBytes { cRead(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw Failure(operation: "read", path: path, errno: errno)
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        return filled
     }
 
     public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws(Failure) {
@@ -62,13 +143,9 @@ public enum AtomicFile {
         }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
-            let count = buffer.withUnsafeMutableBytes { cRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Failure(operation: "read", path: path, errno: errno)
-            }
+            let count = try readSome(fd, into: &buffer, path: path)
             if count == 0 { return bytes }
             bytes.append(contentsOf: buffer[..<count])
         }

@@ -113,16 +113,19 @@ struct NetlinkRootTests {
                 guard case .exited(0) = result.terminationStatus else { throw NetlinkTestError("conntrack \(arguments): \(result.standardError)") }
                 return result.standardOutput
             }
-            let entries = [("10.0.1.1", "10.0.4.4", "1111"), ("10.0.4.4", "10.0.1.1", "2222"), ("10.0.1.2", "10.0.4.4", "3333")]
+            let entries = [("10.0.1.1", "10.0.4.4", "1111"), ("10.0.4.4", "10.0.1.1", "2222"), ("10.0.1.2", "10.0.4.4", "3333"),
+                           ("10.0.1.3", "10.0.4.4", "4444")]
             for (source, destination, port) in entries {
                 _ = try await conntrack("-I", "-s", source, "-d", destination, "-p", "tcp", "--sport", port, "--dport", "80",
                                         "--state", "ESTABLISHED", "-t", "300", "-u", "SEEN_REPLY")
             }
-            let deleted = try Conntrack.deleteEntries(involving: try IPv4Address(parsing: "10.0.1.1"), namespacePath: "/var/run/netns/\(namespace)")
-            #expect(deleted == 2)
+            let released: Set = [try IPv4Address(parsing: "10.0.1.1"), try IPv4Address(parsing: "10.0.1.3")]
+            let deleted = try Conntrack.deleteEntries(involving: released, namespacePath: "/var/run/netns/\(namespace)")
+            #expect(deleted == 3)
             let left = try await conntrack("-L")
-            #expect(!left.contains("10.0.1.1") && left.contains("src=10.0.1.2"), "\(left)")
-            #expect(try Conntrack.deleteEntries(involving: try IPv4Address(parsing: "10.0.1.1"), namespacePath: "/var/run/netns/\(namespace)") == 0)
+            #expect(!left.contains("10.0.1.1") && !left.contains("10.0.1.3") && left.contains("src=10.0.1.2"), "\(left)")
+            #expect(try Conntrack.deleteEntries(involving: released, namespacePath: "/var/run/netns/\(namespace)") == 0)
+            #expect(try Conntrack.deleteEntries(involving: [], namespacePath: "/var/run/netns/\(namespace)") == 0)
         }
     }
 }

@@ -35,6 +35,39 @@ import VPCNetCore
         #expect(try AtomicFile.read(path).map { String(decoding: $0, as: UTF8.self) } == "kept")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["file", "dir"])
     }
+
+    /// Sizes around the copy's 64 KiB chunk: empty, one byte, a chunk exactly, a chunk and a bit.
+    @Test(arguments: [0, 1, 65536, 65536 * 3 + 17])
+    func copyAndCompareStreamWholeFiles(size: Int) throws {
+        let directory = directory + "-\(size)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try AtomicFile.makeDirectory(directory, mode: 0o755)
+        let content = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 / 251) }
+        try AtomicFile.write(content, to: directory + "/source")
+        try AtomicFile.write("old", to: directory + "/target", mode: 0o644)
+        #expect(try AtomicFile.sameContents(directory + "/source", directory + "/target") == false)
+        try AtomicFile.copy(from: directory + "/source", to: directory + "/target", mode: 0o755)
+        #expect(try AtomicFile.read(directory + "/target") == content)
+        #expect((try FileManager.default.attributesOfItem(atPath: directory + "/target")[.posixPermissions] as? Int) == 0o755)
+        #expect(try AtomicFile.sameContents(directory + "/source", directory + "/target"))
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == ["source", "target"], "no temporary file left behind")
+        guard size > 0 else { return }
+        // Same size, one byte different in the last chunk.
+        var changed = content
+        changed[size - 1] ^= 0xff
+        try AtomicFile.write(changed, to: directory + "/target")
+        #expect(try AtomicFile.sameContents(directory + "/source", directory + "/target") == false)
+    }
+
+    @Test func compareAndCopyOfMissingFiles() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try AtomicFile.makeDirectory(directory, mode: 0o755)
+        try AtomicFile.write("kept", to: directory + "/target")
+        #expect(try AtomicFile.sameContents(directory + "/missing", directory + "/target") == false)
+        #expect(try AtomicFile.sameContents(directory + "/target", directory + "/missing") == false)
+        #expect(throws: AtomicFile.Failure.self) { try AtomicFile.copy(from: directory + "/missing", to: directory + "/target") }
+        #expect(try AtomicFile.read(directory + "/target").map { String(decoding: $0, as: UTF8.self) } == "kept")
+    }
 }
 
 @Suite struct AtomicFileTemporaryTests {
