@@ -24,7 +24,7 @@ data:
     # Required: tags every ENI, so the controller finds (and only touches) its own; the IAM
     # policy's conditions name it too. `vpcnetctl manifests --cluster-name NAME` fills it in.
     cluster-name: ""
-    # workers: 8
+    # workers: 32
     # subnet-tags: {}                      # e.g. {k8s-vpcnet/pods: "true"}; default: the instance's subnet
     # delete-enis-on-node-deletion: true
     # sweep-interval: 5m

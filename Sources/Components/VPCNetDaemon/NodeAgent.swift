@@ -133,6 +133,16 @@ public final class NodeAgent: Sendable {
             logger.info("waiting for the Node object", metadata: ["node": "\(settings.nodeName)"])
             return .waiting("no Node object named \(settings.nodeName) yet", again: .onChange)
         }
+        // The plugins depend on nothing the controller provides: copied while it provisions, they
+        // are off the critical path (the runtime uses them only once the conflist exists).
+        do {
+            let copied = try installer.installPlugins()
+            if !copied.isEmpty { logger.info("CNI plugins installed", metadata: ["plugins": "\(copied.joined(separator: ", "))"]) }
+        } catch {
+            logger.error("cannot install the CNI plugins", metadata: ["error": "\(error)"])
+            await events.record(node, .warning, reason: "CNIInstallFailed", message: "\(error)")
+            return .failed("cannot install the CNI plugins: \(error)")
+        }
         guard let record = currentRecord(node) else { return .waiting("no usable node network record from the eni-controller yet", again: .onChange) }
         let report: DatapathReport
         do {
@@ -157,14 +167,6 @@ public final class NodeAgent: Sendable {
         var present = record
         present.enis.removeAll { eni in report.missingENIs.contains { $0.id == eni.id } }
         await delegate.datapathConfigured(for: record, usable: Set(present.podENIs.map(\.id)))
-        do {
-            let copied = try installer.installPlugins()
-            if !copied.isEmpty { logger.info("CNI plugins installed", metadata: ["plugins": "\(copied.joined(separator: ", "))"]) }
-        } catch {
-            logger.error("cannot install the CNI plugins", metadata: ["error": "\(error)"])
-            await events.record(node, .warning, reason: "CNIInstallFailed", message: "\(error)")
-            return .failed("cannot install the CNI plugins: \(error)")
-        }
         guard await delegate.ipamServing() else {
             logger.info("waiting for the IPAM service before writing the CNI configuration")
             return .waiting("waiting for the IPAM service to answer", again: .soon)

@@ -5,7 +5,7 @@ import VPCNetCore
 public struct ControllerConfiguration: Sendable {
     public var clusterName: String
     /// Concurrent node reconciles (each also runs its node's ENIs concurrently).
-    public var workers = 8
+    public var workers = 32
     public var subnetTags: [String: String] = [:]
     /// Detach and delete a Node's ENIs when the Node object is deleted but its instance runs on.
     public var deleteENIsOnNodeDeletion = true
@@ -32,7 +32,8 @@ public enum ControllerSettings {
         .value("cluster-name", \.clusterName, .clusterName,
                help: "Name of this cluster; tags every ENI so the controller finds (and only touches) its own.",
                required: "a cluster name is required: --cluster-name, VPCNET_CLUSTER_NAME or cluster-name in the config file"),
-        .value("workers", \.workers, .workers, help: "Nodes reconciled concurrently (1…256)."),
+        .value("workers", \.workers, .workers,
+               help: "Nodes reconciled concurrently (1…256); a worker mostly waits on EC2, and the rate budget, not this, bounds the call rate."),
         .value("subnet-tags", \.subnetTags, .tags,
                help: "Put ENIs in subnets with these tags (KEY=VALUE,…) in the node's zone, most free addresses first.",
                default: "the instance's subnet"),
