@@ -13,10 +13,14 @@ public final class AWSHTTPClient: Sendable {
     /// - Parameters:
     ///   - connectTimeout: kept short: a failing TLS handshake is only reported when it expires.
     ///   - maxResponseBytes: the largest response body read before failing with `responseTooLarge`.
-    public init(connectTimeout: Duration = .seconds(3), maxResponseBytes: Int = 32 << 20) {
+    ///   - connectionsPerHost: calls in flight to one endpoint. EC2 speaks HTTP/1.1, one call per
+    ///     connection, and a call takes 0.1–0.8 s: async-http-client's default of 8 capped the
+    ///     controller at about 16 calls a second, far under EC2's budget, and made a batch of
+    ///     joining nodes queue here. The rate budget, not this, bounds the call rate.
+    public init(connectTimeout: Duration = .seconds(3), maxResponseBytes: Int = 32 << 20, connectionsPerHost: Int = 64) {
         var configuration = HTTPClient.Configuration()
         configuration.timeout.connect = .nanoseconds(connectTimeout.nanoseconds)
-        configuration.connectionPool.idleTimeout = .seconds(50)
+        configuration.connectionPool = .init(idleTimeout: .seconds(50), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         exchange = HTTPExchange(client: client, maxResponseBytes: maxResponseBytes)
