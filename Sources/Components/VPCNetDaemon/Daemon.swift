@@ -37,6 +37,7 @@ public enum Daemon {
         let flusher = ConntrackFlusher(window: ConntrackFlusher.window(forCooldown: configuration.cooldown), logger: logger) { addresses in
             try Conntrack.deleteEntries(involving: addresses, namespacePath: namespacePath)
         }
+        defer { flusher.flushNow() }  // the releases of the last window, however the daemon stops
         let manager = try AddressManager(
             store: PoolStore(path: configuration.allocationsPath, legacyPath: configuration.legacyAllocationsPath),
             cooldownMilliseconds: configuration.cooldown.milliseconds,
@@ -90,7 +91,6 @@ public enum Daemon {
                 // Cancellation (SIGTERM) stops the server gracefully; the other loops end by themselves.
                 await withTaskCancellationHandler { await Trigger().wait(atMost: .seconds(86_400 * 365)) } onCancel: { server.stop() }
             }
-            defer { flusher.flushNow() }  // releases of the last window, before the process goes
             try await group.next()
             group.cancelAll()
             server.stop()
