@@ -133,17 +133,12 @@ public final class NodeAgent: Sendable {
             logger.info("waiting for the Node object", metadata: ["node": "\(settings.nodeName)"])
             return .waiting("no Node object named \(settings.nodeName) yet", again: .onChange)
         }
-        // The plugins depend on nothing the controller provides: copied while it provisions, they
-        // are off the critical path (the runtime uses them only once the conflist exists).
-        do {
-            let copied = try installer.installPlugins()
-            if !copied.isEmpty { logger.info("CNI plugins installed", metadata: ["plugins": "\(copied.joined(separator: ", "))"]) }
-        } catch {
-            logger.error("cannot install the CNI plugins", metadata: ["error": "\(error)"])
-            await events.record(node, .warning, reason: "CNIInstallFailed", message: "\(error)")
-            return .failed("cannot install the CNI plugins: \(error)")
+        guard let record = currentRecord(node) else {
+            // The plugins need nothing from the controller: copied while it provisions, they are off
+            // the node's critical path (the runtime uses them only once the conflist exists).
+            if let failure = await installPlugins(node) { return failure }
+            return .waiting("no usable node network record from the eni-controller yet", again: .onChange)
         }
-        guard let record = currentRecord(node) else { return .waiting("no usable node network record from the eni-controller yet", again: .onChange) }
         let report: DatapathReport
         do {
             report = try await datapath.reconcile(record: record)
@@ -167,6 +162,9 @@ public final class NodeAgent: Sendable {
         var present = record
         present.enis.removeAll { eni in report.missingENIs.contains { $0.id == eni.id } }
         await delegate.datapathConfigured(for: record, usable: Set(present.podENIs.map(\.id)))
+        // After the pool: a restarted daemon compares the plugins afresh (megabytes), and ADDs wait on
+        // the pool, not on that.
+        if let failure = await installPlugins(node) { return failure }
         guard await delegate.ipamServing() else {
             logger.info("waiting for the IPAM service before writing the CNI configuration")
             return .waiting("waiting for the IPAM service to answer", again: .soon)
@@ -185,6 +183,19 @@ public final class NodeAgent: Sendable {
         progress.ready = true
         let missing = report.missingENIs.isEmpty ? "" : "; without \(report.missingENIs.map(\.id.description).sorted().joined(separator: ", ")) (no interface)"
         return .ready("\(present.podAddresses.count) pod addresses on \(present.podENIs.count) ENIs\(missing)")
+    }
+
+    /// Copies the plugins whose content differs; the failed outcome when that fails.
+    private func installPlugins(_ node: Node) async -> PassOutcome? {
+        do {
+            let copied = try installer.installPlugins()
+            if !copied.isEmpty { logger.info("CNI plugins installed", metadata: ["plugins": "\(copied.joined(separator: ", "))"]) }
+            return nil
+        } catch {
+            logger.error("cannot install the CNI plugins", metadata: ["error": "\(error)"])
+            await events.record(node, .warning, reason: "CNIInstallFailed", message: "\(error)")
+            return .failed("cannot install the CNI plugins: \(error)")
+        }
     }
 
     /// The record on the Node; nil (after an Event) when it is absent or unusable. A record that
