@@ -50,7 +50,7 @@ public final class CNIInstaller: Sendable {
             let stamps = [FileStamp(source), FileStamp(target)]
             if !stamps.contains(nil), verified.withLock({ $0[name] }) == stamps.compactMap({ $0 }) { continue }
             // Compared and copied a chunk at a time: the plugins are megabytes each.
-            let installed = FileStamp(target) != nil
+            let installed = stamps[1] != nil
             // Remembered only once the two are known equal (a failed copy is tried again).
             let remember = { self.verified.withLock { $0[name] = [FileStamp(source), FileStamp(target)].compactMap { $0 } } }
             if installed, try AtomicFile.sameContents(source, target) {

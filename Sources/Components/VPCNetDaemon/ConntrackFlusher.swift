@@ -47,9 +47,7 @@ final class ConntrackFlusher: Sendable {
             return !state.scheduled
         }
         guard schedule else { return }
-        let (seconds, attoseconds) = window.components
-        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-        queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { self.flushPending() }
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(window.nanoseconds))) { self.flushPending() }
     }
 
     /// Flushes what is pending now, on the caller's thread after any flush in progress (shutdown,

@@ -36,9 +36,9 @@ public enum AtomicFile {
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         try replace(path, mode: mode) { (fd, temporary) throws(Failure) in
             while true {
-                let count = try readSome(input, into: &buffer, path: source)
-                if count == 0 { return }
+                let count = try readFully(input, into: &buffer, path: source)
                 try writeAll(fd, buffer, count: count, path: temporary)
+                if count < chunkSize { return }
             }
         }
     }
@@ -106,15 +106,6 @@ public enum AtomicFile {
         }
     }
 
-    /// One read(2) (retried on EINTR); 0 at the end of the file.
-    private static func readSome(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(Failure) -> Int {
-        while true {
-            let count = buffer.withUnsafeMutableBytes { cRead(fd, $0.baseAddress, $0.count) }
-            if count >= 0 { return count }
-            if errno != EINTR { throw Failure(operation: "read", path: path, errno: errno) }
-        }
-    }
-
     /// Fills `buffer` unless the file ends first; returns how much it holds.
     private static func readFully(_ fd: Int32, into buffer: inout [UInt8], path: String) throws(Failure) -> Int {
         var filled = 0
@@ -145,9 +136,9 @@ public enum AtomicFile {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
-            let count = try readSome(fd, into: &buffer, path: path)
-            if count == 0 { return bytes }
+            let count = try readFully(fd, into: &buffer, path: path)
             bytes.append(contentsOf: buffer[..<count])
+            if count < chunkSize { return bytes }
         }
     }
 
