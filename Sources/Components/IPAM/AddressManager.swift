@@ -40,7 +40,7 @@ public actor AddressManager {
         var next = pool
         let dropped = next.configure(record: record, usable: usable)
         if next != pool {
-            if !dropped.isEmpty || next.releasedAt != pool.releasedAt { try store.save(next) }
+            if !dropped.isEmpty || next.releasedAt != pool.releasedAt { try store.save(next, now: now()) }
             pool = next
         }
         return dropped
@@ -49,7 +49,7 @@ public actor AddressManager {
     public func add(_ key: AttachmentKey, pod: PodReference) throws -> (Allocation, AddressSource) {
         var next = pool
         let (allocation, source, changed) = try next.allocate(key, pod: pod, now: now())
-        if changed { try store.save(next) }
+        if changed { try store.save(next, now: now()) }
         pool = next
         return (allocation, source)
     }
@@ -58,7 +58,7 @@ public actor AddressManager {
     public func release(_ key: AttachmentKey) async throws -> Allocation? {
         var next = pool
         guard let released = next.release(key, now: now()) else { return nil }
-        try store.save(next)
+        try store.save(next, now: now())
         pool = next
         await onRelease(released)
         return released
@@ -71,7 +71,7 @@ public actor AddressManager {
         var next = pool
         let released = next.collect(network: network, valid: valid, now: now())
         guard !released.isEmpty else { return [] }
-        try store.save(next)
+        try store.save(next, now: now())
         pool = next
         for allocation in released { await onRelease(allocation) }
         return released

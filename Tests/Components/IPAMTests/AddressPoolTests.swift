@@ -1,6 +1,7 @@
 import Foundation
 @testable import IPAM
 import PropertyBased
+import Synchronization
 import Testing
 import TestSupport
 import VPCNetContracts
@@ -158,6 +159,28 @@ import VPCNetCore
         let loaded = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
         #expect(loaded.duplicatesAtLoad.map(\.key.containerID) == ["z"])
         #expect(await loaded.allocation(for: AddressPoolTests.key("a")) == a)
+    }
+
+    @Test func aSaveKeepsTheReleasesStillCoolingAndDropsTheEndedOnes() async throws {
+        let path = Self.path()
+        let time = Mutex<Int64>(1_000_000)
+        let clock = { @Sendable in time.withLock { $0 } }
+        let manager = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
+        _ = try await manager.configure(record: try SampleNode.record())
+        let (old, _) = try await manager.add(AddressPoolTests.key("old"), pod: PodReference())
+        _ = try await manager.release(AddressPoolTests.key("old"))
+        time.withLock { $0 += 400 }
+        let (recent, _) = try await manager.add(AddressPoolTests.key("recent"), pod: PodReference())
+        _ = try await manager.release(AddressPoolTests.key("recent"))
+        time.withLock { $0 += 200 }  // old's cooldown has ended, recent's has 300 ms to go
+        _ = try await manager.add(AddressPoolTests.key("c"), pod: PodReference())
+
+        let loaded = try PoolStore(path: path).load()
+        #expect(loaded.releasedAt == [recent.address: 1_000_400], "\(old.address)'s ended cooldown is not persisted")
+        let restarted = try AddressManager(store: PoolStore(path: path), cooldownMilliseconds: 500, now: clock)
+        _ = try await restarted.configure(record: try SampleNode.record())
+        #expect(await restarted.status.coolingDown == 1)
+        #expect(await restarted.status.nextFreeAt == 1_000_900)
     }
 
     @Test func aLegacyStateFileIsAdoptedAndWinsOverTheCurrentOne() async throws {
