@@ -139,7 +139,12 @@ def test_vpcnetctl_renders_what_is_committed():
     assert objects(rendered) == objects(open(os.path.join(DEPLOY, "vpcnet.yaml")).read())
     bad = run(VPCNETCTL, "manifests", "--image-tag", "../x", check=False)
     assert bad.returncode == 1 and "is not an image tag" in bad.stderr and bad.stdout == ""
-    assert run(VPCNETCTL, "max-pods", "m5.large").stdout.strip() == "18"
-    assert run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation").stdout.strip() == "288"
+    assert run(VPCNETCTL, "max-pods", "m5.large").stdout.strip() == "20"
+    assert run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation").stdout.strip() == "110"
+    assert run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation", "--max-pods", "250").stdout.strip() == "250"
+    assert run(VPCNETCTL, "max-pods", "c5.18xlarge", "--max-enis", "2").stdout.strip() == "51"
+    assert "7 /28 prefixes" in run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation", "--explain").stdout
+    bad_pods = run(VPCNETCTL, "max-pods", "m5.large", "--max-pods", "1", check=False)
+    assert bad_pods.returncode == 1 and "--max-pods must be" in bad_pods.stderr
     unknown = run(VPCNETCTL, "max-pods", "m99.huge", check=False)
     assert unknown.returncode == 1 and "unknown instance type" in unknown.stderr

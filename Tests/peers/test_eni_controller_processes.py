@@ -96,7 +96,7 @@ def check_provisioned(ec2, kubectl, name, instance, moto=False):
     found = wait_for(f"{name} provisioned", lambda: record(kubectl, name), timeout=30)
     rec, node = found
     assert node["metadata"]["labels"]["k8s-vpcnet/instance-id"] == instance
-    assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "18"
+    assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "20"  # 18 addresses + 2 host-network pods
     assert {"key": "k8s-vpcnet/no-interface-configured", "effect": "NoSchedule"} in node["spec"]["taints"]
     enis = ec2.describe_network_interfaces(Filters=[{"Name": "tag:k8s-vpcnet/instance-id", "Values": [instance]}])["NetworkInterfaces"]
     assert len(enis) == 2

@@ -93,6 +93,7 @@ public final class ENIController: Sendable {
             || old.annotations[WellKnown.Annotations.nodeNetwork] != new.annotations[WellKnown.Annotations.nodeNetwork]
             || old.labels[WellKnown.Labels.instanceID] != new.labels[WellKnown.Labels.instanceID]
             || old.labels[WellKnown.Labels.podCapacity] != new.labels[WellKnown.Labels.podCapacity]
+            || old.labels[WellKnown.Labels.maxPods] != new.labels[WellKnown.Labels.maxPods]
             || old.hasTaint(WellKnown.Taints.noInterfaceConfigured) != new.hasTaint(WellKnown.Taints.noInterfaceConfigured)
             || old.uid != new.uid
     }
@@ -190,15 +191,23 @@ public final class ENIController: Sendable {
             }
         }
 
+        let sizing: PodSizing
+        do {
+            sizing = try configuration.podSizing.overridden(byLabel: node.labels[WellKnown.Labels.maxPods])
+        } catch {
+            await events.record(node, .warning, reason: "InvalidMaxPods", message: "\(error.description); the node is not provisioned until it is fixed")
+            setState(name, .failed)
+            return .done  // fixing the label is an update, which requeues the node
+        }
         let lastVerified = verifiedAt.withLock { $0[name] }
-        if current, labelsMatch(node, existing!), let lastVerified, ContinuousClock.now - lastVerified < configuration.verifyPeriod * 0.9 {
+        if current, labelsMatch(node, existing!, sizing), let lastVerified, ContinuousClock.now - lastVerified < configuration.verifyPeriod * 0.9 {
             return .done
         }
 
         setState(name, current ? nodeState(name) ?? .provisioned : .provisioning)
         let outcome: NodeProvisioner.Outcome
         do {
-            outcome = try await provisioner.provision(nodeName: name, instanceID: instanceID)
+            outcome = try await provisioner.provision(nodeName: name, instanceID: instanceID, sizing: sizing)
         } catch {
             return await failed(node, error)
         }
@@ -206,14 +215,14 @@ public final class ENIController: Sendable {
             await events.record(node, .normal, reason: "ENIsCreated", message: "created and attached \(outcome.created.joined(separator: ", "))")
         }
         let record = outcome.record
-        if existing != record || !labelsMatch(node, record) {
+        if existing != record || !labelsMatch(node, record, sizing) {
             do {
                 // The uid makes the patch conditional: a same-named successor Node is not written over.
                 _ = try await kube.patch(Node.self, name: name, .merge, [
                     "metadata": [
                         "uid": node.uid.map(JSONValue.string) ?? .null,
                         "labels": [.init(WellKnown.Labels.instanceID): .string(instanceID.rawValue),
-                                   .init(WellKnown.Labels.podCapacity): .string(String(record.podAddresses.count))],
+                                   .init(WellKnown.Labels.podCapacity): .string(Self.capacity(record, sizing))],
                         "annotations": [.init(WellKnown.Annotations.nodeNetwork): .string(record.jsonString())],
                     ],
                 ])
@@ -238,9 +247,13 @@ public final class ENIController: Sendable {
         return .done
     }
 
-    private func labelsMatch(_ node: Node, _ record: NodeNetworkRecord) -> Bool {
+    private func labelsMatch(_ node: Node, _ record: NodeNetworkRecord, _ sizing: PodSizing) -> Bool {
         node.labels[WellKnown.Labels.instanceID] == record.instanceID.rawValue
-            && node.labels[WellKnown.Labels.podCapacity] == String(record.podAddresses.count)
+            && node.labels[WellKnown.Labels.podCapacity] == Self.capacity(record, sizing)
+    }
+
+    static func capacity(_ record: NodeNetworkRecord, _ sizing: PodSizing) -> String {
+        String(sizing.podCapacity(podAddresses: record.podAddresses.count))
     }
 
     private func failed(_ node: Node, _ error: ProvisioningError) async -> Decision {

@@ -10,6 +10,8 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
     case instanceNotFound(String)
     case instanceNotRunning(String, state: String)
     case unknownInstanceType(String)
+    /// Prefix delegation was asked for on a type without it (Xen).
+    case noPrefixDelegation(String, hypervisor: String)
     case noUsableSubnet(String)
     /// EC2 is finishing a transition (an attachment, a detachment): look again shortly.
     case inProgress(String)
@@ -22,6 +24,8 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
         case .instanceNotFound(let id): "instance \(id) not found in EC2"
         case .instanceNotRunning(let id, let state): "instance \(id) is \(state), not running"
         case .unknownInstanceType(let type): "instance type \(type) is unknown to vpcnet and to DescribeInstanceTypes"
+        case .noPrefixDelegation(let type, let hypervisor):
+            "instance type \(type) (\(hypervisor) hypervisor) cannot have /28 prefixes; Nitro types and bare metal can"
         case .noUsableSubnet(let detail): "no usable subnet: \(detail)"
         case .inProgress(let detail): "waiting for EC2: \(detail)"
         case .notConverging(let detail): "not converging: \(detail)"
@@ -83,14 +87,17 @@ public final class NodeProvisioner: Sendable {
         public var attached: [String] = []
     }
 
-    /// Brings the instance to its full set of ENIs and returns the record of it. Throws
-    /// ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions.
-    public func provision(nodeName: String, instanceID: InstanceID) async throws(ProvisioningError) -> Outcome {
+    /// Brings the instance to the addresses `sizing` gives its type and returns the record of it.
+    /// Throws ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions.
+    public func provision(nodeName: String, instanceID: InstanceID, sizing: PodSizing) async throws(ProvisioningError) -> Outcome {
         var created: [String] = [], attached: [String] = []
         // The instance is read once: its type, subnet, groups and primary ENI do not change, and
         // what later passes must see (our ENIs' attachments) comes from DescribeNetworkInterfaces.
         let instance = try await describeInstance(instanceID)
         let limits = try await limits(for: instance.instanceType)
+        guard let target = sizing.target(for: limits) else {
+            throw .noPrefixDelegation(instance.instanceType, hypervisor: limits.hypervisor.rawValue)
+        }
         // DeleteOnTermination set in this call but not yet reported back (EC2 is eventually
         // consistent; moto never reports it) does not hold up the record.
         var deleteOnTerminationSet: Set<String> = []
@@ -103,8 +110,7 @@ public final class NodeProvisioner: Sendable {
                 return attachment.deviceIndex
             } + [0])
             var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: limits.maxENIsOnDefaultCard,
-                                             secondaryIPsPerENI: limits.ipv4AddressesPerENI - 1, occupiedByOthers: occupied,
-                                             owned: owned.map(\.summary))
+                                             target: target, occupiedByOthers: occupied, owned: owned.map(\.summary))
             plan.actions.removeAll { action in
                 if case .setDeleteOnTermination(let id, _) = action { return deleteOnTerminationSet.contains(id) }
                 return false
@@ -114,7 +120,7 @@ public final class NodeProvisioner: Sendable {
                 return Outcome(record: record, created: created, attached: attached)
             }
             if plan.actions.isEmpty { throw .inProgress("ENIs \(plan.waitingFor.joined(separator: ", ")) are in transition") }
-            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance, limits: limits)
+            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance)
             created += result.created
             attached += result.attached
             deleteOnTerminationSet.formUnion(result.deleteOnTerminationSet)
@@ -219,15 +225,14 @@ public final class NodeProvisioner: Sendable {
 
     /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error is
     /// thrown after every step has finished, so nothing is left half-way in memory.
-    func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance,
-               limits: InstanceTypeLimits) async throws(ProvisioningError) -> Applied {
+    func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance) async throws(ProvisioningError) -> Applied {
         let needsSubnet = actions.contains { if case .createAndAttach = $0 { true } else { false } }
         let subnetID = needsSubnet ? try await subnetForNewENI(instance: instance) : ""
         let results = await withTaskGroup(of: Result<Applied, ProvisioningError>.self) { group in
             for action in actions {
                 group.addTask {
                     do throws(ProvisioningError) {
-                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, limits: limits, subnetID: subnetID))
+                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, subnetID: subnetID))
                     } catch {
                         return .failure(error)
                     }
@@ -253,10 +258,10 @@ public final class NodeProvisioner: Sendable {
         return applied
     }
 
-    private func apply(_ action: ProvisioningAction, nodeName: String, instance: Instance, limits: InstanceTypeLimits,
+    private func apply(_ action: ProvisioningAction, nodeName: String, instance: Instance,
                        subnetID: String) async throws(ProvisioningError) -> Applied {
         switch action {
-        case .createAndAttach(let deviceIndex):
+        case .createAndAttach(let deviceIndex, let secondaryAddresses):
             let tags = [Tag(key: WellKnown.ENITags.cluster, value: settings.clusterName),
                         Tag(key: WellKnown.ENITags.nodeName, value: nodeName),
                         Tag(key: WellKnown.ENITags.instanceID, value: instance.id),
@@ -264,7 +269,7 @@ public final class NodeProvisioner: Sendable {
             let groups = instance.securityGroups.map(\.id)
             let request = EC2Client.CreateNetworkInterfaceRequest(
                 subnetID: subnetID, securityGroupIDs: groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags,
-                secondaryPrivateIPAddressCount: limits.ipv4AddressesPerENI - 1)
+                secondaryPrivateIPAddressCount: secondaryAddresses)
             let eni: NetworkInterface
             do {
                 eni = try await ec2.createNetworkInterface(request)

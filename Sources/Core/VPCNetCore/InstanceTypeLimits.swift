@@ -42,32 +42,32 @@ public struct InstanceTypeLimits: Hashable, Sendable {
     /// instances, bare metal included.
     public var supportsPrefixDelegation: Bool { hypervisor == .nitro || isBareMetal }
 
-    /// Pod addresses a node of this type gets from vpcnet, or `nil` when prefix delegation is
-    /// asked for on a type that does not support it. See ``podCapacity(maxENIs:ipv4AddressesPerENI:prefixDelegation:)``.
+    /// The most pod addresses a node of this type can hold, or `nil` when prefix delegation is
+    /// asked for on a type that does not support it. See ``podAddressLimit(maxENIs:ipv4AddressesPerENI:prefixDelegation:)``;
+    /// what a node is actually given is ``PodSizing/target(for:)``.
     ///
     /// vpcnet attaches ENIs on the default network card only (as Amazon's VPC CNI does by
     /// default), so on the few multi-card types (p5, trn1, c6in.32xlarge, …) the ENIs of the other
     /// cards are not counted.
-    public func maxPods(prefixDelegation: Bool = false) -> Int? {
+    public func maxPodAddresses(prefixDelegation: Bool = false) -> Int? {
         if prefixDelegation && !supportsPrefixDelegation { return nil }
-        return Self.podCapacity(maxENIs: maxENIsOnDefaultCard, ipv4AddressesPerENI: ipv4AddressesPerENI,
-                                prefixDelegation: prefixDelegation)
+        return Self.podAddressLimit(maxENIs: maxENIsOnDefaultCard, ipv4AddressesPerENI: ipv4AddressesPerENI,
+                                    prefixDelegation: prefixDelegation)
     }
 
-    /// The pod capacity formula.
+    /// The pod address limit.
     ///
-    ///     pods = (ENIs − 1) × (IPv4 addresses per ENI − 1)            (× 16 with prefix delegation)
+    ///     addresses = (ENIs − 1) × (IPv4 addresses per ENI − 1)            (× 16 with prefix delegation)
     ///
     /// The primary ENI (device index 0) stays the host's, so one ENI is subtracted; every other
     /// ENI keeps its own primary address (the pods' gateway side of the ptp link and the source of
     /// its policy route), so one address per ENI is subtracted. With prefix delegation each
-    /// secondary slot holds a /28, i.e. 16 addresses. Host-network pods use no pool address, so
-    /// unlike Amazon's `eni-max-pods` formula nothing is added for them: vpcnet's
-    /// `k8s-vpcnet/no-free-ips` taint, not kubelet's `--max-pods`, is what keeps pods off a full
-    /// node. Examples: m5.large (3, 10) → 18; t3.medium (3, 6) → 10; t2.micro (2, 2) → 1.
-    public static func podCapacity(maxENIs: Int, ipv4AddressesPerENI: Int, prefixDelegation: Bool = false) -> Int {
+    /// secondary slot holds a /28, i.e. 16 addresses. Examples: m5.large (3, 10) → 18;
+    /// t3.medium (3, 6) → 10; t2.micro (2, 2) → 1. The pods a node runs add its host-network pods
+    /// (``PodSizing/podCapacity(podAddresses:)``).
+    public static func podAddressLimit(maxENIs: Int, ipv4AddressesPerENI: Int, prefixDelegation: Bool = false) -> Int {
         let slots = max(0, maxENIs - 1) * max(0, ipv4AddressesPerENI - 1)
-        return prefixDelegation ? slots * 16 : slots
+        return prefixDelegation ? slots * PodSizing.addressesPerPrefix : slots
     }
 
     /// Looks up a type in the generated table (`nil` for a type the table lacks; the controller

@@ -11,10 +11,15 @@ public enum WellKnown {
         /// On a Node, set by the eni-controller: the EC2 instance ID (`i-…`). The daemon selects
         /// its own Node by name, not by this label; users and tooling can select by it.
         public static let instanceID = "k8s-vpcnet/instance-id"
-        /// On a Node, set by the eni-controller: the number of pod addresses the node's ENIs
-        /// provide (see ``InstanceTypeLimits/maxPods(prefixDelegation:)``), so schedulers and
-        /// autoscalers need no separate max-pods calculation.
+        /// On a Node, set by the eni-controller: the pods the node can run — its pod addresses
+        /// plus its host-network pods, at most its max-pods (``PodSizing/podCapacity(podAddresses:)``):
+        /// the kubelet `--max-pods` that matches, so schedulers and autoscalers need no separate
+        /// calculation.
         public static let podCapacity = "k8s-vpcnet/pod-capacity"
+        /// On a Node, set by the operator (kubelet `--node-labels`, Karpenter's NodePool labels):
+        /// the max-pods this node is sized for, instead of the controller's `max-pods`. Read when
+        /// the node is provisioned (and verified: raising it adds addresses; nothing is taken away).
+        public static let maxPods = "k8s-vpcnet/max-pods"
     }
 
     public enum Annotations {

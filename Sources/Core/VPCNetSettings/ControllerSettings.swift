@@ -15,6 +15,13 @@ public struct ControllerConfiguration: Sendable {
     /// How often a provisioned node is checked against EC2 again (the informer's resync).
     public var verifyPeriod: Duration = .seconds(600)
     public var queueBackoff = Backoff(base: .milliseconds(200), cap: .seconds(300))
+    /// The kubelet `--max-pods` nodes are sized for (a Node's `k8s-vpcnet/max-pods` label overrides it).
+    public var maxPods = PodSizing.defaultMaxPods
+    /// ENIs a node may have, its primary included; 0: as many as its type takes.
+    public var maxENIs = 0
+
+    /// How a node is sized, unless its `k8s-vpcnet/max-pods` label says otherwise.
+    public var podSizing: PodSizing { PodSizing(maxPods: maxPods, maxENIs: maxENIs == 0 ? nil : maxENIs) }
 
     public init(clusterName: String) { self.clusterName = clusterName }
 
@@ -42,6 +49,10 @@ public enum ControllerSettings {
         .value("sweep-interval", \.sweepInterval, .duration, help: "How often leaked ENIs are swept, e.g. 5m."),
         .value("sweep-grace", \.sweepGrace, .duration, help: "Age before an unattached ENI of ours counts as leaked, e.g. 15m."),
         .value("verify-period", \.verifyPeriod, .duration, help: "How often a provisioned node is checked against EC2 again, e.g. 10m."),
+        .value("max-pods", \.maxPods, .integer("max-pods", PodSizing.maxPodsRange),
+               help: "The kubelet --max-pods nodes are sized for, host-network pods included; a node gets addresses for the rest, no more than its type holds. A Node's k8s-vpcnet/max-pods label overrides it."),
+        .value("max-enis", \.maxENIs, .integer("max-enis", 0...32),
+               help: "ENIs a node may have, its primary included, like Amazon's MAX_ENI; 0: as many as its instance type takes."),
     ])
 }
 
@@ -59,12 +70,15 @@ extension SettingFormat where Value == String {
 }
 
 extension SettingFormat where Value == Int {
-    static var workers: Self {
+    static var workers: Self { integer("workers", 1...256) }
+
+    /// A whole number in `range`.
+    static func integer(_ name: String, _ range: ClosedRange<Int>) -> Self {
         Self(parse: { (text, source) throws(ConfigurationError) in
-                 guard let workers = Int(text), (1...256).contains(workers) else {
-                     throw ConfigurationError("\(source): workers must be 1…256, got \(text)")
+                 guard let value = Int(text), range.contains(value) else {
+                     throw ConfigurationError("\(source): \(name) must be \(range.lowerBound)…\(range.upperBound), got \(text)")
                  }
-                 return workers
+                 return value
              },
              show: { "\($0)" })
     }

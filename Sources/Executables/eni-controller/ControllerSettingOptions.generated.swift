@@ -12,6 +12,8 @@ struct ControllerSettingOptions: ParsableArguments {
     @Option(name: .customLong("sweep-interval"), help: .init(ControllerSettings.table.help("sweep-interval"))) var sweepInterval: String?
     @Option(name: .customLong("sweep-grace"), help: .init(ControllerSettings.table.help("sweep-grace"))) var sweepGrace: String?
     @Option(name: .customLong("verify-period"), help: .init(ControllerSettings.table.help("verify-period"))) var verifyPeriod: String?
+    @Option(name: .customLong("max-pods"), help: .init(ControllerSettings.table.help("max-pods"))) var maxPods: String?
+    @Option(name: .customLong("max-enis"), help: .init(ControllerSettings.table.help("max-enis"))) var maxEnis: String?
 
     /// The settings given as flags, by name.
     var given: [String: String] {
@@ -23,6 +25,8 @@ struct ControllerSettingOptions: ParsableArguments {
         if let sweepInterval { flags["sweep-interval"] = sweepInterval }
         if let sweepGrace { flags["sweep-grace"] = sweepGrace }
         if let verifyPeriod { flags["verify-period"] = verifyPeriod }
+        if let maxPods { flags["max-pods"] = maxPods }
+        if let maxEnis { flags["max-enis"] = maxEnis }
         return flags
     }
 }

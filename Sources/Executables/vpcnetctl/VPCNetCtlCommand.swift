@@ -42,16 +42,21 @@ struct Status: AsyncParsableCommand {
 }
 
 struct MaxPods: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "max-pods", abstract: "Pods a node of INSTANCE_TYPE can run with vpcnet's addresses.")
+    static let configuration = CommandConfiguration(
+        commandName: "max-pods",
+        abstract: "Pods a node of INSTANCE_TYPE runs with vpcnet: its k8s-vpcnet/pod-capacity label, and the kubelet --max-pods to set.")
 
     @Argument(help: "An EC2 instance type, e.g. m5.large.") var instanceType: String
     @Flag(help: "The capacity with /28 prefixes instead of single addresses (Nitro types).") var prefixDelegation = false
+    @Option(help: "The controller's max-pods (or the node's k8s-vpcnet/max-pods label).") var maxPods = PodSizing.defaultMaxPods
+    @Option(help: "The controller's max-enis (0: the type's limit).") var maxEnis = 0
     @Flag(help: "Show the arithmetic.") var explain = false
 
     func run() async throws {
+        let sizing = PodSizing(maxPods: maxPods, maxENIs: maxEnis == 0 ? nil : maxEnis, prefixDelegation: prefixDelegation)
         try await failing {
-            print(explain ? try MaxPodsReport.explain(instanceType: instanceType)
-                          : try MaxPodsReport.render(instanceType: instanceType, prefixDelegation: prefixDelegation))
+            print(explain ? try MaxPodsReport.explain(instanceType: instanceType, sizing: sizing)
+                          : try MaxPodsReport.render(instanceType: instanceType, sizing: sizing))
         }
     }
 }

@@ -289,7 +289,7 @@ public final class SimCluster: Sendable {
         let limits = InstanceTypeLimits.forType(spec.instanceType)
         let node = SimNode(name: name, namespace: namespace, instanceID: instanceID, instanceType: spec.instanceType, zone: zone,
                            primaryIP: primary.primaryIP.description, directory: "\(spec.stateDirectory)/nodes/\(name)",
-                           maxPods: limits?.maxPods() ?? 110)
+                           maxPods: limits.flatMap { PodSizing().podCapacity(for: $0) } ?? PodSizing.defaultMaxPods)
         try AtomicFile.makeDirectory(node.cniConfDirectory, mode: 0o755)
         var object = Node(name: name)
         object.providerID = "aws:///\(zone)/\(instanceID)"

@@ -36,6 +36,43 @@ import VPCNetSettings
         await harness.stop()
     }
 
+    @Test func nodesAreSizedToTheirMaxPodsNotToTheirType() async throws {
+        let harness = try await Harness.start()
+        var configuration = harness.configuration()
+        configuration.maxENIs = 4
+        let controller = harness.controller(configuration)
+        let running = Task { await controller.run() }
+        // c5.18xlarge holds 686 pod addresses on 14 ENIs; 110 pods need 108, on 3.
+        let large = try await harness.launch("large", type: "c5.18xlarge")
+        let labelled = try await harness.launch("labelled", type: "c5.18xlarge", labels: [WellKnown.Labels.maxPods: "30"])
+        let capped = try await harness.launch("capped", type: "c5.18xlarge", labels: [WellKnown.Labels.maxPods: "250"])
+        _ = try await harness.launch("invalid", type: "c5.18xlarge", labels: [WellKnown.Labels.maxPods: "lots"])
+        for name in ["large", "labelled", "capped"] {
+            try await eventually("\(name) provisioned") { try await harness.record(name) != nil }
+        }
+        try await eventually("a warning on the invalid label") {
+            try await harness.kube.list(Event.self, namespace: "default").items.contains {
+                $0.involvedObjectName == "invalid" && $0.reason == "InvalidMaxPods" && ($0.message ?? "").contains("lots")
+            }
+        }
+        let sizing = configuration.podSizing
+        #expect(try await harness.problems(node: "large", instanceID: large, type: "c5.18xlarge", sizing: sizing) == [])
+        #expect(try await harness.problems(node: "labelled", instanceID: labelled, type: "c5.18xlarge",
+                                           sizing: try sizing.overridden(byLabel: "30")) == [])
+        #expect(try await harness.problems(node: "capped", instanceID: capped, type: "c5.18xlarge",
+                                           sizing: try sizing.overridden(byLabel: "250")) == [])
+        #expect(try await harness.record("large")?.podAddresses.count == 108)
+        #expect(try await harness.record("labelled")?.podAddresses.count == 28)
+        #expect(try await harness.record("capped")?.podAddresses.count == 147, "max-enis 4: three pod ENIs of 49")
+        #expect(try await harness.kube.get(Node.self, name: "capped").labels[WellKnown.Labels.podCapacity] == "149")
+        #expect(try await harness.kube.get(Node.self, name: "large").labels[WellKnown.Labels.podCapacity] == "110")
+        #expect(try await harness.record("invalid") == nil)
+        #expect(!harness.simulator.networkInterfaces.contains { $0.tags.contains { $0.value == "invalid" } }, "nothing created for it")
+        running.cancel()
+        await running.value
+        await harness.stop()
+    }
+
     @Test func typesMissingFromTheTableAreAskedOfEC2Once() async throws {
         let harness = try await Harness.start()
         let provisioner = NodeProvisioner(ec2: harness.ec2, settings: ProvisionerSettings(clusterName: Harness.cluster), knownLimits: { _ in nil })

@@ -68,10 +68,11 @@ final class Harness: Sendable {
 
     /// Launches an instance and registers its Node, as the kubelet would.
     @discardableResult
-    func launch(_ name: String, type: String = "m5.large") async throws -> String {
+    func launch(_ name: String, type: String = "m5.large", labels: [String: String] = [:]) async throws -> String {
         let instanceID = try await ec2.runSimulatedInstance(type: type, subnetID: subnet, groupID: group)
         var node = Node(name: name)
         node.raw["spec"] = ["providerID": .string("aws:///us-east-1a/\(instanceID)")]
+        if !labels.isEmpty { node.raw["metadata"]?["labels"] = .object(labels.mapValues(JSONValue.string)) }
         _ = try await kube.create(node)
         return instanceID
     }
@@ -95,18 +96,20 @@ final class Harness: Sendable {
     }
 
     /// Checks everything a provisioned node must satisfy against EC2's truth; returns the problems.
-    func problems(node name: String, instanceID: String, type: String = "m5.large") async throws -> [String] {
-        guard let limits = InstanceTypeLimits.forType(type) else { return ["unknown type \(type)"] }
+    func problems(node name: String, instanceID: String, type: String = "m5.large", sizing: PodSizing = PodSizing()) async throws -> [String] {
+        guard let limits = InstanceTypeLimits.forType(type), let target = sizing.target(for: limits) else { return ["unknown type \(type)"] }
         let node = try await kube.get(Node.self, name: name)
         guard let text = node.annotations[WellKnown.Annotations.nodeNetwork] else { return ["\(name): no record"] }
         let record = try NodeNetworkRecord(json: text)
         var problems: [String] = []
         let ours = simulator.networkInterfaces.filter { eni in eni.tags.contains { $0.key == WellKnown.ENITags.instanceID && $0.value == instanceID } }
-        if ours.count != limits.maxENIsOnDefaultCard - 1 { problems.append("\(name): \(ours.count) ENIs of ours in EC2") }
-        for eni in ours {
+        if ours.count != target.podENIs { problems.append("\(name): \(ours.count) ENIs of ours in EC2, expected \(target.podENIs)") }
+        let byIndex = ours.sorted { ($0.attachment?.deviceIndex ?? 0) < ($1.attachment?.deviceIndex ?? 0) }
+        for (position, eni) in byIndex.enumerated() {
             guard let attachment = eni.attachment, attachment.instanceID == instanceID else { problems.append("\(eni.id) not attached"); continue }
             if !attachment.deleteOnTermination { problems.append("\(eni.id) without DeleteOnTermination") }
-            if eni.secondaryIPs.count != limits.ipv4AddressesPerENI - 1 { problems.append("\(eni.id) has \(eni.secondaryIPs.count) addresses") }
+            let share = position < target.podENIs ? target.slotsPerENI[position] : 0
+            if eni.secondaryIPs.count != share { problems.append("\(eni.id) has \(eni.secondaryIPs.count) addresses, expected \(share)") }
             guard let recorded = record.podENIs.first(where: { $0.id.rawValue == eni.id }) else { problems.append("\(eni.id) not in the record"); continue }
             if recorded.secondaryIPs != eni.secondaryIPs || recorded.deviceIndex != attachment.deviceIndex || recorded.macAddress.description != eni.macAddress {
                 problems.append("\(eni.id): the record differs from EC2")
@@ -115,7 +118,7 @@ final class Harness: Sendable {
         if record.podENIs.count != ours.count { problems.append("\(name): record lists \(record.podENIs.count) pod ENIs") }
         if record.primaryENI == nil { problems.append("\(name): no primary ENI in the record") }
         if node.labels[WellKnown.Labels.instanceID] != instanceID { problems.append("\(name): instance label missing") }
-        let capacity = String(InstanceTypeLimits.podCapacity(maxENIs: limits.maxENIsOnDefaultCard, ipv4AddressesPerENI: limits.ipv4AddressesPerENI))
+        let capacity = String(sizing.podCapacity(podAddresses: target.podAddresses))
         if node.labels[WellKnown.Labels.podCapacity] != capacity { problems.append("\(name): capacity label \(node.labels[WellKnown.Labels.podCapacity] ?? "none"), expected \(capacity)") }
         if !node.hasTaint(WellKnown.Taints.noInterfaceConfigured) { problems.append("\(name): not tainted until its daemon configures it") }
         return problems

@@ -1,6 +1,7 @@
 import AWSEC2
 @testable import ENIController
 import Testing
+import VPCNetCore
 
 @Suite struct ProvisioningPlanTests {
     static func attached(_ id: String, _ index: Int, status: AttachmentStatus = "attached", deleteOnTermination: Bool = true,
@@ -13,14 +14,40 @@ import Testing
         OwnedENI(id: id, status: "available", attachment: nil, secondaryIPCount: addresses)
     }
 
-    static func plan(_ owned: [OwnedENI], max: Int = 3, others: Set<Int> = [0]) -> ProvisioningPlan {
-        ProvisioningPlan.make(instanceID: "i-1", maxENIs: max, secondaryIPsPerENI: 9, occupiedByOthers: others, owned: owned)
+    /// Every pod ENI full (9 slots each), as on a small node that needs all it can hold.
+    static func full(_ enis: Int) -> PodSizing.Target {
+        PodSizing.Target(slotsPerENI: Array(repeating: 9, count: enis), addressesPerSlot: 1, slotsPerENILimit: 9)
     }
 
-    @Test func aNewNodeGetsEveryDeviceIndexAtOnce() {
-        #expect(Self.plan([]).actions == [.createAndAttach(deviceIndex: 1), .createAndAttach(deviceIndex: 2)])
+    static func plan(_ owned: [OwnedENI], max: Int = 3, others: Set<Int> = [0], target: PodSizing.Target? = nil) -> ProvisioningPlan {
+        ProvisioningPlan.make(instanceID: "i-1", maxENIs: max, target: target ?? full(max - 1), occupiedByOthers: others, owned: owned)
+    }
+
+    static func sized(_ slots: [Int]) -> PodSizing.Target { PodSizing.Target(slotsPerENI: slots, addressesPerSlot: 1, slotsPerENILimit: 9) }
+
+    @Test func aNewNodeGetsAllItsENIsAtOnce() {
+        #expect(Self.plan([]).actions == [.createAndAttach(deviceIndex: 1, secondaryAddresses: 9), .createAndAttach(deviceIndex: 2, secondaryAddresses: 9)])
         #expect(Self.plan([], max: 8).actions.count == 7)
-        #expect(Self.plan([], max: 1).isComplete, "a type with a single ENI has nothing to add")
+        #expect(Self.plan([], max: 1, target: Self.sized([])).isComplete, "a type with a single ENI has nothing to add")
+    }
+
+    @Test func aNodeSizedBelowItsTypeGetsOnlyWhatItNeeds() {
+        #expect(Self.plan([], max: 8, target: Self.sized([9, 3])).actions
+                == [.createAndAttach(deviceIndex: 1, secondaryAddresses: 9), .createAndAttach(deviceIndex: 2, secondaryAddresses: 3)])
+        #expect(Self.plan([Self.attached("eni-a", 1), Self.attached("eni-b", 2, addresses: 3)], max: 8, target: Self.sized([9, 3])).isComplete)
+    }
+
+    @Test func nothingIsTakenAwayAndAShortENIIsToppedUpBeforeAnotherIsCreated() {
+        // Provisioned to the type's maximum by an older controller: kept as it is.
+        let old = (1...7).map { Self.attached("eni-\($0)", $0) }
+        #expect(Self.plan(old, max: 8, target: Self.sized([9, 3])).isComplete)
+        // A node whose target grew (its max-pods label was raised): its last ENI is filled first.
+        #expect(Self.plan([Self.attached("eni-a", 1), Self.attached("eni-b", 2, addresses: 3)], max: 8, target: Self.sized([9, 9, 2])).actions
+                == [.assignAddresses(eniID: "eni-b", count: 6), .createAndAttach(deviceIndex: 3, secondaryAddresses: 2)])
+        // A spare that carries more than its share counts with all of it.
+        #expect(Self.plan([Self.spare("eni-s", addresses: 9)], max: 8, target: Self.sized([9, 3])).actions
+                == [.attach(eniID: "eni-s", deviceIndex: 1), .createAndAttach(deviceIndex: 2, secondaryAddresses: 3)])
+        #expect(Self.plan([Self.spare("eni-s", addresses: 9)], max: 8, target: Self.sized([5])).actions == [.attach(eniID: "eni-s", deviceIndex: 1)])
     }
 
     @Test func leftoversFromACrashAreAdoptedBeforeAnythingIsCreated() {
@@ -35,7 +62,8 @@ import Testing
     }
 
     @Test func indexesUsedByOthersAreSkipped() {
-        #expect(Self.plan([], others: [0, 1]).actions == [.createAndAttach(deviceIndex: 2)])
+        #expect(Self.plan([], others: [0, 1]).actions == [.createAndAttach(deviceIndex: 2, secondaryAddresses: 9)],
+                "the type's limit, not the target, decides which indexes exist")
     }
 
     @Test func missingAddressesAreAssigned() {
@@ -51,7 +79,8 @@ import Testing
     @Test func aConvergedInstanceNeedsNothing() {
         let plan = Self.plan([Self.attached("eni-a", 1), Self.attached("eni-b", 2, status: "attaching")])
         #expect(plan.isComplete)
-        #expect(Self.plan([Self.attached("eni-x", 1, instance: "i-other")]).actions == [.createAndAttach(deviceIndex: 1), .createAndAttach(deviceIndex: 2)],
+        #expect(Self.plan([Self.attached("eni-x", 1, instance: "i-other")]).actions
+                == [.createAndAttach(deviceIndex: 1, secondaryAddresses: 9), .createAndAttach(deviceIndex: 2, secondaryAddresses: 9)],
                 "an ENI attached elsewhere is not ours to use")
     }
 }

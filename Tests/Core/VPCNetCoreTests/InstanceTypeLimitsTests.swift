@@ -10,7 +10,7 @@ import Testing
         let limits = try #require(InstanceTypeLimits.forType(type))
         #expect(limits.maxENIs == enis)
         #expect(limits.ipv4AddressesPerENI == ips)
-        #expect(limits.maxPods() == pods)
+        #expect(limits.maxPodAddresses() == pods)
     }
 
     @Test func tableCoversCurrentTypesAndParsesEveryRow() {
@@ -28,22 +28,22 @@ import Testing
     @Test func hypervisorAndPrefixDelegation() throws {
         let nitro = try #require(InstanceTypeLimits.forType("m5.large"))
         #expect(nitro.hypervisor == .nitro && nitro.supportsPrefixDelegation)
-        #expect(nitro.maxPods(prefixDelegation: true) == 18 * 16)
+        #expect(nitro.maxPodAddresses(prefixDelegation: true) == 18 * 16)
         let xen = try #require(InstanceTypeLimits.forType("t2.micro"))
         #expect(xen.hypervisor == .xen && !xen.supportsPrefixDelegation)
-        #expect(xen.maxPods(prefixDelegation: true) == nil)
+        #expect(xen.maxPodAddresses(prefixDelegation: true) == nil)
         let metal = try #require(InstanceTypeLimits.forType("m5.metal"))
         #expect(metal.isBareMetal && metal.hypervisor == InstanceTypeLimits.Hypervisor.none && metal.supportsPrefixDelegation)
         let multiCard = try #require(InstanceTypeLimits.forType("c6in.32xlarge"))
         #expect(multiCard.networkCards == 2 && multiCard.maxENIs == 16 && multiCard.maxENIsOnDefaultCard == 8)
-        #expect(multiCard.maxPods() == 7 * 49, "only the default card's ENIs carry pods")
+        #expect(multiCard.maxPodAddresses() == 7 * 49, "only the default card's ENIs carry pods")
     }
 
-    @Test func podCapacityFormula() {
-        #expect(InstanceTypeLimits.podCapacity(maxENIs: 3, ipv4AddressesPerENI: 10) == 18)
-        #expect(InstanceTypeLimits.podCapacity(maxENIs: 8, ipv4AddressesPerENI: 30) == 203)  // m4.4xlarge in the original
-        #expect(InstanceTypeLimits.podCapacity(maxENIs: 1, ipv4AddressesPerENI: 10) == 0)
-        #expect(InstanceTypeLimits.podCapacity(maxENIs: 0, ipv4AddressesPerENI: 0) == 0)
-        #expect(InstanceTypeLimits.podCapacity(maxENIs: 3, ipv4AddressesPerENI: 10, prefixDelegation: true) == 288)
+    @Test func podAddressLimitFormula() {
+        #expect(InstanceTypeLimits.podAddressLimit(maxENIs: 3, ipv4AddressesPerENI: 10) == 18)
+        #expect(InstanceTypeLimits.podAddressLimit(maxENIs: 8, ipv4AddressesPerENI: 30) == 203)  // m4.4xlarge in the original
+        #expect(InstanceTypeLimits.podAddressLimit(maxENIs: 1, ipv4AddressesPerENI: 10) == 0)
+        #expect(InstanceTypeLimits.podAddressLimit(maxENIs: 0, ipv4AddressesPerENI: 0) == 0)
+        #expect(InstanceTypeLimits.podAddressLimit(maxENIs: 3, ipv4AddressesPerENI: 10, prefixDelegation: true) == 288)
     }
 }

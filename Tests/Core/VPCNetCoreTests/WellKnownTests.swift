@@ -3,7 +3,7 @@ import VPCNetCore
 
 @Suite struct WellKnownTests {
     @Test func namesAreInOurDomainAndDistinct() {
-        let names = [WellKnown.Labels.instanceID, WellKnown.Labels.podCapacity, WellKnown.Annotations.nodeNetwork,
+        let names = [WellKnown.Labels.instanceID, WellKnown.Labels.podCapacity, WellKnown.Labels.maxPods, WellKnown.Annotations.nodeNetwork,
                      WellKnown.Taints.noInterfaceConfigured.key, WellKnown.Taints.noFreeIPs.key]
         #expect(Set(names).count == names.count)
         #expect(names.allSatisfy { $0.hasPrefix(WellKnown.domain + "/") })
