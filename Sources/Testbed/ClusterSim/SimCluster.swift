@@ -275,6 +275,16 @@ public final class SimCluster: Sendable {
         }
     }
 
+    /// The simulated kubelet's `--max-pods`: the node's pod capacity (``PodSizing``, as the
+    /// controller labels it) less the host-network pods that capacity counts — a real node runs
+    /// kube-proxy and vpcnet-daemon as pods, the simulator runs the daemon as a process and no
+    /// kube-proxy, so its scheduler must not hand their two slots to pods that need addresses.
+    static func kubeletMaxPods(_ limits: InstanceTypeLimits?) -> Int {
+        let sizing = PodSizing()
+        guard let limits, let capacity = sizing.podCapacity(for: limits) else { return sizing.maxPods }
+        return capacity - PodSizing.hostNetworkPods
+    }
+
     /// One instance: EC2 RunInstances, its namespace, its Node (registered with the
     /// no-interface-configured taint, as `--register-with-taints` does), and its daemon.
     fileprivate func launch(index: Int, zone: String, subnet: String, group: String, ec2: EC2Client, kube: KubeClient,
@@ -289,7 +299,7 @@ public final class SimCluster: Sendable {
         let limits = InstanceTypeLimits.forType(spec.instanceType)
         let node = SimNode(name: name, namespace: namespace, instanceID: instanceID, instanceType: spec.instanceType, zone: zone,
                            primaryIP: primary.primaryIP.description, directory: "\(spec.stateDirectory)/nodes/\(name)",
-                           maxPods: limits.flatMap { PodSizing().podCapacity(for: $0) } ?? PodSizing.defaultMaxPods)
+                           maxPods: Self.kubeletMaxPods(limits))
         try AtomicFile.makeDirectory(node.cniConfDirectory, mode: 0o755)
         var object = Node(name: name)
         object.providerID = "aws:///\(zone)/\(instanceID)"
