@@ -8,6 +8,11 @@ final class ControllerMetrics: Sendable {
     /// From the Node's creation to its record being written: what a user waits for.
     let provisionSeconds = Metrics.Timer(label: "vpcnet_controller_node_provision_seconds", preferredDisplayUnit: .seconds)
 
+    /// ENIs given single addresses because their subnet had no free /28 (the `PrefixDelegationFallback` Event).
+    let prefixFallbacks = Counter(label: "vpcnet_controller_prefix_fallbacks_total")
+    /// Free aligned /28s of a subnet, counted when it last refused prefixes.
+    func subnetFreePrefixes(_ subnetID: String) -> Gauge { Gauge(label: "vpcnet_controller_subnet_free_prefixes", dimensions: [("subnet", subnetID)]) }
+
     func nodes(_ state: String) -> Gauge { Gauge(label: "vpcnet_controller_nodes", dimensions: [("state", state)]) }
 
     /// `vpcnet_controller_reconciles_total{result}` (done, retry: backing off after a failure or

@@ -214,6 +214,13 @@ public final class ENIController: Sendable {
         if !outcome.created.isEmpty {
             await events.record(node, .normal, reason: "ENIsCreated", message: "created and attached \(outcome.created.joined(separator: ", "))")
         }
+        for fallback in outcome.fallbacks {
+            metrics.prefixFallbacks.increment()
+            if let free = fallback.freePrefixes { metrics.subnetFreePrefixes(fallback.subnetID).record(free) }
+            let free = fallback.freePrefixes.map { "\($0) free /28 prefixes" } ?? "no free /28 prefix EC2 would give"
+            await events.record(node, .warning, reason: "PrefixDelegationFallback",
+                                message: "subnet \(fallback.subnetID) has \(free): \(fallback.eniID) got \(fallback.singlesGiven) single addresses instead of \(fallback.prefixesAsked) /28 prefixes")
+        }
         let record = outcome.record
         if existing != record || !labelsMatch(node, record, sizing) {
             do {

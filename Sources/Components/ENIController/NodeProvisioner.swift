@@ -67,7 +67,9 @@ public final class NodeProvisioner: Sendable {
     private let typeCache = Mutex<[String: InstanceTypeLimits]>([:])
     private let subnetCache = Mutex<[String: Subnet]>([:])
     private let vpcCache = Mutex<[String: [IPv4CIDR]]>([:])
-    private let exhaustedSubnets = Mutex<[String: ContinuousClock.Instant]>([:])
+    let exhaustedSubnets = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// Subnets that refused prefixes (no free aligned /28), until when, and the free /28s counted then.
+    let prefixlessSubnets = Mutex<[String: (until: ContinuousClock.Instant, freePrefixes: Int?)]>([:])
 
     /// The built-in limits (the generated table); replaceable so tests can take the DescribeInstanceTypes path.
     let knownLimits: @Sendable (String) -> InstanceTypeLimits?
@@ -85,12 +87,14 @@ public final class NodeProvisioner: Sendable {
         public var record: NodeNetworkRecord
         public var created: [String] = []
         public var attached: [String] = []
+        /// ENIs given single addresses because their subnet had no free /28 for the prefixes asked.
+        public var fallbacks: [PrefixFallback] = []
     }
 
     /// Brings the instance to the addresses `sizing` gives its type and returns the record of it.
     /// Throws ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions.
     public func provision(nodeName: String, instanceID: InstanceID, sizing: PodSizing) async throws(ProvisioningError) -> Outcome {
-        var created: [String] = [], attached: [String] = []
+        var created: [String] = [], attached: [String] = [], fallbacks: [PrefixFallback] = []
         // The instance is read once: its type, subnet, groups and primary ENI do not change, and
         // what later passes must see (our ENIs' attachments) comes from DescribeNetworkInterfaces.
         let instance = try await describeInstance(instanceID)
@@ -109,7 +113,7 @@ public final class NodeProvisioner: Sendable {
                       !owned.contains(where: { $0.eni.id == eni.id }) else { return nil }
                 return attachment.deviceIndex
             } + [0])
-            var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: limits.maxENIsOnDefaultCard,
+            var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: sizing.maxENIs(limits),
                                              target: target, occupiedByOthers: occupied, owned: owned.map(\.summary))
             plan.actions.removeAll { action in
                 if case .setDeleteOnTermination(let id, _) = action { return deleteOnTerminationSet.contains(id) }
@@ -117,12 +121,14 @@ public final class NodeProvisioner: Sendable {
             }
             if plan.isComplete {
                 let record = try await record(instance: instance, owned: owned.map(\.eni))
-                return Outcome(record: record, created: created, attached: attached)
+                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks)
             }
             if plan.actions.isEmpty { throw .inProgress("ENIs \(plan.waitingFor.joined(separator: ", ")) are in transition") }
-            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance)
+            let subnets = Dictionary(owned.map { ($0.eni.id, $0.eni.subnetID) }, uniquingKeysWith: { a, _ in a })
+            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
             created += result.created
             attached += result.attached
+            fallbacks += result.fallbacks
             deleteOnTerminationSet.formUnion(result.deleteOnTerminationSet)
         }
         throw .notConverging("EC2 did not reflect the changes after four passes")
@@ -171,7 +177,7 @@ public final class NodeProvisioner: Sendable {
                     a.instanceID.map { .init(id: a.id, instanceID: $0, deviceIndex: a.deviceIndex, status: a.status,
                                              deleteOnTermination: a.deleteOnTermination) }
                 },
-                secondaryIPCount: eni.secondaryIPAddresses.count))
+                secondaryIPCount: eni.secondaryIPAddresses.count, prefixCount: eni.ipv4Prefixes.count))
         }
     }
 
@@ -221,18 +227,22 @@ public final class NodeProvisioner: Sendable {
         var created: [String] = []
         var attached: [String] = []
         var deleteOnTerminationSet: [String] = []
+        var fallbacks: [PrefixFallback] = []
     }
 
     /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error is
     /// thrown after every step has finished, so nothing is left half-way in memory.
-    func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance) async throws(ProvisioningError) -> Applied {
+    /// `subnets`: the subnet of each ENI of ours, for the fallback of an assignment.
+    func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance,
+               subnets: [String: String]) async throws(ProvisioningError) -> Applied {
         let needsSubnet = actions.contains { if case .createAndAttach = $0 { true } else { false } }
         let subnetID = needsSubnet ? try await subnetForNewENI(instance: instance) : ""
         let results = await withTaskGroup(of: Result<Applied, ProvisioningError>.self) { group in
             for action in actions {
                 group.addTask {
                     do throws(ProvisioningError) {
-                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, subnetID: subnetID))
+                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, subnetID: subnetID,
+                                                             subnets: subnets))
                     } catch {
                         return .failure(error)
                     }
@@ -250,6 +260,7 @@ public final class NodeProvisioner: Sendable {
                 applied.created += step.created
                 applied.attached += step.attached
                 applied.deleteOnTerminationSet += step.deleteOnTerminationSet
+                applied.fallbacks += step.fallbacks
             case .failure(let error):
                 firstError = firstError ?? error
             }
@@ -259,30 +270,21 @@ public final class NodeProvisioner: Sendable {
     }
 
     private func apply(_ action: ProvisioningAction, nodeName: String, instance: Instance,
-                       subnetID: String) async throws(ProvisioningError) -> Applied {
+                       subnetID: String, subnets: [String: String]) async throws(ProvisioningError) -> Applied {
         switch action {
-        case .createAndAttach(let deviceIndex, let secondaryAddresses):
+        case .createAndAttach(let deviceIndex, let addresses):
             let tags = [Tag(key: WellKnown.ENITags.cluster, value: settings.clusterName),
                         Tag(key: WellKnown.ENITags.nodeName, value: nodeName),
                         Tag(key: WellKnown.ENITags.instanceID, value: instance.id),
                         Tag(key: WellKnown.ENITags.createdAt, value: ISO8601DateFormatter().string(from: Date()))]
             let groups = instance.securityGroups.map(\.id)
             let request = EC2Client.CreateNetworkInterfaceRequest(
-                subnetID: subnetID, securityGroupIDs: groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags,
-                secondaryPrivateIPAddressCount: secondaryAddresses)
-            let eni: NetworkInterface
-            do {
-                eni = try await ec2.createNetworkInterface(request)
-            } catch {
-                if error.code == .insufficientFreeAddressesInSubnet {
-                    let until = ContinuousClock.now + settings.subnetBackoff
-                    exhaustedSubnets.withLock { $0[subnetID] = until }
-                }
-                throw .ec2(error, action: .createNetworkInterface)
-            }
+                subnetID: subnetID, securityGroupIDs: groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags)
+            let (eni, fallback) = try await createENI(request, addresses)
             logger.info("created ENI", metadata: ["node": "\(nodeName)", "eni": "\(eni.id)", "deviceIndex": "\(deviceIndex)"])
             var applied = try await attach(eni.id, deviceIndex: deviceIndex, instanceID: instance.id)
             applied.created.append(eni.id)
+            applied.fallbacks += fallback.map { [$0] } ?? []
             return applied
         case .attach(let eniID, let deviceIndex):
             return try await attach(eniID, deviceIndex: deviceIndex, instanceID: instance.id)
@@ -291,11 +293,9 @@ public final class NodeProvisioner: Sendable {
                 try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .deleteOnTermination(attachmentID: attachmentID, true))
             }
             return Applied(deleteOnTerminationSet: [eniID])
-        case .assignAddresses(let eniID, let count):
-            _ = try await call(.assignPrivateIpAddresses) { () async throws(EC2Error) in
-                try await self.ec2.assignPrivateIPAddresses(id: eniID, .count(count))
-            }
-            return Applied()
+        case .assignAddresses(let eniID, let addresses):
+            let fallback = try await assign(addresses, to: eniID, subnetID: subnets[eniID] ?? "")
+            return Applied(fallbacks: fallback.map { [$0] } ?? [])
         case .delete(let eniID):
             try await call(.deleteNetworkInterface) { () async throws(EC2Error) in try await self.ec2.deleteNetworkInterface(id: eniID) }
             return Applied()
@@ -334,7 +334,8 @@ public final class NodeProvisioner: Sendable {
                     deviceIndex: attachment.deviceIndex, subnetID: try SubnetID(parsing: eni.subnetID), subnetCIDR: cidr,
                     gateway: cidr.awsGateway, securityGroupIDs: try eni.groups.map { try SecurityGroupID(parsing: $0.id) },
                     primaryIP: try IPv4Address(parsing: eni.privateIPAddress),
-                    secondaryIPs: attachment.deviceIndex == 0 ? [] : try eni.secondaryIPAddresses.map { try IPv4Address(parsing: $0) }))
+                    secondaryIPs: attachment.deviceIndex == 0 ? [] : try eni.secondaryIPAddresses.map { try IPv4Address(parsing: $0) },
+                    ipv4Prefixes: attachment.deviceIndex == 0 ? [] : try eni.ipv4Prefixes.map { try IPv4CIDR(parsing: $0) }))
             } catch {
                 throw .ec2(.invalidResponse(status: 200, detail: "ENI \(eni.id): \(error)"), action: .describeNetworkInterfaces)
             }

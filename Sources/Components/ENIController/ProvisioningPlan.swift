@@ -22,24 +22,51 @@ public struct OwnedENI: Hashable, Sendable {
     public var status: NetworkInterfaceStatus
     public var attachment: Attachment?
     public var secondaryIPCount: Int
+    public var prefixCount: Int
 
-    public init(id: String, status: NetworkInterfaceStatus, attachment: Attachment?, secondaryIPCount: Int) {
+    public init(id: String, status: NetworkInterfaceStatus, attachment: Attachment?, secondaryIPCount: Int, prefixCount: Int = 0) {
         self.id = id
         self.status = status
         self.attachment = attachment
         self.secondaryIPCount = secondaryIPCount
+        self.prefixCount = prefixCount
+    }
+
+    /// Address slots taken besides the primary address (a prefix takes one, as a single address does).
+    public var slotsUsed: Int { secondaryIPCount + prefixCount }
+    public var podAddresses: Int { secondaryIPCount + prefixCount * PodSizing.addressesPerPrefix }
+}
+
+/// Addresses to add to one ENI: /28 prefixes when the node uses them, and the single addresses
+/// to ask for instead when it does not, or when EC2 has no free /28 left in the subnet.
+public struct AddressRequest: Hashable, Sendable {
+    public var prefixes: Int
+    public var singles: Int
+
+    public static func singles(_ count: Int) -> AddressRequest { AddressRequest(prefixes: 0, singles: count) }
+    public static func prefixes(_ count: Int, orSingles singles: Int) -> AddressRequest { AddressRequest(prefixes: count, singles: singles) }
+
+    /// Addresses it yields if EC2 grants what is asked first.
+    public var expectedAddresses: Int { prefixes > 0 ? prefixes * PodSizing.addressesPerPrefix : singles }
+
+    /// What `need` more addresses take on an ENI with `freeSlots` slots.
+    static func forNeed(_ need: Int, freeSlots: Int, prefixes: Bool) -> AddressRequest {
+        let singles = min(freeSlots, need)
+        guard prefixes else { return .singles(singles) }
+        let perPrefix = PodSizing.addressesPerPrefix
+        return .prefixes(min(freeSlots, (need + perPrefix - 1) / perPrefix), orSingles: singles)
     }
 }
 
 /// One EC2 step towards a fully provisioned node.
 public enum ProvisioningAction: Hashable, Sendable {
-    /// Create an ENI with this many secondary addresses, attach it at this index, set DeleteOnTermination.
-    case createAndAttach(deviceIndex: Int, secondaryAddresses: Int)
+    /// Create an ENI with these addresses, attach it at this index, set DeleteOnTermination.
+    case createAndAttach(deviceIndex: Int, AddressRequest)
     /// Attach one of ours that is `available` (a crash left it unattached), then set DeleteOnTermination.
     case attach(eniID: String, deviceIndex: Int)
     case setDeleteOnTermination(eniID: String, attachmentID: String)
-    /// Assign the missing secondary addresses to an ENI of ours that has fewer than its share.
-    case assignAddresses(eniID: String, count: Int)
+    /// Assign the missing addresses to an ENI of ours that has fewer than its share.
+    case assignAddresses(eniID: String, AddressRequest)
     /// An unattached ENI of ours that no device index needs.
     case delete(eniID: String)
 }
@@ -50,10 +77,14 @@ public enum ProvisioningAction: Hashable, Sendable {
 /// converges; planning a converged instance yields nothing, so the loop is idempotent and any step
 /// may be interrupted and repeated.
 ///
+/// The target is counted in addresses, whatever holds them: an ENI that got single addresses
+/// because the subnet had no free /28 (the fallback) counts what it holds, and the rest of the
+/// target goes to the next ENI.
+///
 /// Nothing is ever taken away: an ENI of ours that is attached keeps its addresses, and counts
-/// towards the target with all of them (a node provisioned under a larger target, or by an older
-/// controller that gave every node its type's maximum, keeps its allocation). An ENI short of its
-/// share is topped up before another is created.
+/// towards the target with all of them (a node provisioned under a larger target, by an older
+/// controller that gave every node its type's maximum, or before prefix delegation was turned on
+/// or off, keeps its allocation). An ENI short of its share is topped up before another is created.
 public struct ProvisioningPlan: Hashable, Sendable {
     public var actions: [ProvisioningAction]
     /// ENIs in a transition EC2 must finish first (attaching without an attachment yet, detaching).
@@ -63,8 +94,8 @@ public struct ProvisioningPlan: Hashable, Sendable {
     public var isComplete: Bool { actions.isEmpty && waitingFor.isEmpty }
 
     /// - Parameters:
-    ///   - maxENIs: ENIs the instance type takes on its default network card (device index 0 included).
-    ///   - target: the secondary addresses the node's pod ENIs should carry in all, and per ENI at most.
+    ///   - maxENIs: ENIs the node may have on its default network card (device index 0 included).
+    ///   - target: the pod addresses the node's pod ENIs should carry in all, and slots per ENI at most.
     ///   - occupiedByOthers: device indexes taken by ENIs that are not ours (the primary's 0 among them).
     public static func make(instanceID: String, maxENIs: Int, target: PodSizing.Target, occupiedByOthers: Set<Int>,
                             owned: [OwnedENI]) -> ProvisioningPlan {
@@ -72,8 +103,8 @@ public struct ProvisioningPlan: Hashable, Sendable {
         var waiting: [String] = []
         var taken = occupiedByOthers
         var spare: [OwnedENI] = []
-        var remaining = target.slotsPerENI.reduce(0, +)
-        let limit = target.slotsPerENILimit
+        var remaining = target.podAddresses
+        let limit = target.slotsPerENILimit, prefixes = target.addressesPerSlot > 1
         let attached = owned.filter { $0.attachment?.instanceID == instanceID }
             .sorted { ($0.attachment!.deviceIndex, $0.id) < ($1.attachment!.deviceIndex, $1.id) }
         for eni in attached {
@@ -84,11 +115,13 @@ public struct ProvisioningPlan: Hashable, Sendable {
                 if !attachment.deleteOnTermination {
                     actions.append(.setDeleteOnTermination(eniID: eni.id, attachmentID: attachment.id))
                 }
-                let share = max(eni.secondaryIPCount, min(limit, remaining))
-                if eni.secondaryIPCount < share {
-                    actions.append(.assignAddresses(eniID: eni.id, count: share - eni.secondaryIPCount))
+                var holds = eni.podAddresses
+                if remaining > holds, eni.slotsUsed < limit {
+                    let request = AddressRequest.forNeed(remaining - holds, freeSlots: limit - eni.slotsUsed, prefixes: prefixes)
+                    actions.append(.assignAddresses(eniID: eni.id, request))
+                    holds += request.expectedAddresses
                 }
-                remaining = max(0, remaining - share)
+                remaining = max(0, remaining - holds)
             default:
                 // Detaching: its index is busy until it is `available` again, then it is reused or deleted.
                 waiting.append(eni.id)
@@ -101,15 +134,15 @@ public struct ProvisioningPlan: Hashable, Sendable {
         var free = (1..<max(1, maxENIs)).filter { !taken.contains($0) }.makeIterator()
         var reused = 0
         while remaining > 0, let deviceIndex = free.next() {
-            let share = min(limit, remaining)
+            let request = AddressRequest.forNeed(remaining, freeSlots: limit, prefixes: prefixes)
             if reused < spare.count {
                 // Its addresses count once it is attached; the next pass tops it up.
                 actions.append(.attach(eniID: spare[reused].id, deviceIndex: deviceIndex))
-                remaining = max(0, remaining - max(share, spare[reused].secondaryIPCount))
+                remaining = max(0, remaining - max(request.expectedAddresses, spare[reused].podAddresses))
                 reused += 1
             } else {
-                actions.append(.createAndAttach(deviceIndex: deviceIndex, secondaryAddresses: share))
-                remaining -= share
+                actions.append(.createAndAttach(deviceIndex: deviceIndex, request))
+                remaining = max(0, remaining - request.expectedAddresses)
             }
         }
         for eni in spare.dropFirst(reused) { actions.append(.delete(eniID: eni.id)) }

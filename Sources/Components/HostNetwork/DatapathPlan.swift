@@ -35,15 +35,16 @@ public struct DatapathPlan: Sendable, Hashable {
         var rules: [Rule] = [Rule(priority: configuration.connmarkPriority, table: 254, firewallMark: configuration.connmark)]
         for eni in record.podENIs {
             let table = configuration.table(forDeviceIndex: eni.deviceIndex)
-            for address in eni.secondaryIPs {
-                let host = IPv4CIDR(containing: address, prefixLength: 32)
-                rules.append(Rule(priority: configuration.toPodPriority, table: 254, destination: host))
+            // A delegated prefix is one rule where its 16 addresses would be 16.
+            let blocks = eni.secondaryIPs.map { IPv4CIDR(containing: $0, prefixLength: 32) } + eni.ipv4Prefixes
+            for block in blocks {
+                rules.append(Rule(priority: configuration.toPodPriority, table: 254, destination: block))
                 if configuration.externalSNAT {
-                    rules.append(Rule(priority: configuration.fromPodPriority, table: table, source: host))
+                    rules.append(Rule(priority: configuration.fromPodPriority, table: table, source: block))
                 } else {
                     // Only VPC-bound traffic leaves through the ENI; the rest takes the main table
                     // to the primary interface, where it is SNATed to the node's address.
-                    for cidr in direct { rules.append(Rule(priority: configuration.fromPodPriority, table: table, source: host, destination: cidr)) }
+                    for cidr in direct { rules.append(Rule(priority: configuration.fromPodPriority, table: table, source: block, destination: cidr)) }
                 }
             }
         }

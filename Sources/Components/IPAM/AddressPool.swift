@@ -57,7 +57,7 @@ public struct AddressPool: Hashable, Sendable {
         var sources: [IPv4Address: AddressSource] = [:]
         var known: Set<IPv4Address> = []
         for eni in record.podENIs {
-            for address in eni.secondaryIPs {
+            for address in eni.podAddresses {
                 known.insert(address)
                 guard usable?.contains(eni.id) ?? true else { continue }
                 sources[address] = AddressSource(eniID: eni.id, gateway: eni.primaryIP, prefixLength: eni.subnetCIDR.prefixLength)

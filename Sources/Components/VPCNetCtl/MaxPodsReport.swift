@@ -13,15 +13,16 @@ public enum MaxPodsReport {
     public static func explain(instanceType: String, sizing: PodSizing) throws(UsageError) -> String {
         let (limits, target) = try sized(instanceType, sizing)
         let enis = limits.maxENIsOnDefaultCard, perENI = limits.ipv4AddressesPerENI
-        let unit = sizing.prefixDelegation ? "/28 prefixes of 16 addresses" : "addresses"
+        let prefixes = target.addressesPerSlot > 1
+        let unit = prefixes ? "/28 prefixes of 16 addresses" : "addresses"
         var lines = ["\(instanceType): \(enis) ENIs on the default network card, \(perENI) IPv4 addresses each (\(limits.hypervisor.rawValue) hypervisor)",
-                     "at most: (\(enis) − 1 ENIs for pods) × (\(perENI) − 1 secondary \(unit)) = \(limits.maxPodAddresses(prefixDelegation: sizing.prefixDelegation) ?? 0) pod addresses",
+                     "at most: (\(enis) − 1 ENIs for pods) × (\(perENI) − 1 secondary \(unit)) = \(limits.maxPodAddresses(prefixDelegation: prefixes) ?? 0) pod addresses",
                      "needed for max-pods \(sizing.maxPods): \(sizing.maxPods) − \(PodSizing.hostNetworkPods) host-network pods = \(sizing.neededAddresses) pod addresses"]
         if let cap = sizing.maxENIs { lines.append("max-enis \(cap): at most \(max(0, cap - 1)) pod ENIs") }
         lines.append("given: \(target.podENIs) pod ENIs with \(target.slotsPerENI.map(String.init).joined(separator: " + ")) \(unit) = \(target.podAddresses) pod addresses")
         lines.append("pods = min(\(sizing.maxPods), \(target.podAddresses) + \(PodSizing.hostNetworkPods)) = \(sizing.podCapacity(podAddresses: target.podAddresses))")
-        let singles = target.podENIs + (sizing.prefixDelegation ? 0 : target.podAddresses)
-        lines.append("subnet addresses taken: \(singles)\(sizing.prefixDelegation ? " + \(target.podAddresses) in prefixes" : "") (each pod ENI's primary address too)")
+        let singles = target.podENIs + (prefixes ? 0 : target.podAddresses)
+        lines.append("subnet addresses taken: \(singles)\(prefixes ? " + \(target.podAddresses) in prefixes" : "") (each pod ENI's primary address too)")
         return lines.joined(separator: "\n")
     }
 

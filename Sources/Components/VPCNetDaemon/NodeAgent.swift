@@ -227,7 +227,7 @@ public final class NodeAgent: Sendable {
         for eni in report.missingENIs where overdue.contains(eni.id) {
             logger.warning("an attached ENI has no interface; going ahead without it", metadata: ["eni": "\(eni.id)", "mac": "\(eni.macAddress)"])
             await events.record(node, .warning, reason: "ENIInterfaceMissing", message:
-                "\(eni.id) (MAC \(eni.macAddress), device index \(eni.deviceIndex)) has no network interface after \(settings.hotplugTimeout); its \(eni.secondaryIPs.count) addresses are not used until it appears")
+                "\(eni.id) (MAC \(eni.macAddress), device index \(eni.deviceIndex)) has no network interface after \(settings.hotplugTimeout); its \(eni.podAddresses.count) addresses are not used until it appears")
         }
         if missing.isEmpty { return true }
         if progress.allOverdue(missing) { return true }

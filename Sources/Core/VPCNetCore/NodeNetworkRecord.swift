@@ -14,10 +14,19 @@ import Foundation
 /// Compatibility contract: the document carries a `version`. A reader accepts only the versions in
 /// ``supportedVersions`` and rejects unknown fields, so a record it cannot fully understand is a
 /// clear error, never a silently partial configuration. Any change of fields is a new version;
-/// writers keep emitting the oldest version their readers need during a rolling upgrade.
+/// writers emit the oldest version that holds the record, so during a rolling upgrade a node
+/// without prefixes stays readable by daemons that predate them.
+///
+/// - Version 1: addresses are single /32s (`secondaryIPs`).
+/// - Version 2: an ENI may also carry delegated IPv4 prefixes (`ipv4Prefixes`), every address of
+///   which is a pod address. Fields named `ipv6…` are reserved for the IPv6 family (a delegated
+///   /80 per ENI): a reader that configures no IPv6 ignores them, so dual-stack records need no
+///   new version for readers that stay IPv4-only.
 public struct NodeNetworkRecord: Hashable, Sendable {
-    public static let currentVersion = 1
-    public static let supportedVersions: ClosedRange<Int> = 1...1
+    public static let currentVersion = 2
+    public static let supportedVersions: ClosedRange<Int> = 1...2
+    /// The prefix length of a delegated IPv4 prefix.
+    public static let ipv4PrefixLength = 28
 
     public var instanceID: InstanceID
     public var instanceType: String
@@ -38,12 +47,14 @@ public struct NodeNetworkRecord: Hashable, Sendable {
         public var gateway: IPv4Address
         public var securityGroupIDs: [SecurityGroupID]
         public var primaryIP: IPv4Address
-        /// For pod ENIs, the pod address pool; empty on the primary ENI.
+        /// For pod ENIs, single pod addresses; empty on the primary ENI.
         public var secondaryIPs: [IPv4Address]
+        /// For pod ENIs, delegated /28 prefixes whose every address is a pod address (version 2).
+        public var ipv4Prefixes: [IPv4CIDR]
 
         public init(id: NetworkInterfaceID, macAddress: MACAddress, deviceIndex: Int, subnetID: SubnetID,
                     subnetCIDR: IPv4CIDR, gateway: IPv4Address, securityGroupIDs: [SecurityGroupID],
-                    primaryIP: IPv4Address, secondaryIPs: [IPv4Address]) {
+                    primaryIP: IPv4Address, secondaryIPs: [IPv4Address], ipv4Prefixes: [IPv4CIDR] = []) {
             self.id = id
             self.macAddress = macAddress
             self.deviceIndex = deviceIndex
@@ -53,15 +64,34 @@ public struct NodeNetworkRecord: Hashable, Sendable {
             self.securityGroupIDs = securityGroupIDs
             self.primaryIP = primaryIP
             self.secondaryIPs = secondaryIPs
+            self.ipv4Prefixes = ipv4Prefixes
         }
+
+        /// Every pod address of the ENI: its single addresses, then those of its prefixes.
+        public var podAddresses: [IPv4Address] { secondaryIPs + ipv4Prefixes.flatMap { Array($0.addresses) } }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case id, macAddress = "mac", deviceIndex, subnetID, subnetCIDR, gateway
-            case securityGroupIDs = "securityGroups", primaryIP, secondaryIPs
+            case securityGroupIDs = "securityGroups", primaryIP, secondaryIPs, ipv4Prefixes
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(macAddress, forKey: .macAddress)
+            try c.encode(deviceIndex, forKey: .deviceIndex)
+            try c.encode(subnetID, forKey: .subnetID)
+            try c.encode(subnetCIDR, forKey: .subnetCIDR)
+            try c.encode(gateway, forKey: .gateway)
+            try c.encode(securityGroupIDs, forKey: .securityGroupIDs)
+            try c.encode(primaryIP, forKey: .primaryIP)
+            try c.encode(secondaryIPs, forKey: .secondaryIPs)
+            // Absent rather than empty, so a record without prefixes is byte-for-byte version 1.
+            if !ipv4Prefixes.isEmpty { try c.encode(ipv4Prefixes, forKey: .ipv4Prefixes) }
         }
 
         public init(from decoder: any Decoder) throws {
-            try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+            try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue), reservedPrefix: "ipv6")
             let c = try decoder.container(keyedBy: CodingKeys.self)
             id = try c.decode(NetworkInterfaceID.self, forKey: .id)
             macAddress = try c.decode(MACAddress.self, forKey: .macAddress)
@@ -72,6 +102,7 @@ public struct NodeNetworkRecord: Hashable, Sendable {
             securityGroupIDs = try c.decode([SecurityGroupID].self, forKey: .securityGroupIDs)
             primaryIP = try c.decode(IPv4Address.self, forKey: .primaryIP)
             secondaryIPs = try c.decode([IPv4Address].self, forKey: .secondaryIPs)
+            ipv4Prefixes = try c.decodeIfPresent([IPv4CIDR].self, forKey: .ipv4Prefixes) ?? []
         }
     }
 
@@ -92,7 +123,10 @@ public struct NodeNetworkRecord: Hashable, Sendable {
     public var podENIs: [ENI] { enis.filter { $0.deviceIndex != 0 } }
 
     /// Every pod address of the node, in ENI order.
-    public var podAddresses: [IPv4Address] { podENIs.flatMap(\.secondaryIPs) }
+    public var podAddresses: [IPv4Address] { podENIs.flatMap(\.podAddresses) }
+
+    /// The oldest record version that holds this record: what ``jsonString()`` writes.
+    public var version: Int { enis.contains { !$0.ipv4Prefixes.isEmpty } ? 2 : 1 }
 }
 
 // MARK: - JSON
@@ -103,12 +137,12 @@ extension NodeNetworkRecord: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let version = try c.decode(Int.self, forKey: .version)
         guard Self.supportedVersions.contains(version) else {
             throw DecodingError.dataCorruptedError(forKey: .version, in: c, debugDescription: "unsupported version \(version)")
         }
+        try rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue), reservedPrefix: version >= 2 ? "ipv6" : nil)
         self.init(
             instanceID: try c.decode(InstanceID.self, forKey: .instanceID),
             instanceType: try c.decode(String.self, forKey: .instanceType),
@@ -116,11 +150,15 @@ extension NodeNetworkRecord: Codable {
             vpcID: try c.decode(VPCID.self, forKey: .vpcID),
             vpcCIDRs: try c.decode([IPv4CIDR].self, forKey: .vpcCIDRs),
             enis: try c.decode([ENI].self, forKey: .enis))
+        if version < 2, let i = enis.firstIndex(where: { !$0.ipv4Prefixes.isEmpty }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.enis, AnyCodingKey(intValue: i)!, ENI.CodingKeys.ipv4Prefixes],
+                                                    debugDescription: "prefixes need record version 2"))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(Self.currentVersion, forKey: .version)
+        try c.encode(version, forKey: .version)
         try c.encode(instanceID, forKey: .instanceID)
         try c.encode(instanceType, forKey: .instanceType)
         try c.encode(availabilityZone, forKey: .availabilityZone)
@@ -195,13 +233,20 @@ extension NodeNetworkRecord {
             }
             let usable = { (ip: IPv4Address) in subnet.contains(ip) && ip != subnet.network && ip != subnet.broadcast }
             if !usable(eni.gateway) { throw fail("\(path).gateway", "\(eni.gateway) is not a host address of \(subnet)") }
-            for (j, ip) in ([eni.primaryIP] + eni.secondaryIPs).enumerated() {
-                let field = j == 0 ? "\(path).primaryIP" : "\(path).secondaryIPs[\(j - 1)]"
+            func hold(_ ip: IPv4Address, _ field: String) throws(NodeNetworkRecordError) {
                 if !usable(ip) { throw fail(field, "\(ip) is not a host address of subnet \(subnet)") }
                 if ip == eni.gateway { throw fail(field, "\(ip) is the subnet gateway") }
                 if let other = owner.updateValue(eni.id, forKey: ip) {
                     throw fail(field, "\(ip) is also held by \(other)")
                 }
+            }
+            try hold(eni.primaryIP, "\(path).primaryIP")
+            for (j, ip) in eni.secondaryIPs.enumerated() { try hold(ip, "\(path).secondaryIPs[\(j)]") }
+            if eni.deviceIndex == 0, !eni.ipv4Prefixes.isEmpty { throw fail("\(path).ipv4Prefixes", "the primary ENI lends no prefixes to pods") }
+            for (j, prefix) in eni.ipv4Prefixes.enumerated() {
+                let field = "\(path).ipv4Prefixes[\(j)]"
+                guard prefix.prefixLength == Self.ipv4PrefixLength else { throw fail(field, "\(prefix) is not a /\(Self.ipv4PrefixLength)") }
+                for ip in prefix.addresses { try hold(ip, field) }
             }
         }
     }
@@ -250,10 +295,14 @@ public enum NodeNetworkRecordError: Error, Hashable, Sendable, CustomStringConve
     }
 }
 
-/// Throws when the object being decoded has a key outside `known`.
-func rejectUnknownKeys(in decoder: any Decoder, known: [String]) throws {
+/// Throws when the object being decoded has a key outside `known` (keys starting with
+/// `reservedPrefix` excepted: they belong to a later feature a reader may ignore).
+func rejectUnknownKeys(in decoder: any Decoder, known: [String], reservedPrefix: String? = nil) throws {
     let container = try decoder.container(keyedBy: AnyCodingKey.self)
-    if let unknown = container.allKeys.first(where: { !known.contains($0.stringValue) }) {
+    let unknown = container.allKeys.first { key in
+        !known.contains(key.stringValue) && !(reservedPrefix.map { key.stringValue.hasPrefix($0) } ?? false)
+    }
+    if let unknown {
         throw DecodingError.dataCorrupted(.init(
             codingPath: container.codingPath + [unknown],
             debugDescription: "unknown field (known: \(known.joined(separator: ", ")))"))

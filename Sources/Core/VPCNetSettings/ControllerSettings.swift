@@ -19,9 +19,13 @@ public struct ControllerConfiguration: Sendable {
     public var maxPods = PodSizing.defaultMaxPods
     /// ENIs a node may have, its primary included; 0: as many as its type takes.
     public var maxENIs = 0
+    /// Whether pod ENIs carry /28 prefixes; applies to nodes provisioned from now on.
+    public var prefixDelegation = PodSizing.PrefixDelegation.default
 
     /// How a node is sized, unless its `k8s-vpcnet/max-pods` label says otherwise.
-    public var podSizing: PodSizing { PodSizing(maxPods: maxPods, maxENIs: maxENIs == 0 ? nil : maxENIs) }
+    public var podSizing: PodSizing {
+        PodSizing(maxPods: maxPods, maxENIs: maxENIs == 0 ? nil : maxENIs, prefixDelegation: prefixDelegation)
+    }
 
     public init(clusterName: String) { self.clusterName = clusterName }
 
@@ -53,6 +57,8 @@ public enum ControllerSettings {
                help: "The kubelet --max-pods nodes are sized for, host-network pods included; a node gets addresses for the rest, no more than its type holds. A Node's k8s-vpcnet/max-pods label overrides it."),
         .value("max-enis", \.maxENIs, .integer("max-enis", 0...32),
                help: "ENIs a node may have, its primary included, like Amazon's MAX_ENI; 0: as many as its instance type takes."),
+        .value("prefix-delegation", \.prefixDelegation, .choice(["auto": .auto, "on": .on, "off": .off]),
+               help: "Give pod ENIs /28 prefixes of 16 addresses instead of single addresses: auto (Nitro and bare-metal types), on or off. Nodes provisioned before a change keep their allocation."),
     ])
 }
 

@@ -14,6 +14,7 @@ struct ControllerSettingOptions: ParsableArguments {
     @Option(name: .customLong("verify-period"), help: .init(ControllerSettings.table.help("verify-period"))) var verifyPeriod: String?
     @Option(name: .customLong("max-pods"), help: .init(ControllerSettings.table.help("max-pods"))) var maxPods: String?
     @Option(name: .customLong("max-enis"), help: .init(ControllerSettings.table.help("max-enis"))) var maxEnis: String?
+    @Option(name: .customLong("prefix-delegation"), help: .init(ControllerSettings.table.help("prefix-delegation"))) var prefixDelegation: String?
 
     /// The settings given as flags, by name.
     var given: [String: String] {
@@ -27,6 +28,7 @@ struct ControllerSettingOptions: ParsableArguments {
         if let verifyPeriod { flags["verify-period"] = verifyPeriod }
         if let maxPods { flags["max-pods"] = maxPods }
         if let maxEnis { flags["max-enis"] = maxEnis }
+        if let prefixDelegation { flags["prefix-delegation"] = prefixDelegation }
         return flags
     }
 }

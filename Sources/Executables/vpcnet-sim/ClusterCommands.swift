@@ -41,8 +41,10 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after an attachment completes before the ENI's device appears in the instance.") var hotplugDelayMs = 0
     @Option(help: "Extra vpcnet-daemon arguments for every node, space-separated, e.g. --daemon-args='--metadata-access allowed'")
     var daemonArgs = ""
+    @Option(help: "The eni-controller's prefix-delegation setting: auto, on or off.") var prefixDelegation = PodSizing.PrefixDelegation.default.rawValue
 
     func validate() throws {
+        guard PodSizing.PrefixDelegation(rawValue: prefixDelegation) != nil else { throw ValidationError("--prefix-delegation must be auto, on or off") }
         guard (1...20).contains(nodes) else { throw ValidationError("--nodes must be 1…20") }
         guard InstanceTypeLimits.forType(instanceType) != nil else { throw ValidationError("unknown instance type \(instanceType)") }
         guard attachDelayMs >= 0, hotplugDelayMs >= 0 else { throw ValidationError("delays cannot be negative") }
@@ -77,6 +79,7 @@ struct UpCommand: AsyncParsableCommand {
         spec.ec2LatencyMilliseconds = (try? latencies()) ?? [:]
         spec.hotplugDelayMilliseconds = hotplugDelayMs
         spec.daemonArguments = daemonArgs.split(separator: " ").map(String.init)
+        spec.prefixDelegation = prefixDelegation
         return spec
     }
 }
@@ -126,7 +129,7 @@ struct StatusCommand: AsyncParsableCommand {
         guard let text = node.annotations[WellKnown.Annotations.nodeNetwork], let record = try? NodeNetworkRecord(json: text) else {
             return "no ENIs yet"
         }
-        return record.podENIs.map { "\($0.id) (eth\($0.deviceIndex), \($0.secondaryIPs.count) addresses)" }.joined(separator: ", ")
+        return record.podENIs.map { "\($0.id) (eth\($0.deviceIndex), \($0.podAddresses.count) addresses\($0.ipv4Prefixes.isEmpty ? "" : " in \($0.ipv4Prefixes.count) /28 prefixes"))" }.joined(separator: ", ")
     }
 }
 

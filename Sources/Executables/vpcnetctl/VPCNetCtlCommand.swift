@@ -47,13 +47,16 @@ struct MaxPods: AsyncParsableCommand {
         abstract: "Pods a node of INSTANCE_TYPE runs with vpcnet: its k8s-vpcnet/pod-capacity label, and the kubelet --max-pods to set.")
 
     @Argument(help: "An EC2 instance type, e.g. m5.large.") var instanceType: String
-    @Flag(help: "The capacity with /28 prefixes instead of single addresses (Nitro types).") var prefixDelegation = false
+    @Flag(inversion: .prefixedNo,
+          help: "With /28 prefixes (the controller's prefix-delegation on) or without (off); neither: the controller's default (off).")
+    var prefixDelegation: Bool?
     @Option(help: "The controller's max-pods (or the node's k8s-vpcnet/max-pods label).") var maxPods = PodSizing.defaultMaxPods
     @Option(help: "The controller's max-enis (0: the type's limit).") var maxEnis = 0
     @Flag(help: "Show the arithmetic.") var explain = false
 
     func run() async throws {
-        let sizing = PodSizing(maxPods: maxPods, maxENIs: maxEnis == 0 ? nil : maxEnis, prefixDelegation: prefixDelegation)
+        let sizing = PodSizing(maxPods: maxPods, maxENIs: maxEnis == 0 ? nil : maxEnis,
+                               prefixDelegation: prefixDelegation.map { (on: Bool) -> PodSizing.PrefixDelegation in on ? .on : .off } ?? .default)
         try await failing {
             print(explain ? try MaxPodsReport.explain(instanceType: instanceType, sizing: sizing)
                           : try MaxPodsReport.render(instanceType: instanceType, sizing: sizing))

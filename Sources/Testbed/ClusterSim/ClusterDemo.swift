@@ -43,7 +43,7 @@ public enum ClusterDemo {
         var owners: [String: String] = [:]
         for node in try await kube.list(Node.self).items {
             guard let text = node.annotations[WellKnown.Annotations.nodeNetwork], let record = try? NodeNetworkRecord(json: text) else { continue }
-            for eni in record.podENIs { for address in eni.secondaryIPs { owners[address.description] = eni.id.description } }
+            for eni in record.podENIs { for address in eni.podAddresses { owners[address.description] = eni.id.description } }
         }
         return owners
     }

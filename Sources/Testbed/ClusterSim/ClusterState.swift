@@ -25,6 +25,8 @@ public struct ClusterSpec: Codable, Sendable, Hashable {
     public var hotplugDelayMilliseconds = 0
     /// Extra `vpcnet-daemon` arguments for every node (e.g. `--metadata-access allowed`).
     public var daemonArguments: [String] = []
+    /// The controllers' `prefix-delegation` setting (`auto`, `on`, `off`); the kubelets' max-pods follows it.
+    public var prefixDelegation = PodSizing.PrefixDelegation.default.rawValue
 
     public init(stateDirectory: String, binDirectory: String, cnitool: String) {
         self.stateDirectory = stateDirectory

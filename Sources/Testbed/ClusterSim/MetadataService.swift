@@ -58,7 +58,8 @@ public enum MetadataService {
         let parts = key.dropFirst(macs.count).split(separator: "/", maxSplits: 1).map(String.init)
         guard let mac = parts.first, let eni = identity.enis.first(where: { $0.macAddress == mac }) else { return nil }
         switch parts.count > 1 ? parts[1] : "" {
-        case "": return "device-number\ninterface-id\nlocal-ipv4s\nsubnet-id\nvpc-id"
+        case "": return "device-number\ninterface-id\nipv4-prefix\nlocal-ipv4s\nsubnet-id\nvpc-id"
+        case "ipv4-prefix": return eni.prefixes.map(\.description).joined(separator: "\n")
         case "device-number": return eni.attachment.map { String($0.deviceIndex) }
         case "interface-id": return eni.id
         case "local-ipv4s": return ([eni.primaryIP] + eni.secondaryIPs).map(\.description).joined(separator: "\n")

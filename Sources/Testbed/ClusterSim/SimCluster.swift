@@ -193,7 +193,8 @@ public final class SimCluster: Sendable {
             startChild(ChildProcess(
                 name: "eni-controller-\(replica)",
                 arguments: [spec.binDirectory + "/eni-controller", "--cluster-name", Self.clusterName, "--kubeconfig", control.kubeconfig,
-                            "--metrics-listen", "", "--identity", "eni-controller-\(replica)", "--lease-namespace", "kube-system"],
+                            "--metrics-listen", "", "--identity", "eni-controller-\(replica)", "--lease-namespace", "kube-system",
+                            "--prefix-delegation", spec.prefixDelegation],
                 environment: ["AWS_ENDPOINT_URL_EC2": control.ec2Server.url.absoluteString, "AWS_REGION": "us-east-1",
                               "AWS_ACCESS_KEY_ID": EC2Simulator.testAccessKeyID, "AWS_SECRET_ACCESS_KEY": EC2Simulator.testSecretAccessKey,
                               "AWS_EC2_METADATA_DISABLED": "true"],
@@ -279,8 +280,8 @@ public final class SimCluster: Sendable {
     /// controller labels it) less the host-network pods that capacity counts — a real node runs
     /// kube-proxy and vpcnet-daemon as pods, the simulator runs the daemon as a process and no
     /// kube-proxy, so its scheduler must not hand their two slots to pods that need addresses.
-    static func kubeletMaxPods(_ limits: InstanceTypeLimits?) -> Int {
-        let sizing = PodSizing()
+    static func kubeletMaxPods(_ limits: InstanceTypeLimits?, prefixDelegation: String) -> Int {
+        let sizing = PodSizing(prefixDelegation: PodSizing.PrefixDelegation(rawValue: prefixDelegation) ?? .default)
         guard let limits, let capacity = sizing.podCapacity(for: limits) else { return sizing.maxPods }
         return capacity - PodSizing.hostNetworkPods
     }
@@ -299,7 +300,7 @@ public final class SimCluster: Sendable {
         let limits = InstanceTypeLimits.forType(spec.instanceType)
         let node = SimNode(name: name, namespace: namespace, instanceID: instanceID, instanceType: spec.instanceType, zone: zone,
                            primaryIP: primary.primaryIP.description, directory: "\(spec.stateDirectory)/nodes/\(name)",
-                           maxPods: Self.kubeletMaxPods(limits))
+                           maxPods: Self.kubeletMaxPods(limits, prefixDelegation: spec.prefixDelegation))
         try AtomicFile.makeDirectory(node.cniConfDirectory, mode: 0o755)
         var object = Node(name: name)
         object.providerID = "aws:///\(zone)/\(instanceID)"

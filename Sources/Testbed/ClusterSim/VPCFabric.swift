@@ -41,6 +41,7 @@ public actor VPCFabric {
         var instanceID: String
         var deviceIndex: Int
         var addresses: [IPv4Address]
+        var prefixes: [IPv4CIDR]
         var primaryIP: IPv4Address
         var routerLink: String
     }
@@ -100,19 +101,25 @@ public actor VPCFabric {
             case .detached(let eni, _):
                 guard let placed = enis.removeValue(forKey: eni.id) else { return nil }
                 _ = try? await Shell.ip(names.router, "link", "del", placed.routerLink)
-            case .addressesAssigned(let id, let addresses):
+            case .addressesAssigned(let id, let addresses, let prefixes):
                 guard var placed = enis[id] else { return nil }
                 for address in addresses where !placed.addresses.contains(address) {
                     try await Shell.ip(names.router, "route", "replace", "\(address)/32", "via", "\(placed.primaryIP)", "dev", placed.routerLink)
                     placed.addresses.append(address)
                 }
+                for prefix in prefixes where !placed.prefixes.contains(prefix) {
+                    try await Shell.ip(names.router, "route", "replace", "\(prefix)", "via", "\(placed.primaryIP)", "dev", placed.routerLink)
+                    placed.prefixes.append(prefix)
+                }
                 enis[id] = placed
-            case .addressesUnassigned(let id, let addresses):
+            case .addressesUnassigned(let id, let addresses, let prefixes):
                 guard var placed = enis[id] else { return nil }
                 for address in addresses where address != placed.primaryIP {
                     _ = try? await Shell.ip(names.router, "route", "del", "\(address)/32")
                 }
+                for prefix in prefixes { _ = try? await Shell.ip(names.router, "route", "del", "\(prefix)") }
                 placed.addresses.removeAll { addresses.contains($0) && $0 != placed.primaryIP }
+                placed.prefixes.removeAll { prefixes.contains($0) }
                 enis[id] = placed
             case .instanceTerminated(let id):
                 guard let instance = instances.removeValue(forKey: id) else { return nil }
@@ -156,8 +163,12 @@ public actor VPCFabric {
         for address in eni.secondaryIPs {
             try await Shell.ip(names.router, "route", "replace", "\(address)/32", "via", "\(eni.primaryIP)", "dev", link)
         }
+        // A delegated prefix is routed whole to the ENI that holds it, as the VPC router does.
+        for prefix in eni.prefixes {
+            try await Shell.ip(names.router, "route", "replace", "\(prefix)", "via", "\(eni.primaryIP)", "dev", link)
+        }
         enis[eni.id] = PlacedENI(instanceID: instanceID, deviceIndex: deviceIndex, addresses: [eni.primaryIP] + eni.secondaryIPs,
-                                 primaryIP: eni.primaryIP, routerLink: link)
+                                 prefixes: eni.prefixes, primaryIP: eni.primaryIP, routerLink: link)
     }
 
     /// The source/destination check and the internet gateway, regenerated whole from the model.
@@ -165,6 +176,7 @@ public actor VPCFabric {
         var raw = "*raw\n:VSIM-SOURCE-CHECK - [0:0]\n-F VSIM-SOURCE-CHECK\n"
         for placed in enis.values.sorted(by: { $0.routerLink < $1.routerLink }) {
             for address in placed.addresses { raw += "-A VSIM-SOURCE-CHECK -i \(placed.routerLink) -s \(address)/32 -j RETURN\n" }
+            for prefix in placed.prefixes { raw += "-A VSIM-SOURCE-CHECK -i \(placed.routerLink) -s \(prefix) -j RETURN\n" }
             raw += "-A VSIM-SOURCE-CHECK -i \(placed.routerLink) -j DROP\n"
         }
         var filter = "*filter\n:VSIM-IGW - [0:0]\n-F VSIM-IGW\n"

@@ -72,20 +72,19 @@ enum SimENIActions {
             let assigned = try state.assign(eniID: id, count: p.int("SecondaryPrivateIpAddressCount") ?? 0,
                                             addresses: p.addresses("PrivateIpAddress"), prefixCount: p.int("Ipv4PrefixCount") ?? 0,
                                             prefixes: p.prefixes("Ipv4Prefix"))
-            let addresses = assigned.addresses + assigned.prefixes.flatMap { Array($0.addresses) }
             return SimOutcome(xml: reply.xml { w in
                 w.element("networkInterfaceId", id)
                 w.list("assignedPrivateIpAddressesSet", assigned.addresses) { w, a in w.element("privateIpAddress", a.description) }
                 w.list("assignedIpv4PrefixSet", assigned.prefixes) { w, prefix in w.element("ipv4Prefix", prefix.description) }
                 w.element("return", true)
-            }, events: [.addressesAssigned(eniID: id, addresses)])
+            }, events: [.addressesAssigned(eniID: id, assigned.addresses, prefixes: assigned.prefixes)])
         },
         .client(.unassignPrivateIpAddresses): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")
             let addresses = try p.addresses("PrivateIpAddress"), prefixes = try p.prefixes("Ipv4Prefix")
             guard !addresses.isEmpty || !prefixes.isEmpty else { throw .missing("PrivateIpAddress or Ipv4Prefix") }
-            let released = try state.unassign(eniID: id, addresses: addresses, prefixes: prefixes)
-            return SimOutcome(xml: reply.returnTrue, events: [.addressesUnassigned(eniID: id, released)])
+            _ = try state.unassign(eniID: id, addresses: addresses, prefixes: prefixes)
+            return SimOutcome(xml: reply.returnTrue, events: [.addressesUnassigned(eniID: id, addresses, prefixes: prefixes)])
         },
         .client(.describeNetworkInterfaces): { p, state, reply throws(SimError) in
             let (page, next) = try SimActions.describe(Array(state.enis.values), p, ids: "NetworkInterfaceId", exists: { state.enis[$0] != nil },

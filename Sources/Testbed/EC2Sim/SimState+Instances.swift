@@ -66,7 +66,7 @@ extension SimState {
                 if eni.attachment!.deleteOnTermination {
                     release(eni.allAddresses, in: eni.subnetID)
                     enis[eni.id] = nil
-                    pendingEvents.append(.addressesUnassigned(eniID: eni.id, eni.allAddresses))
+                    pendingEvents.append(.addressesUnassigned(eniID: eni.id, [eni.primaryIP] + eni.secondaryIPs, prefixes: eni.prefixes))
                 } else {
                     enis[eni.id] = detached
                 }

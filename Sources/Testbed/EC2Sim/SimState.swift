@@ -6,8 +6,9 @@ public enum SimEvent: Sendable, Hashable {
     case attached(SimENI)
     /// A detachment finished: the ENI left the instance.
     case detached(SimENI, instanceID: String)
-    case addressesAssigned(eniID: String, [IPv4Address])
-    case addressesUnassigned(eniID: String, [IPv4Address])
+    /// Single addresses and /28 prefixes added to an ENI.
+    case addressesAssigned(eniID: String, [IPv4Address], prefixes: [IPv4CIDR])
+    case addressesUnassigned(eniID: String, [IPv4Address], prefixes: [IPv4CIDR])
     case instanceTerminated(instanceID: String)
 }
 

@@ -73,6 +73,65 @@ import VPCNetSettings
         await harness.stop()
     }
 
+    @Test func withPrefixesAnM5LargeGetsOneENIWithSevenPrefixesAndAXenTypeSingleAddresses() async throws {
+        let harness = try await Harness.start()
+        var configuration = harness.configuration()
+        configuration.prefixDelegation = .auto
+        let controller = harness.controller(configuration)
+        let running = Task { await controller.run() }
+        let nitro = try await harness.launch("nitro")
+        let xen = try await harness.launch("xen", type: "m4.large")
+        for name in ["nitro", "xen"] { try await eventually("\(name) provisioned") { try await harness.record(name) != nil } }
+        running.cancel()
+        await running.value
+        let sizing = configuration.podSizing
+        #expect(try await harness.problems(node: "nitro", instanceID: nitro, sizing: sizing) == [])
+        #expect(try await harness.problems(node: "xen", instanceID: xen, type: "m4.large", sizing: sizing) == [])
+        let record = try #require(try await harness.record("nitro"))
+        #expect(record.podENIs.count == 1 && record.podENIs[0].ipv4Prefixes.count == 7 && record.podAddresses.count == 112)
+        let xenRecord = try #require(try await harness.record("xen"))
+        #expect(record.version == 2 && xenRecord.version == 1, "a record without prefixes stays version 1")
+        #expect(try await harness.kube.get(Node.self, name: "nitro").labels[WellKnown.Labels.podCapacity] == "110")
+        // One ENI: created with its prefixes in the same call, attached, DeleteOnTermination set.
+        let creates = harness.calls.withLock { $0.filter { $0.action == "CreateNetworkInterface" } }
+        #expect(creates.count == 2, "one ENI each: the nitro node's 7 prefixes, the xen node's 9 addresses (an m4.large takes 2 ENIs)")
+        #expect(!harness.calls.withLock { $0.contains { $0.action == "AssignPrivateIpAddresses" } }, "prefixes come with the create")
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
+    @Test func aSubnetWithoutAFreeSlash28GivesSingleAddressesAndSaysSo() async throws {
+        let harness = try await Harness.start(subnetCIDR: "10.0.0.0/22")
+        // Fragment the subnet as a boto3 script can: one address taken in every /28.
+        let subnet = harness.subnet
+        try await harness.fragment("10.0.0.0/22")
+        var configuration = harness.configuration()
+        configuration.prefixDelegation = .on
+        let controller = harness.controller(configuration)
+        let running = Task { await controller.run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("node-a provisioned") { try await harness.record("node-a") != nil }
+        try await eventually("a fallback warning") {
+            try await harness.kube.list(Event.self, namespace: "default").items.contains {
+                $0.involvedObjectName == "node-a" && $0.reason == "PrefixDelegationFallback"
+                    && ($0.message ?? "").contains(subnet) && ($0.message ?? "").contains("0 free /28 prefixes")
+            }
+        }
+        running.cancel()
+        await running.value
+        let record = try #require(try await harness.record("node-a"))
+        #expect(record.podENIs.count == 2 && record.podENIs.allSatisfy { $0.ipv4Prefixes.isEmpty && $0.secondaryIPs.count == 9 },
+                "the node is not left without capacity: 2 ENIs of 9 single addresses, all an m5.large holds")
+        #expect(try await harness.kube.get(Node.self, name: "node-a").labels[WellKnown.Labels.podCapacity] == "20")
+        let created = harness.calls.withLock { $0.filter { $0.action == "CreateNetworkInterface" } }.count
+        #expect(harness.simulator.calls.all["CreateNetworkInterface"] == created + 1,
+                "one refused call: the subnet is asked for prefixes once, then for single addresses until its backoff ends")
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        #expect(try await harness.problems(node: "node-a", instanceID: instance, sizing: PodSizing(prefixDelegation: .off)) == [],
+                "what it got is what a node without prefixes gets")
+        await harness.stop()
+    }
+
     @Test func typesMissingFromTheTableAreAskedOfEC2Once() async throws {
         let harness = try await Harness.start()
         let provisioner = NodeProvisioner(ec2: harness.ec2, settings: ProvisionerSettings(clusterName: Harness.cluster), knownLimits: { _ in nil })

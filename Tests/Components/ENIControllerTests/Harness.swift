@@ -109,9 +109,13 @@ final class Harness: Sendable {
             guard let attachment = eni.attachment, attachment.instanceID == instanceID else { problems.append("\(eni.id) not attached"); continue }
             if !attachment.deleteOnTermination { problems.append("\(eni.id) without DeleteOnTermination") }
             let share = position < target.podENIs ? target.slotsPerENI[position] : 0
-            if eni.secondaryIPs.count != share { problems.append("\(eni.id) has \(eni.secondaryIPs.count) addresses, expected \(share)") }
+            let held = target.addressesPerSlot > 1 ? eni.prefixes.count : eni.secondaryIPs.count
+            let other = target.addressesPerSlot > 1 ? eni.secondaryIPs.count : eni.prefixes.count
+            if held != share || other != 0 {
+                problems.append("\(eni.id) has \(eni.secondaryIPs.count) addresses and \(eni.prefixes.count) prefixes, expected \(share) slots")
+            }
             guard let recorded = record.podENIs.first(where: { $0.id.rawValue == eni.id }) else { problems.append("\(eni.id) not in the record"); continue }
-            if recorded.secondaryIPs != eni.secondaryIPs || recorded.deviceIndex != attachment.deviceIndex || recorded.macAddress.description != eni.macAddress {
+            if recorded.secondaryIPs != eni.secondaryIPs || recorded.ipv4Prefixes != eni.prefixes || recorded.deviceIndex != attachment.deviceIndex || recorded.macAddress.description != eni.macAddress {
                 problems.append("\(eni.id): the record differs from EC2")
             }
         }
@@ -122,6 +126,17 @@ final class Harness: Sendable {
         if node.labels[WellKnown.Labels.podCapacity] != capacity { problems.append("\(name): capacity label \(node.labels[WellKnown.Labels.podCapacity] ?? "none"), expected \(capacity)") }
         if !node.hasTaint(WellKnown.Taints.noInterfaceConfigured) { problems.append("\(name): not tainted until its daemon configures it") }
         return problems
+    }
+
+    /// Takes one address in every /28 of the subnet (on ENIs not of this cluster), so no aligned
+    /// /28 is free for a prefix while single addresses remain.
+    func fragment(_ subnetCIDR: String) async throws {
+        let cidr = try IPv4CIDR(parsing: subnetCIDR)
+        let picks = cidr.subnets(prefixLength: 28).map { $0.network.advanced(by: 8)!.description }
+        for chunk in stride(from: 0, to: picks.count, by: 40).map({ Array(picks[$0..<min($0 + 40, picks.count)]) }) {
+            let eni = try await ec2.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group]))
+            _ = try await ec2.assignPrivateIPAddresses(id: eni.id, .addresses(chunk))
+        }
     }
 
     /// ENIs carrying our cluster tag that are not attached to an instance.

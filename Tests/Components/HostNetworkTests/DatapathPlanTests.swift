@@ -28,6 +28,13 @@ import VPCNetSettings
                 ["net/ipv4/ip_forward": "1", "net/ipv4/conf/ens5/rp_filter": "2", "net/ipv4/conf/eth1/rp_filter": "2"])
     }
 
+    @Test func aPrefixTakesOneRuleOfEachKindNotSixteen() throws {
+        let plan = DatapathPlan(record: try SampleNode.recordWithPrefix(), configuration: DatapathConfiguration(), primaryInterface: "ens5")
+        let rules = plan.rules.map(\.description)
+        #expect(rules.filter { $0.contains("10.0.3.") } == ["7200: from all to 10.0.3.16/28 lookup 254", "7210: from 10.0.3.16/28 to 10.0.0.0/16 lookup 7302"])
+        #expect(rules.count == 1 + 2 * 3 + 2, "the connmark rule, 2 per single address, 2 for the prefix")
+    }
+
     @Test func externalSNATRoutesEverythingThroughThePodsENI() throws {
         var configuration = DatapathConfiguration()
         configuration.externalSNAT = true

@@ -18,6 +18,19 @@ import VPCNetCore
         return pool
     }
 
+    @Test func everyAddressOfAPrefixIsAPodAddressOfItsENI() throws {
+        var pool = AddressPool(cooldownMilliseconds: 1000)
+        let record = try SampleNode.recordWithPrefix()
+        pool.configure(record: record)
+        var given: Set<IPv4Address> = []
+        for n in 0..<19 { given.insert(try pool.allocate(Self.key("c\(n)"), pod: PodReference(), now: 0).allocation.address) }
+        #expect(given.count == 19 && Set(record.podAddresses) == given, "3 single addresses and the 16 of 10.0.3.16/28")
+        let prefixAddress = try IPv4Address(parsing: "10.0.3.16")
+        #expect(pool.source(of: prefixAddress)?.eniID.description == "eni-00000000000000002")
+        #expect(pool.source(of: prefixAddress)?.gateway == (try IPv4Address(parsing: "10.0.0.12")), "the ENI's primary, as for its single addresses")
+        #expect(throws: PoolError.self) { try pool.allocate(Self.key("one-too-many"), pod: PodReference(), now: 0) }
+    }
+
     @Test func addIsIdempotentAndAddressesComeWithTheirENI() throws {
         var pool = try Self.pool()
         let (first, allocatedFrom, changed) = try pool.allocate(Self.key("a"), pod: PodReference(namespace: "ns", name: "p", uid: "u"), now: 0)

@@ -31,7 +31,7 @@ import VPCNetCore
         #expect(throws: UsageError.self) { try DeployRenderer.manifests(tag: "1", clusterName: "a\"b") }
         #expect(throws: UsageError.self) { try DeployRenderer.iamPolicy(clusterName: "") }
         #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m99.huge", sizing: PodSizing()) }
-        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "t2.micro", sizing: PodSizing(prefixDelegation: true)) }
+        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "t2.micro", sizing: PodSizing(prefixDelegation: .on)) }
     }
 
     @Test func iamPolicyIsScopedToTheCluster() throws {
@@ -44,16 +44,18 @@ import VPCNetCore
     }
 
     @Test func maxPodsMatchesTheDocumentedFigures() throws {
-        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing()) == "20", "18 addresses + 2 host-network pods")
-        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: true)) == "110")
-        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxPods: 250, prefixDelegation: true)) == "250")
-        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxPods: 250, maxENIs: 2, prefixDelegation: true)) == "146")
-        #expect(try MaxPodsReport.render(instanceType: "t3.medium", sizing: PodSizing()) == "12")
-        #expect(try MaxPodsReport.render(instanceType: "c5.18xlarge", sizing: PodSizing()) == "110")
-        let explained = try MaxPodsReport.explain(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: true))
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: .off)) == "20", "18 addresses + 2 host-network pods")
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: .auto)) == "110", "auto: prefixes on a Nitro type")
+        #expect(try MaxPodsReport.render(instanceType: "m4.large", sizing: PodSizing(prefixDelegation: .auto)) == "11", "auto: single addresses on a Xen type")
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: .on)) == "110")
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxPods: 250, prefixDelegation: .on)) == "250")
+        #expect(try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxPods: 250, maxENIs: 2, prefixDelegation: .on)) == "146")
+        #expect(try MaxPodsReport.render(instanceType: "t3.medium", sizing: PodSizing(prefixDelegation: .off)) == "12")
+        #expect(try MaxPodsReport.render(instanceType: "c5.18xlarge", sizing: PodSizing(prefixDelegation: .off)) == "110")
+        let explained = try MaxPodsReport.explain(instanceType: "m5.large", sizing: PodSizing(prefixDelegation: .on))
         #expect(explained.contains("given: 1 pod ENIs with 7 /28 prefixes of 16 addresses = 112 pod addresses"))
         #expect(explained.contains("pods = min(110, 112 + 2) = 110"))
-        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m4.large", sizing: PodSizing(prefixDelegation: true)) }
+        #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m4.large", sizing: PodSizing(prefixDelegation: .on)) }
         #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxPods: 1)) }
         #expect(throws: UsageError.self) { try MaxPodsReport.render(instanceType: "m5.large", sizing: PodSizing(maxENIs: 40)) }
     }

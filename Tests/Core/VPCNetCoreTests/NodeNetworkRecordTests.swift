@@ -48,11 +48,63 @@ import VPCNetCore
     }
 
     @Test func unknownAndMissingVersionsAreClearErrors() throws {
-        try expectFailure(.unsupportedVersion(2, supported: 1...1)) { $0["version"] = 2 }
-        try expectFailure(.unsupportedVersion(0, supported: 1...1)) { $0["version"] = 0 }
+        try expectFailure(.unsupportedVersion(3, supported: 1...2)) { $0["version"] = 3 }
+        try expectFailure(.unsupportedVersion(0, supported: 1...2)) { $0["version"] = 0 }
         try expectFailure(.missingVersion) { $0["version"] = nil }
         try expectFailure(.invalid(path: "version", reason: "expected Int")) { $0["version"] = "1" }
         #expect(NodeNetworkRecordError.unsupportedVersion(2, supported: 1...1).description.contains("upgrade vpcnet"))
+    }
+
+    /// The sample with its second pod ENI on 7 delegated /28 prefixes instead of single addresses.
+    static var withPrefixes: NodeNetworkRecord {
+        var record = sample
+        let i = record.enis.firstIndex { $0.deviceIndex == 2 }!
+        record.enis[i].secondaryIPs = []
+        record.enis[i].ipv4Prefixes = (1...7).map { try! IPv4CIDR(parsing: "10.0.\($0).0/28") }
+        return record
+    }
+
+    @Test func prefixesNeedVersionTwoAndARecordWithoutThemStaysVersionOne() throws {
+        #expect(Self.sample.version == 1 && Self.sample.jsonString().contains(#""version":1"#))
+        #expect(!Self.sample.jsonString().contains("ipv4Prefixes"), "a record without prefixes is byte-for-byte version 1")
+        let record = Self.withPrefixes
+        let json = record.jsonString()
+        #expect(record.version == 2 && json.contains(#""version":2"#))
+        #expect(json.contains(#""ipv4Prefixes":["10.0.1.0/28","#))
+        let decoded = try NodeNetworkRecord(json: json)
+        #expect(decoded == record)
+        #expect(decoded.podAddresses.count == 9 + 7 * 16)
+        #expect(decoded.podENIs[1].podAddresses.first == Self.ip("10.0.1.0") && decoded.podENIs[1].podAddresses.last == Self.ip("10.0.7.15"))
+        // A version-1 record that carries prefixes is refused: an old reader would drop them unseen.
+        var object = try JSONObject.parse(json)
+        object["version"] = 1
+        #expect(throws: NodeNetworkRecordError.invalid(path: "enis[2].ipv4Prefixes", reason: "prefixes need record version 2")) {
+            try NodeNetworkRecord(json: try JSONObject.serialize(object))
+        }
+    }
+
+    @Test func prefixesAreCheckedLikeAddresses() throws {
+        func refused(_ prefix: String, _ reason: String, at index: Int = 2) throws {
+            var record = Self.withPrefixes
+            let i = record.enis.firstIndex { $0.deviceIndex == index }!
+            record.enis[i].ipv4Prefixes = [try IPv4CIDR(parsing: prefix)]
+            #expect(throws: NodeNetworkRecordError.self) { try record.validate() }
+            do { try record.validate() } catch { #expect(error.description.contains(reason), "\(prefix): \(error)") }
+        }
+        try refused("10.0.1.0/27", "is not a /28")
+        try refused("10.0.0.16/28", "is also held by", at: 2)  // 10.0.0.21…29 are eni-1's
+        try refused("10.0.0.0/28", "is not a host address")     // the subnet's network address
+        try refused("10.1.0.0/28", "is not a host address")     // outside the subnet
+        try refused("10.0.2.0/28", "lends no prefixes", at: 0)
+    }
+
+    @Test func fieldsReservedForIPv6AreIgnoredFromVersionTwoOn() throws {
+        var object = try JSONObject.parse(Self.withPrefixes.jsonString())
+        object["ipv6CIDRs"] = ["2600:1f18::/56"]
+        #expect(try NodeNetworkRecord(json: try JSONObject.serialize(object)) == Self.withPrefixes)
+        object["version"] = 1
+        object["enis"] = (try JSONObject.parse(Self.sample.jsonString()))["enis"]
+        #expect(throws: NodeNetworkRecordError.self, "version 1 knows no reserved fields") { try NodeNetworkRecord(json: try JSONObject.serialize(object)) }
     }
 
     @Test func malformedJSONIsAnErrorNotACrash() {

@@ -18,5 +18,14 @@ public enum SampleNode {
                                         try eni(2, 2, secondary: ["10.0.2.1"])])
     }
 
+    /// The same node with a /28 prefix on its second pod ENI as well (record version 2).
+    public static func recordWithPrefix() throws -> NodeNetworkRecord {
+        var record = try record()
+        let i = record.enis.firstIndex { $0.deviceIndex == 2 }!
+        record.enis[i].ipv4Prefixes = [try IPv4CIDR(parsing: "10.0.3.16/28")]
+        try record.validate()
+        return record
+    }
+
     public static let primaryMAC = MACAddress("02:00:00:00:00:00")!, eni1MAC = MACAddress("02:00:00:00:00:01")!, eni2MAC = MACAddress("02:00:00:00:00:02")!
 }
