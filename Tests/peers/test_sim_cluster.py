@@ -1,6 +1,7 @@
 """End-to-end: the whole system in `vpcnet-sim` (simulated VPC, EC2 and Kubernetes; vpcnet's
 controller, daemons and plugin for real), driven with kubectl, boto3 and the pods' own network
 namespaces. Root only: network namespaces. Every test tears its cluster down, also on failure."""
+import ipaddress
 import json
 import os
 import re
@@ -148,6 +149,40 @@ def _allocations(cluster, node):
         return {a.attachment.container_id: a.address for a in cluster.ipam(node).status().allocations}
     except Exception:
         return None
+
+
+def test_prefix_delegation_gives_an_m5_large_one_eni_of_seven_prefixes_and_its_pods_work(cluster_dir):
+    up(cluster_dir, "--nodes", "2", "--prefix-delegation", "on")
+    cluster = Cluster(cluster_dir)
+    nodes = [n["name"] for n in cluster.state["nodes"]]
+    prefixes = {}
+    for name in nodes:
+        node = json.loads(cluster.kubectl("get", "node", name, "-o", "json"))
+        record = json.loads(node["metadata"]["annotations"]["k8s-vpcnet/node-network"])
+        pod_enis = [e for e in record["enis"] if e["deviceIndex"] != 0]
+        assert record["version"] == 2 and len(pod_enis) == 1, record
+        assert len(pod_enis[0]["ipv4Prefixes"]) == 7 and pod_enis[0]["secondaryIPs"] == [], pod_enis
+        assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "110"
+        prefixes[name] = [ipaddress.ip_network(p) for p in pod_enis[0]["ipv4Prefixes"]]
+        # EC2 (boto3's reading of it) agrees with the record.
+        eni = cluster.ec2().describe_network_interfaces(NetworkInterfaceIds=[pod_enis[0]["id"]])["NetworkInterfaces"][0]
+        assert sorted(p["Ipv4Prefix"] for p in eni["Ipv4Prefixes"]) == sorted(pod_enis[0]["ipv4Prefixes"])
+
+    # More pods than single addresses could hold (2 × 18): they take prefix addresses.
+    cluster.create_pods(60, "dense")
+    pods = wait_for("60 pods running", lambda: len(cluster.running("app=dense")) == 60 and cluster.running("app=dense"), timeout=240)
+    addresses = [p["status"]["podIP"] for p in pods]
+    assert len(set(addresses)) == 60
+    for pod in pods:
+        address = ipaddress.ip_address(pod["status"]["podIP"])
+        assert any(address in prefix for prefix in prefixes[pod["spec"]["nodeName"]]), pod["metadata"]["name"]
+    here = next(p for p in pods if p["spec"]["nodeName"] == nodes[0])
+    there = next(p for p in pods if p["spec"]["nodeName"] == nodes[1])
+    cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", there["status"]["podIP"])  # across the fabric, other zone
+    cluster.exec(there["metadata"]["name"], "ping", "-c", "1", "-W", "2", here["status"]["podIP"])
+    cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", cluster.state["internetHost"])  # SNAT
+    metadata = "exec 3<>/dev/tcp/169.254.169.254/80 && printf 'GET /latest/meta-data/ HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+    assert cluster.exec(here["metadata"]["name"], "timeout", "3", "bash", "-c", metadata, check=False).returncode != 0
 
 
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
