@@ -47,7 +47,8 @@ public final class ENIController: Sendable {
         self.configuration = configuration
         self.logger = logger
         provisioner = NodeProvisioner(ec2: ec2, settings: ProvisionerSettings(clusterName: configuration.clusterName,
-                                                                              subnetTags: configuration.subnetTags), logger: logger)
+                                                                              subnetTags: configuration.subnetTags,
+                                                                              subnetBackoff: configuration.subnetBackoff), logger: logger)
         informer = Informer<Node>(client: kube, resyncPeriod: configuration.verifyPeriod, logger: logger)
         queue = WorkQueue(backoff: configuration.queueBackoff)
         events = EventRecorder(client: kube, component: "vpcnet-eni-controller", logger: logger)
@@ -221,6 +222,10 @@ public final class ENIController: Sendable {
             await events.record(node, .warning, reason: "PrefixDelegationFallback",
                                 message: "subnet \(fallback.subnetID) has \(free): \(fallback.eniID) got \(fallback.singlesGiven) single addresses instead of \(fallback.prefixesAsked) /28 prefixes")
         }
+        if let shortfall = outcome.shortfall {
+            await events.record(node, .warning, reason: "PartialAllocation",
+                                message: "subnet \(shortfall.subnetID) has no free addresses: the node starts with \(shortfall.got) of the \(shortfall.needs) pod addresses it needs (min-pods allows \(shortfall.minimum)) and gets the rest when the subnet has them")
+        }
         let record = outcome.record
         if existing != record || !labelsMatch(node, record, sizing) {
             do {
@@ -247,10 +252,12 @@ public final class ENIController: Sendable {
                 }
             }
         }
-        verifiedAt.withLock { $0[name] = .now }
         setState(name, .provisioned)
         waitingSince.withLock { _ = $0.removeValue(forKey: name) }
         logger.info("node provisioned", metadata: ["node": "\(name)", "instance": "\(instanceID)", "enis": "\(record.podENIs.count)"])
+        // Not verified while short: the rest is asked for once the subnet's backoff has passed.
+        if outcome.shortfall != nil { return .recheck(after: provisioner.settings.subnetBackoff * Double.random(in: 1.0...1.1)) }
+        verifiedAt.withLock { $0[name] = .now }
         return .done
     }
 
@@ -282,7 +289,9 @@ public final class ENIController: Sendable {
         // A later wait is a new one, with its own steady looks.
         waitingSince.withLock { _ = $0.removeValue(forKey: node.name) }
         setState(node.name, .failed)
-        if let permission = error.missingPermission {
+        if case .shortOfAddresses = error {
+            await events.record(node, .warning, reason: "InsufficientAddresses", message: "\(error); retrying when the subnet has addresses")
+        } else if let permission = error.missingPermission {
             await events.record(node, .warning, reason: "MissingPermission",
                                 message: "the eni-controller's IAM role lacks \(permission): \(error)")
         } else {

@@ -26,56 +26,69 @@ extension NodeProvisioner {
             request.secondaryPrivateIPAddressCount = prefixes > 0 || singles == 0 ? nil : singles
             return try await ec2.createNetworkInterface(request)
         }
-        var fallback: PrefixFallback?
-        if addresses.prefixes > 0 {
-            if let known = refusedPrefixes(base.subnetID) {
-                fallback = PrefixFallback(eniID: "", subnetID: base.subnetID, prefixesAsked: addresses.prefixes,
-                                          singlesGiven: addresses.singles, freePrefixes: known)
-            } else {
-                do {
-                    return (try await create(prefixes: addresses.prefixes, singles: 0), nil)
-                } catch where error.code == .insufficientCidrBlocks {
-                    fallback = await prefixesRefused(subnetID: base.subnetID, addresses)
-                } catch {
-                    throw .ec2(error, action: .createNetworkInterface)
-                }
-            }
-        }
-        do {
-            let eni = try await create(prefixes: 0, singles: addresses.singles)
-            fallback?.eniID = eni.id
-            return (eni, fallback)
-        } catch {
-            if error.code == .insufficientFreeAddressesInSubnet {
-                let until = ContinuousClock.now + settings.subnetBackoff
-                exhaustedSubnets.withLock { $0[base.subnetID] = until }
-            }
-            throw .ec2(error, action: .createNetworkInterface)
-        }
+        var (eni, fallback) = try await prefixesOrSingles(
+            addresses, subnetID: base.subnetID, action: .createNetworkInterface,
+            prefixes: { () async throws(EC2Error) in try await create(prefixes: addresses.prefixes, singles: 0) },
+            singles: { () async throws(EC2Error) in try await create(prefixes: 0, singles: addresses.singles) })
+        fallback?.eniID = eni.id
+        return (eni, fallback)
     }
 
     func assign(_ addresses: AddressRequest, to eniID: String, subnetID: String) async throws(ProvisioningError) -> PrefixFallback? {
+        var (_, fallback) = try await prefixesOrSingles(
+            addresses, subnetID: subnetID, action: .assignPrivateIpAddresses,
+            prefixes: { () async throws(EC2Error) in try await self.ec2.assignPrivateIPAddresses(id: eniID, .prefixCount(addresses.prefixes)) },
+            singles: { () async throws(EC2Error) in try await self.ec2.assignPrivateIPAddresses(id: eniID, .count(addresses.singles)) })
+        fallback?.eniID = eniID
+        return fallback
+    }
+
+    /// Runs `prefixes` when `addresses` asks for prefixes and the subnet has not refused them
+    /// lately; `singles` when it does not, or EC2 refuses with `InsufficientCidrBlocks` (then the
+    /// fallback says so). A subnet out of addresses altogether is passed over for the backoff
+    /// and throws ``ProvisioningError/noFreeAddresses(subnetID:)``.
+    private func prefixesOrSingles<T: Sendable>(
+        _ addresses: AddressRequest, subnetID: String, action: EC2Action,
+        prefixes: () async throws(EC2Error) -> T, singles: () async throws(EC2Error) -> T
+    ) async throws(ProvisioningError) -> (T, PrefixFallback?) {
         var fallback: PrefixFallback?
         if addresses.prefixes > 0 {
             if let known = refusedPrefixes(subnetID) {
-                fallback = PrefixFallback(eniID: eniID, subnetID: subnetID, prefixesAsked: addresses.prefixes,
+                fallback = PrefixFallback(eniID: "", subnetID: subnetID, prefixesAsked: addresses.prefixes,
                                           singlesGiven: addresses.singles, freePrefixes: known)
             } else {
                 do {
-                    _ = try await ec2.assignPrivateIPAddresses(id: eniID, .prefixCount(addresses.prefixes))
-                    return nil
+                    return (try await prefixes(), nil)
                 } catch where error.code == .insufficientCidrBlocks {
                     fallback = await prefixesRefused(subnetID: subnetID, addresses)
-                    fallback?.eniID = eniID
                 } catch {
-                    throw .ec2(error, action: .assignPrivateIpAddresses)
+                    throw subnetFull(subnetID, error) ?? .ec2(error, action: action)
                 }
             }
         }
-        _ = try await call(.assignPrivateIpAddresses) { () async throws(EC2Error) in
-            try await self.ec2.assignPrivateIPAddresses(id: eniID, .count(addresses.singles))
+        if isExhausted(subnetID) { throw .noFreeAddresses(subnetID: subnetID) }
+        do {
+            return (try await singles(), fallback)
+        } catch {
+            throw subnetFull(subnetID, error) ?? .ec2(error, action: action)
         }
-        return fallback
+    }
+
+    /// ``ProvisioningError/noFreeAddresses(subnetID:)`` when `error` says the subnet is out of
+    /// addresses, after marking it so for ``ProvisionerSettings/subnetBackoff``.
+    private func subnetFull(_ subnetID: String, _ error: EC2Error) -> ProvisioningError? {
+        guard error.code == .insufficientFreeAddressesInSubnet else { return nil }
+        let until = ContinuousClock.now + settings.subnetBackoff
+        exhaustedSubnets.withLock { $0[subnetID] = until }
+        return .noFreeAddresses(subnetID: subnetID)
+    }
+
+    func isExhausted(_ subnetID: String) -> Bool {
+        let now = ContinuousClock.now
+        return exhaustedSubnets.withLock { map in
+            map = map.filter { $0.value > now }
+            return map[subnetID] != nil
+        }
     }
 
     /// The free /28 count recorded when the subnet last refused prefixes (`.some(nil)`: not

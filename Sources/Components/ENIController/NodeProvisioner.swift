@@ -13,6 +13,10 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
     /// Prefix delegation was asked for on a type without it (Xen).
     case noPrefixDelegation(String, hypervisor: String)
     case noUsableSubnet(String)
+    /// The subnet has no free address for the ENI's addresses (passed over for the subnet backoff).
+    case noFreeAddresses(subnetID: String)
+    /// The node's subnet ran out of addresses before the node had the fewest it may start with.
+    case shortOfAddresses(Shortfall)
     /// EC2 is finishing a transition (an attachment, a detachment): look again shortly.
     case inProgress(String)
     /// Steps were applied but EC2 keeps reporting the old state: back off (something else is changing it).
@@ -27,6 +31,9 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
         case .noPrefixDelegation(let type, let hypervisor):
             "instance type \(type) (\(hypervisor) hypervisor) cannot have /28 prefixes; Nitro types and bare metal can"
         case .noUsableSubnet(let detail): "no usable subnet: \(detail)"
+        case .noFreeAddresses(let subnetID): "subnet \(subnetID) has no free addresses (retrying later)"
+        case .shortOfAddresses(let shortfall):
+            "subnet \(shortfall.subnetID) has no free addresses: the node has \(shortfall.got) of the \(shortfall.needs) pod addresses it needs and waits for at least \(shortfall.minimum) (min-pods)"
         case .inProgress(let detail): "waiting for EC2: \(detail)"
         case .notConverging(let detail): "not converging: \(detail)"
         case .ec2(let error, let action): "\(action.rawValue) failed: \(error)"
@@ -38,6 +45,17 @@ public enum ProvisioningError: Error, Sendable, CustomStringConvertible {
         guard case .ec2(let error, let action) = self, error.code == .unauthorizedOperation else { return nil }
         return "ec2:\(action.rawValue)"
     }
+}
+
+/// A node given fewer pod addresses than it is sized for, because its subnet ran out.
+public struct Shortfall: Hashable, Sendable {
+    public var subnetID: String
+    /// Pod addresses the node has on its attached ENIs.
+    public var got: Int
+    /// Pod addresses its sizing asks for.
+    public var needs: Int
+    /// The fewest it may start with (``PodSizing/minimumAddresses``).
+    public var minimum: Int
 }
 
 /// Settings the provisioner needs (a slice of ``ControllerConfiguration``).
@@ -89,6 +107,9 @@ public final class NodeProvisioner: Sendable {
         public var attached: [String] = []
         /// ENIs given single addresses because their subnet had no free /28 for the prefixes asked.
         public var fallbacks: [PrefixFallback] = []
+        /// Set when the node starts with fewer addresses than it needs (at least
+        /// ``PodSizing/minimumAddresses``): provisioning goes on when the subnet has addresses again.
+        public var shortfall: Shortfall?
     }
 
     /// Brings the instance to the addresses `sizing` gives its type and returns the record of it.
@@ -125,13 +146,34 @@ public final class NodeProvisioner: Sendable {
             }
             if plan.actions.isEmpty { throw .inProgress("ENIs \(plan.waitingFor.joined(separator: ", ")) are in transition") }
             let subnets = Dictionary(owned.map { ($0.eni.id, $0.eni.subnetID) }, uniquingKeysWith: { a, _ in a })
-            let result = try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
+            let result: Applied
+            do {
+                result = try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
+            } catch {
+                guard case .noFreeAddresses(let subnetID) = error else { throw error }
+                let (record, shortfall) = try await short(of: subnetID, instance: instance, sizing: sizing, target: target)
+                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks, shortfall: shortfall)
+            }
             created += result.created
             attached += result.attached
             fallbacks += result.fallbacks
             deleteOnTerminationSet.formUnion(result.deleteOnTerminationSet)
         }
         throw .notConverging("EC2 did not reflect the changes after four passes")
+    }
+
+    /// The subnet ran out part-way: the node starts with what its attached ENIs hold if that is
+    /// at least the sizing's minimum; otherwise it stays gated, and the error says how far it got.
+    private func short(of subnetID: String, instance: Instance, sizing: PodSizing,
+                       target: PodSizing.Target) async throws(ProvisioningError) -> (NodeNetworkRecord, Shortfall) {
+        let owned = try await ownedENIs(instanceID: instance.id).map(\.eni)
+        let record = try await record(instance: instance, owned: owned)
+        let shortfall = Shortfall(subnetID: subnetID, got: record.podAddresses.count,
+                                  needs: min(sizing.neededAddresses, target.podAddresses), minimum: sizing.minimumAddresses)
+        guard shortfall.got > 0, shortfall.got >= shortfall.minimum, shortfall.minimum < shortfall.needs else {
+            throw .shortOfAddresses(shortfall)
+        }
+        return (record, shortfall)
     }
 
     // MARK: Facts
@@ -207,7 +249,7 @@ public final class NodeProvisioner: Sendable {
         }
         if settings.subnetTags.isEmpty {
             guard let own = instance.subnetID else { throw .noUsableSubnet("instance \(instance.id) reports no subnet") }
-            if exhausted.contains(own) { throw .noUsableSubnet("subnet \(own) has no free addresses (retrying later)") }
+            if exhausted.contains(own) { throw .noFreeAddresses(subnetID: own) }
             return own
         }
         var filters = settings.subnetTags.sorted { $0.key < $1.key }.map { Filter("tag:\($0.key)", [$0.value]) }

@@ -76,7 +76,7 @@ public enum Daemon {
             group.addTask { try await server.serve() }
             group.addTask { await agent.run() }
             group.addTask { await collector.run(interval: configuration.collectInterval) }
-            group.addTask { await PoolGauges(manager: manager).run() }
+            group.addTask { await PoolGauges(manager: manager, record: { agent.record }).run() }
             group.addTask {
                 // DELs spooled while the daemon was starting (or its socket was briefly unreachable).
                 while !Task.isCancelled {
@@ -166,14 +166,20 @@ struct AddressManagerDelegate: NodeAgentDelegate {
 
 /// `vpcnet_ipam_addresses{state}` and `vpcnet_ipam_eni_addresses{eni, state}` gauges (state:
 /// allocated, free, cooling_down; and total for the node), refreshed every second. An ENI that
-/// leaves the node has its gauges set to zero.
+/// leaves the node has its gauges set to zero. `vpcnet_daemon_ipv4_prefixes` and
+/// `vpcnet_daemon_single_addresses`: what the node's record gives its pod ENIs.
 struct PoolGauges {
     let manager: AddressManager
+    let record: @Sendable () -> NodeNetworkRecord?
 
     func run() async {
         let gauges = ["allocated", "free", "cooling_down", "total"].map { ($0, Gauge(label: "vpcnet_ipam_addresses", dimensions: [("state", $0)])) }
         var seenENIs: Set<NetworkInterfaceID> = []
+        let prefixes = Gauge(label: "vpcnet_daemon_ipv4_prefixes"), singles = Gauge(label: "vpcnet_daemon_single_addresses")
         while !Task.isCancelled {
+            let podENIs = record()?.podENIs ?? []
+            prefixes.record(podENIs.reduce(0) { $0 + $1.ipv4Prefixes.count })
+            singles.record(podENIs.reduce(0) { $0 + $1.secondaryIPs.count })
             let status = await manager.status
             for (state, gauge) in gauges {
                 gauge.record(["allocated": status.allocated, "free": status.free, "cooling_down": status.coolingDown, "total": status.total][state]!)

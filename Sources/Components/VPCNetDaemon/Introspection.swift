@@ -16,7 +16,8 @@ public struct Introspection: Sendable {
         let byENI = Dictionary(grouping: states, by: \.eniID)
         let enis = (record?.podENIs ?? []).map { eni in
             NodeStatus.ENI(id: eni.id, deviceIndex: eni.deviceIndex, macAddress: eni.macAddress, subnetID: eni.subnetID,
-                           subnetCIDR: eni.subnetCIDR, primaryIP: eni.primaryIP, addresses: byENI[eni.id] ?? [])
+                           subnetCIDR: eni.subnetCIDR, primaryIP: eni.primaryIP, prefixes: eni.ipv4Prefixes,
+                           singleAddresses: eni.secondaryIPs, addresses: byENI[eni.id] ?? [])
         }
         return NodeStatus(nodeName: nodeName, generatedAt: Date(), ready: agent.isReady, lastPass: agent.lastPass,
                           pool: .init(configured: pool.configured, total: pool.total, allocated: pool.allocated, free: pool.free,

@@ -33,16 +33,22 @@ public struct NodeStatus: Codable, Sendable {
         public var subnetID: SubnetID
         public var subnetCIDR: IPv4CIDR
         public var primaryIP: IPv4Address
+        /// The /28 prefixes EC2 delegated to the ENI (absent from daemons before prefix delegation).
+        public var prefixes: [IPv4CIDR]?
+        /// Its single secondary addresses.
+        public var singleAddresses: [IPv4Address]?
         public var addresses: [AddressState]
 
         public init(id: NetworkInterfaceID, deviceIndex: Int, macAddress: MACAddress, subnetID: SubnetID, subnetCIDR: IPv4CIDR,
-                    primaryIP: IPv4Address, addresses: [AddressState]) {
+                    primaryIP: IPv4Address, prefixes: [IPv4CIDR] = [], singleAddresses: [IPv4Address] = [], addresses: [AddressState]) {
             self.id = id
             self.deviceIndex = deviceIndex
             self.macAddress = macAddress
             self.subnetID = subnetID
             self.subnetCIDR = subnetCIDR
             self.primaryIP = primaryIP
+            self.prefixes = prefixes
+            self.singleAddresses = singleAddresses
             self.addresses = addresses
         }
     }

@@ -34,6 +34,9 @@ public struct PodSizing: Hashable, Sendable {
     public var maxPods: Int
     /// ENIs the node may have, its primary included, as Amazon's `MAX_ENI`; nil: the type's limit.
     public var maxENIs: Int?
+    /// The fewest pods (host-network pods included) a node may start with when its subnet runs
+    /// out before it has its whole allocation; 0: it waits for all of it.
+    public var minPods: Int
     /// Whether each address slot of a pod ENI holds a /28 prefix rather than one address.
     public var prefixDelegation: PrefixDelegation
 
@@ -50,8 +53,10 @@ public struct PodSizing: Hashable, Sendable {
         public static let `default` = PrefixDelegation.off
     }
 
-    public init(maxPods: Int = PodSizing.defaultMaxPods, maxENIs: Int? = nil, prefixDelegation: PrefixDelegation = .default) {
+    public init(maxPods: Int = PodSizing.defaultMaxPods, maxENIs: Int? = nil, prefixDelegation: PrefixDelegation = .default,
+                minPods: Int = 0) {
         self.maxPods = maxPods
+        self.minPods = minPods
         self.maxENIs = maxENIs
         self.prefixDelegation = prefixDelegation
     }
@@ -78,6 +83,13 @@ public struct PodSizing: Hashable, Sendable {
 
     /// Pod addresses the node needs: one per pod that is not on the host network.
     public var neededAddresses: Int { max(0, maxPods - Self.hostNetworkPods) }
+
+    /// Pod addresses a node must have before it takes pods: ``neededAddresses`` unless `minPods`
+    /// allows fewer (never none).
+    public var minimumAddresses: Int {
+        guard minPods > 0 else { return neededAddresses }
+        return min(neededAddresses, max(1, minPods - Self.hostNetworkPods))
+    }
 
     /// Whether a node of this type gets prefixes: nil when the setting is `on` and the type has
     /// none (Xen).

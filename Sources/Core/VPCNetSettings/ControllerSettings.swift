@@ -7,6 +7,8 @@ public struct ControllerConfiguration: Sendable {
     /// Concurrent node reconciles (each also runs its node's ENIs concurrently).
     public var workers = 32
     public var subnetTags: [String: String] = [:]
+    /// How long a subnet that ran out of addresses (or of free /28s) is passed over.
+    public var subnetBackoff: Duration = .seconds(300)
     /// Detach and delete a Node's ENIs when the Node object is deleted but its instance runs on.
     public var deleteENIsOnNodeDeletion = true
     public var sweepInterval: Duration = .seconds(300)
@@ -19,12 +21,14 @@ public struct ControllerConfiguration: Sendable {
     public var maxPods = PodSizing.defaultMaxPods
     /// ENIs a node may have, its primary included; 0: as many as its type takes.
     public var maxENIs = 0
+    /// The fewest pods a node may start with when its subnet runs out first; 0: its whole allocation.
+    public var minPods = 0
     /// Whether pod ENIs carry /28 prefixes; applies to nodes provisioned from now on.
     public var prefixDelegation = PodSizing.PrefixDelegation.default
 
     /// How a node is sized, unless its `k8s-vpcnet/max-pods` label says otherwise.
     public var podSizing: PodSizing {
-        PodSizing(maxPods: maxPods, maxENIs: maxENIs == 0 ? nil : maxENIs, prefixDelegation: prefixDelegation)
+        PodSizing(maxPods: maxPods, maxENIs: maxENIs == 0 ? nil : maxENIs, prefixDelegation: prefixDelegation, minPods: minPods)
     }
 
     public init(clusterName: String) { self.clusterName = clusterName }
@@ -48,6 +52,8 @@ public enum ControllerSettings {
         .value("subnet-tags", \.subnetTags, .tags,
                help: "Put ENIs in subnets with these tags (KEY=VALUE,…) in the node's zone, most free addresses first.",
                default: "the instance's subnet"),
+        .value("subnet-backoff", \.subnetBackoff, .duration,
+               help: "How long a subnet out of addresses, or of free /28s for prefixes, is passed over before EC2 is asked again, e.g. 5m."),
         .value("delete-enis-on-node-deletion", \.deleteENIsOnNodeDeletion, .bool,
                help: "Detach and delete a node's ENIs when its Node object is deleted (true/false)."),
         .value("sweep-interval", \.sweepInterval, .duration, help: "How often leaked ENIs are swept, e.g. 5m."),
@@ -59,6 +65,8 @@ public enum ControllerSettings {
                help: "ENIs a node may have, its primary included, like Amazon's MAX_ENI; 0: as many as its instance type takes."),
         .value("prefix-delegation", \.prefixDelegation, .choice(["auto": .auto, "on": .on, "off": .off]),
                help: "Give pod ENIs /28 prefixes of 16 addresses instead of single addresses: auto (Nitro and bare-metal types), on or off. Nodes provisioned before a change keep their allocation."),
+        .value("min-pods", \.minPods, .integer("min-pods", 0...PodSizing.maxPodsRange.upperBound),
+               help: "When a node's subnet runs out of addresses first, the node takes pods once it has addresses for this many (host-network pods included) and gets the rest when the subnet has them; 0: a node waits for its whole allocation."),
     ])
 }
 

@@ -8,6 +8,7 @@ struct ControllerSettingOptions: ParsableArguments {
     @Option(name: .customLong("cluster-name"), help: .init(ControllerSettings.table.help("cluster-name"))) var clusterName: String?
     @Option(name: .customLong("workers"), help: .init(ControllerSettings.table.help("workers"))) var workers: String?
     @Option(name: .customLong("subnet-tags"), help: .init(ControllerSettings.table.help("subnet-tags"))) var subnetTags: String?
+    @Option(name: .customLong("subnet-backoff"), help: .init(ControllerSettings.table.help("subnet-backoff"))) var subnetBackoff: String?
     @Option(name: .customLong("delete-enis-on-node-deletion"), help: .init(ControllerSettings.table.help("delete-enis-on-node-deletion"))) var deleteEnisOnNodeDeletion: String?
     @Option(name: .customLong("sweep-interval"), help: .init(ControllerSettings.table.help("sweep-interval"))) var sweepInterval: String?
     @Option(name: .customLong("sweep-grace"), help: .init(ControllerSettings.table.help("sweep-grace"))) var sweepGrace: String?
@@ -15,6 +16,7 @@ struct ControllerSettingOptions: ParsableArguments {
     @Option(name: .customLong("max-pods"), help: .init(ControllerSettings.table.help("max-pods"))) var maxPods: String?
     @Option(name: .customLong("max-enis"), help: .init(ControllerSettings.table.help("max-enis"))) var maxEnis: String?
     @Option(name: .customLong("prefix-delegation"), help: .init(ControllerSettings.table.help("prefix-delegation"))) var prefixDelegation: String?
+    @Option(name: .customLong("min-pods"), help: .init(ControllerSettings.table.help("min-pods"))) var minPods: String?
 
     /// The settings given as flags, by name.
     var given: [String: String] {
@@ -22,6 +24,7 @@ struct ControllerSettingOptions: ParsableArguments {
         if let clusterName { flags["cluster-name"] = clusterName }
         if let workers { flags["workers"] = workers }
         if let subnetTags { flags["subnet-tags"] = subnetTags }
+        if let subnetBackoff { flags["subnet-backoff"] = subnetBackoff }
         if let deleteEnisOnNodeDeletion { flags["delete-enis-on-node-deletion"] = deleteEnisOnNodeDeletion }
         if let sweepInterval { flags["sweep-interval"] = sweepInterval }
         if let sweepGrace { flags["sweep-grace"] = sweepGrace }
@@ -29,6 +32,7 @@ struct ControllerSettingOptions: ParsableArguments {
         if let maxPods { flags["max-pods"] = maxPods }
         if let maxEnis { flags["max-enis"] = maxEnis }
         if let prefixDelegation { flags["prefix-delegation"] = prefixDelegation }
+        if let minPods { flags["min-pods"] = minPods }
         return flags
     }
 }

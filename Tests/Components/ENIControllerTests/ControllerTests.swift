@@ -132,6 +132,60 @@ import VPCNetSettings
         await harness.stop()
     }
 
+    /// A /27 holds 27 addresses: the instance takes 1 and a blocker 10, so the node's first ENI
+    /// (1 + 9) fits and its second does not.
+    private func nearlyFullSubnet() async throws -> (Harness, blocker: String) {
+        let harness = try await Harness.start(subnetCIDR: "10.0.0.0/27")
+        let blocker = try await harness.ec2.createNetworkInterface(.init(subnetID: harness.subnet, securityGroupIDs: [harness.group],
+                                                                          secondaryPrivateIPAddressCount: 9))
+        return (harness, blocker.id)
+    }
+
+    private func event(_ harness: Harness, _ node: String, _ reason: String) async throws -> String? {
+        try await harness.kube.list(Event.self, namespace: "default").items
+            .first { $0.involvedObjectName == node && $0.reason == reason }.map { $0.message ?? "" }
+    }
+
+    @Test func aSubnetThatCannotHoldTheNodeKeepsItGatedAndSaysHowFarItGot() async throws {
+        let (harness, _) = try await nearlyFullSubnet()
+        let running = Task { await harness.controller().run() }
+        _ = try await harness.launch("node-a")
+        try await eventually("an InsufficientAddresses warning") { try await event(harness, "node-a", "InsufficientAddresses") != nil }
+        let message = try #require(try await event(harness, "node-a", "InsufficientAddresses"))
+        #expect(message.contains(harness.subnet) && message.contains("has 9 of the 18 pod addresses it needs"), "\(message)")
+        running.cancel()
+        await running.value
+        let node = try await harness.kube.get(Node.self, name: "node-a")
+        #expect(node.annotations[WellKnown.Annotations.nodeNetwork] == nil && node.hasTaint(WellKnown.Taints.noInterfaceConfigured),
+                "no record, still gated: it does not take pods with half its addresses unless min-pods says so")
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
+    @Test func minPodsLetsANodeStartShortAndItGetsTheRestWhenTheSubnetHasThem() async throws {
+        let (harness, blocker) = try await nearlyFullSubnet()
+        var configuration = harness.configuration()
+        configuration.minPods = 10
+        configuration.subnetBackoff = .milliseconds(500)
+        let running = Task { await harness.controller(configuration).run() }
+        let instance = try await harness.launch("node-a")
+        try await eventually("a short record") { try await harness.record("node-a") != nil }
+        let short = try #require(try await harness.record("node-a"))
+        #expect(short.podAddresses.count == 9)
+        #expect(try await harness.kube.get(Node.self, name: "node-a").labels[WellKnown.Labels.podCapacity] == "11",
+                "the capacity is what it has: 9 addresses and the 2 host-network pods")
+        let message = try #require(try await event(harness, "node-a", "PartialAllocation"))
+        #expect(message.contains("starts with 9 of the 18 pod addresses"), "\(message)")
+        try await harness.ec2.deleteNetworkInterface(id: blocker)
+        try await eventually("the rest, after the subnet's backoff") { try await harness.record("node-a")?.podAddresses.count == 18 }
+        running.cancel()
+        await running.value
+        #expect(try await harness.kube.get(Node.self, name: "node-a").labels[WellKnown.Labels.podCapacity] == "20")
+        #expect(try await harness.problems(node: "node-a", instanceID: instance) == [])
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
     @Test func typesMissingFromTheTableAreAskedOfEC2Once() async throws {
         let harness = try await Harness.start()
         let provisioner = NodeProvisioner(ec2: harness.ec2, settings: ProvisionerSettings(clusterName: Harness.cluster), knownLimits: { _ in nil })
