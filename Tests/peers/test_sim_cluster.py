@@ -1,6 +1,7 @@
 """End-to-end: the whole system in `vpcnet-sim` (simulated VPC, EC2 and Kubernetes; vpcnet's
 controller, daemons and plugin for real), driven with kubectl, boto3 and the pods' own network
 namespaces. Root only: network namespaces. Every test tears its cluster down, also on failure."""
+import concurrent.futures
 import ipaddress
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import boto3
 import pytest
@@ -151,28 +153,43 @@ def _allocations(cluster, node):
         return None
 
 
+def sim_calls(cluster):
+    """EC2 calls the simulator answered, by action (the control API; not an EC2 action)."""
+    with urllib.request.urlopen(cluster.state["ec2Endpoint"] + "/_sim/state") as response:
+        return json.load(response)["calls"]
+
+
+def pod_enis(cluster, name):
+    node = json.loads(cluster.kubectl("get", "node", name, "-o", "json"))
+    record = json.loads(node["metadata"]["annotations"]["k8s-vpcnet/node-network"])
+    return node, record, [e for e in record["enis"] if e["deviceIndex"] != 0]
+
+
 def test_prefix_delegation_gives_an_m5_large_one_eni_of_seven_prefixes_and_its_pods_work(cluster_dir):
     up(cluster_dir, "--nodes", "2", "--prefix-delegation", "on")
     cluster = Cluster(cluster_dir)
     nodes = [n["name"] for n in cluster.state["nodes"]]
+    # Each node costs one ENI, created with its 7 prefixes, attached, DeleteOnTermination set:
+    # no AssignPrivateIpAddresses, and no second ENI.
+    calls = sim_calls(cluster)
+    assert (calls.get("CreateNetworkInterface"), calls.get("AttachNetworkInterface")) == (2, 2), calls
+    assert "AssignPrivateIpAddresses" not in calls and calls.get("ModifyNetworkInterfaceAttribute") == 2, calls
     prefixes = {}
     for name in nodes:
-        node = json.loads(cluster.kubectl("get", "node", name, "-o", "json"))
-        record = json.loads(node["metadata"]["annotations"]["k8s-vpcnet/node-network"])
-        pod_enis = [e for e in record["enis"] if e["deviceIndex"] != 0]
-        assert record["version"] == 2 and len(pod_enis) == 1, record
-        assert len(pod_enis[0]["ipv4Prefixes"]) == 7 and pod_enis[0]["secondaryIPs"] == [], pod_enis
+        node, record, enis = pod_enis(cluster, name)
+        assert record["version"] == 2 and len(enis) == 1, record
+        assert len(enis[0]["ipv4Prefixes"]) == 7 and enis[0]["secondaryIPs"] == [], enis
         assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "110"
-        prefixes[name] = [ipaddress.ip_network(p) for p in pod_enis[0]["ipv4Prefixes"]]
+        prefixes[name] = [ipaddress.ip_network(p) for p in enis[0]["ipv4Prefixes"]]
         # EC2 (boto3's reading of it) agrees with the record.
-        eni = cluster.ec2().describe_network_interfaces(NetworkInterfaceIds=[pod_enis[0]["id"]])["NetworkInterfaces"][0]
-        assert sorted(p["Ipv4Prefix"] for p in eni["Ipv4Prefixes"]) == sorted(pod_enis[0]["ipv4Prefixes"])
+        eni = cluster.ec2().describe_network_interfaces(NetworkInterfaceIds=[enis[0]["id"]])["NetworkInterfaces"][0]
+        assert sorted(p["Ipv4Prefix"] for p in eni["Ipv4Prefixes"]) == sorted(enis[0]["ipv4Prefixes"])
 
-    # More pods than single addresses could hold (2 × 18): they take prefix addresses.
-    cluster.create_pods(60, "dense")
-    pods = wait_for("60 pods running", lambda: len(cluster.running("app=dense")) == 60 and cluster.running("app=dense"), timeout=240)
+    # 200 pods on 2 nodes: more than 5 times what single addresses would hold (2 × 18).
+    cluster.create_pods(200, "dense")
+    pods = wait_for("200 pods running", lambda: len(cluster.running("app=dense")) == 200 and cluster.running("app=dense"), timeout=400)
     addresses = [p["status"]["podIP"] for p in pods]
-    assert len(set(addresses)) == 60
+    assert len(set(addresses)) == 200
     for pod in pods:
         address = ipaddress.ip_address(pod["status"]["podIP"])
         assert any(address in prefix for prefix in prefixes[pod["spec"]["nodeName"]]), pod["metadata"]["name"]
@@ -180,9 +197,50 @@ def test_prefix_delegation_gives_an_m5_large_one_eni_of_seven_prefixes_and_its_p
     there = next(p for p in pods if p["spec"]["nodeName"] == nodes[1])
     cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", there["status"]["podIP"])  # across the fabric, other zone
     cluster.exec(there["metadata"]["name"], "ping", "-c", "1", "-W", "2", here["status"]["podIP"])
+    cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", cluster.node(nodes[0])["primaryIP"])  # its node
     cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", cluster.state["internetHost"])  # SNAT
     metadata = "exec 3<>/dev/tcp/169.254.169.254/80 && printf 'GET /latest/meta-data/ HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
     assert cluster.exec(here["metadata"]["name"], "timeout", "3", "bash", "-c", metadata, check=False).returncode != 0
+    assert sim_calls(cluster).get("AssignPrivateIpAddresses") is None, "pod start never calls EC2"
+
+
+def test_a_fragmented_subnet_gives_a_new_node_single_addresses_and_its_pods_work(cluster_dir):
+    up(cluster_dir, "--nodes", "1", "--zones", "us-east-1a", "--prefix-delegation", "on")
+    cluster = Cluster(cluster_dir)
+    ec2 = cluster.ec2()
+    subnet = ec2.describe_subnets()["Subnets"][0]
+    # One address taken in every free /28, as any script can: no aligned /28 is left. (512 creates:
+    # the script's own bucket is raised so EC2's throttling does not make it slow.)
+    request = urllib.request.Request(cluster.state["ec2Endpoint"] + "/_sim/throttle", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"action": "CreateNetworkInterface", "capacity": 10000, "refill_per_second": 10000}).encode())
+    urllib.request.urlopen(request).close()
+
+    def take(block):
+        try:
+            ec2.create_network_interface(SubnetId=subnet["SubnetId"], PrivateIpAddress=str(block.network_address + 8))
+        except ec2.exceptions.ClientError as error:
+            assert error.response["Error"]["Code"] == "InvalidIPAddress.InUse", error  # the first node's prefixes
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(take, ipaddress.ip_network(subnet["CidrBlock"]).subnets(new_prefix=28)))
+    result = subprocess.run([SIM, "add-node", "--state-dir", cluster_dir], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    name = result.stdout.split()[0]
+    node, record, enis = pod_enis(cluster, name)
+    assert record["version"] == 1, "no prefixes: the record stays at the version every reader knows"
+    assert len(enis) == 2 and all(e.get("ipv4Prefixes", []) == [] and len(e["secondaryIPs"]) == 9 for e in enis), enis
+    assert node["metadata"]["labels"]["k8s-vpcnet/pod-capacity"] == "20"
+    events = json.loads(cluster.kubectl("get", "events", "-o", "json"))["items"]
+    fallback = [e for e in events if e["reason"] == "PrefixDelegationFallback" and e["involvedObject"]["name"] == name]
+    assert fallback and subnet["SubnetId"] in fallback[0]["message"] and "0 free /28 prefixes" in fallback[0]["message"], fallback
+    cluster.create_pods(4, "fallback", nodeName=name)
+    pods = wait_for("4 pods running", lambda: len(cluster.running("app=fallback")) == 4 and cluster.running("app=fallback"), timeout=120)
+    singles = {a for e in enis for a in e["secondaryIPs"]}
+    assert {p["status"]["podIP"] for p in pods} <= singles
+    first = cluster.state["nodes"][0]["name"]
+    cluster.create_pods(1, "elsewhere", nodeName=first)
+    other = wait_for("a pod on the first node", lambda: cluster.running("app=elsewhere"), timeout=60)[0]
+    cluster.exec(pods[0]["metadata"]["name"], "ping", "-c", "1", "-W", "2", other["status"]["podIP"])
+    cluster.exec(pods[1]["metadata"]["name"], "ping", "-c", "1", "-W", "2", cluster.state["internetHost"])
 
 
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
