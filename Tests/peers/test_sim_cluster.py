@@ -202,6 +202,14 @@ def test_prefix_delegation_gives_an_m5_large_one_eni_of_seven_prefixes_and_its_p
     metadata = "exec 3<>/dev/tcp/169.254.169.254/80 && printf 'GET /latest/meta-data/ HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
     assert cluster.exec(here["metadata"]["name"], "timeout", "3", "bash", "-c", metadata, check=False).returncode != 0
     assert sim_calls(cluster).get("AssignPrivateIpAddresses") is None, "pod start never calls EC2"
+    # The daemon killed under running prefix pods: it comes back with every allocation, none twice.
+    before = _allocations(cluster, nodes[0])
+    assert len(before) == sum(p["spec"]["nodeName"] == nodes[0] for p in pods)
+    pid = cluster.daemon_pid(nodes[0])
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the daemon is back", lambda: (cluster.daemon_pid(nodes[0]) or pid) != pid, timeout=60)
+    wait_for("the daemon serves every allocation again", lambda: _allocations(cluster, nodes[0]) == before, timeout=60)
+    cluster.exec(here["metadata"]["name"], "ping", "-c", "1", "-W", "2", there["status"]["podIP"])
 
 
 def test_a_fragmented_subnet_gives_a_new_node_single_addresses_and_its_pods_work(cluster_dir):

@@ -247,11 +247,15 @@ import VPCNetSettings
     }
 
     /// Crash the controller right after each kind of EC2 call commits; a fresh controller (empty
-    /// caches, as after a restart) must converge with no orphaned ENIs and no double attachments.
-    @Test(arguments: ["CreateNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute"])
-    func killedAfterAnyCallItConverges(action: String) async throws {
+    /// caches, as after a restart) must converge with no orphaned ENIs, no double attachments and
+    /// no address or prefix held twice, with single addresses and with prefixes.
+    @Test(arguments: ["CreateNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute"],
+          [PodSizing.PrefixDelegation.off, .on])
+    func killedAfterAnyCallItConverges(action: String, prefixes: PodSizing.PrefixDelegation) async throws {
         let harness = try await Harness.start()
-        let first = Task { await harness.controller().run() }
+        var configuration = harness.configuration()
+        configuration.prefixDelegation = prefixes
+        let first = Task { await harness.controller(configuration).run() }
         let crashed = Atomic<Bool>(false)
         harness.simulator.addActionObserver { name, _ in
             if name == action, !crashed.exchange(true, ordering: .relaxed) { first.cancel() }
@@ -262,11 +266,11 @@ import VPCNetSettings
         #expect(didCrash)
         #expect(try await harness.record("node-a") == nil, "the crash came before the record")
 
-        let second = Task { await harness.controller().run() }
+        let second = Task { await harness.controller(configuration).run() }
         try await eventually("converged after the restart") { try await harness.record("node-a") != nil }
         second.cancel()
         await second.value
-        #expect(try await harness.problems(node: "node-a", instanceID: instance) == [])
+        #expect(try await harness.problems(node: "node-a", instanceID: instance, sizing: PodSizing(prefixDelegation: prefixes)) == [])
         #expect(harness.orphans.isEmpty)
         #expect(harness.simulator.invariantViolations() == [])
         await harness.stop()
