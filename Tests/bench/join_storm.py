@@ -22,7 +22,12 @@ from report import Row
 from daemon_harness import free_port
 from support import CONTROLLER, KEY, SECRET, SIM, scrape
 
-PER_NODE_ENIS = 3  # m5.large and t3.small: the primary ENI and two pod ENIs
+# ENIs in a complete record (the primary and the pod ENIs) for 18 pod addresses (max-pods 20): an
+# m5.large or t3.small needs two pod ENIs of single addresses, or one m5.large pod ENI with two /28s.
+PER_NODE_ENIS = {"off": 3, "on": 2}
+# The storm's max-pods: with the default (110) 1000 m5.large nodes with prefixes would need 7000
+# /28s, and a VPC (/16) has 4096. At 20 both modes give each node the same 18 pods.
+STORM_MAX_PODS = 20
 SEEDING = ("CreateVpc", "CreateSubnet", "CreateSecurityGroup", "RunInstances")
 
 
@@ -46,7 +51,7 @@ def proc_stat(pid):
 class World:
     """The simulators, N instances and their Nodes, and one controller."""
 
-    def __init__(self, nodes, throttle=True, latency_ms=0, instance_type="m5.large"):
+    def __init__(self, nodes, throttle=True, latency_ms=0, instance_type="m5.large", prefix_delegation="off"):
         self.directory = tempfile.mkdtemp(prefix="vpcnet-bench-storm-")
         self.kubeconfig = os.path.join(self.directory, "kubeconfig")
         ec2_args = ["--attach-delay", "0.05", "--detach-delay", "0.05"] + ([] if throttle else ["--no-throttle"])
@@ -57,6 +62,7 @@ class World:
         self.ec2 = boto3.client("ec2", endpoint_url=self.ec2_url, region_name="us-east-1", aws_access_key_id=KEY,
                                 aws_secret_access_key=SECRET)
         self.nodes = nodes
+        self.prefix_delegation = prefix_delegation
         self.controller = None
         try:
             self.seed(throttle, instance_type)
@@ -104,7 +110,8 @@ class World:
         self.metrics = f"http://127.0.0.1:{free_port()}"
         env = dict(os.environ, KUBECONFIG=self.kubeconfig, AWS_ENDPOINT_URL_EC2=self.ec2_url, AWS_REGION="us-east-1",
                    AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="bench",
-                   VPCNET_METRICS_LISTEN=self.metrics.removeprefix("http://"), AWS_EC2_METADATA_DISABLED="true")
+                   VPCNET_METRICS_LISTEN=self.metrics.removeprefix("http://"), AWS_EC2_METADATA_DISABLED="true",
+                   VPCNET_PREFIX_DELEGATION=self.prefix_delegation, VPCNET_MAX_PODS=str(STORM_MAX_PODS))
         if workers:
             env["VPCNET_WORKERS"] = str(workers)
         self.log = open(os.path.join(self.directory, "controller.log"), "w+")
@@ -118,11 +125,11 @@ class World:
             return 0
 
     def provisioned(self):
-        """How many Nodes carry a complete record (every ENI the instance type allows), as the API has them."""
+        """How many Nodes carry a complete record (every ENI their 18 pods need), as the API has them."""
         done = 0
         for node in self.api("GET", "/api/v1/nodes")["items"]:
             text = node["metadata"].get("annotations", {}).get("k8s-vpcnet/node-network")
-            if text and len(json.loads(text)["enis"]) == PER_NODE_ENIS:
+            if text and len(json.loads(text)["enis"]) == PER_NODE_ENIS[self.prefix_delegation]:
                 done += 1
         return done
 
@@ -167,8 +174,11 @@ class World:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def storm(nodes):
-    world = World(nodes)
+MODES = {"on": "prefixes", "off": "/32 addresses"}
+
+
+def storm(nodes, prefix_delegation):
+    world = World(nodes, prefix_delegation=prefix_delegation)
     try:
         world.create_nodes()
         started = time.monotonic()
@@ -186,19 +196,33 @@ def storm(nodes):
     limiting = max(seconds, key=seconds.get)
     bound = seconds[limiting]
     per_node = ", ".join(f"{action} {count / nodes:.2f}" for action, count in sorted(admitted.items()))
+    label = f"{nodes} nodes join at once ({MODES[prefix_delegation]})"
     rows = [
-        Row(f"{nodes} nodes join at once: all provisioned", elapsed, "s", bound or None, "API budget", 1.1 if bound else None,
+        Row(f"{label}: all provisioned", elapsed, "s", bound or None, "API budget", 1.1 if bound else None,
             f"bound set by {limiting}: {admitted[limiting]:.0f} calls, bucket {buckets[limiting][0]:.0f} + {buckets[limiting][1]:g}/s"
             if bound else "every action stayed within its burst: no budget bound"),
-        Row(f"{nodes} nodes: EC2 calls per node (throttled ones left out)", sum(admitted.values()) / nodes, "calls", note=per_node),
-        Row(f"{nodes} nodes: throttled answers (RequestLimitExceeded)", sum(throttled.values()), "count",
+        Row(f"{label}: EC2 calls per node (throttled ones left out)", sum(admitted.values()) / nodes, "calls", note=per_node),
+        Row(f"{label}: throttled answers (RequestLimitExceeded)", sum(throttled.values()), "count",
             note=", ".join(f"{a} {c:.0f}" for a, c in sorted(throttled.items())) or "none"),
-        Row(f"{nodes} nodes: failed EC2 calls", int(sum(failed.values())), "count", 0, "", 0, "retries exhausted or refused",
+        Row(f"{label}: failed EC2 calls", int(sum(failed.values())), "count", 0, "", 0, "retries exhausted or refused",
             exact=True),
-        Row(f"{nodes} nodes: controller CPU", cpu, "s"),
-        Row(f"{nodes} nodes: controller peak RSS", peak, "MiB", 250, "bound", 1.0, f"{rss:.1f} MiB at the end"),
+        Row(f"{label}: controller CPU", cpu, "s"),
+        Row(f"{label}: controller peak RSS", peak, "MiB", 250, "bound", 1.0, f"{rss:.1f} MiB at the end"),
     ]
-    return rows
+    return rows, elapsed, sum(admitted.values()) / nodes
+
+
+def prefixes_against_singles(nodes):
+    """The same join storm provisioned both ways (18 pods a node): /28 prefixes need one pod ENI where
+    single addresses need two, so fewer calls per node and a lower API-budget bound."""
+    with_prefixes, prefix_time, prefix_calls = storm(nodes, "on")
+    with_singles, single_time, single_calls = storm(nodes, "off")
+    return with_prefixes + with_singles + [
+        Row(f"{nodes} nodes join at once: prefixes against /32 addresses, time", prefix_time, "s", single_time,
+            "/32 addresses", 1.0, "all provisioned, 18 pods a node either way"),
+        Row(f"{nodes} nodes join at once: prefixes against /32 addresses, EC2 calls per node", prefix_calls, "calls", single_calls,
+            "/32 addresses", 1.0, "one pod ENI (create, attach, modify) instead of two"),
+    ]
 
 
 def footprint(nodes):
@@ -206,6 +230,8 @@ def footprint(nodes):
     throttling (memory, not the API budget, is measured here)."""
     # 5000 m5.large nodes hold 105 000 addresses, more than a VPC (/16) has; t3.small nodes have as
     # many ENIs with fewer addresses each (9 per node).
+    # Memory depends on the Nodes and ENIs cached, not on how addresses are grouped: /32s, which a
+    # VPC has room for at 5000 nodes.
     world = World(nodes, throttle=False, instance_type="m5.large" if nodes <= 1000 else "t3.small")
     try:
         world.create_nodes()
@@ -220,5 +246,5 @@ def footprint(nodes):
 
 def run_suite(quick):
     if quick:
-        return storm(20) + footprint(40)
-    return storm(1000) + footprint(1000) + footprint(5000)
+        return prefixes_against_singles(20) + footprint(40)
+    return prefixes_against_singles(1000) + footprint(1000) + footprint(5000)

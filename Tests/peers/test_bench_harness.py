@@ -20,7 +20,9 @@ def test_every_suite_runs_and_writes_its_table(tmp_path):
     document = json.load(open(tmp_path / "quick.json"))
     measures = {row["measure"] for row in document["rows"]}
     for expected in ["pod set-up: ADD+DEL via libcni, median", "IPAM plugin ADD, instructions (callgrind)", "4 concurrent ADDs: p99 per ADD",
-                     "daemon RSS, idle (configured, no pods)", "node ready: one node", "20 nodes join at once: all provisioned",
+                     "daemon RSS, idle (configured, no pods)", "node ready: one node",
+                     "20 nodes join at once (prefixes): all provisioned", "20 nodes join at once (/32 addresses): all provisioned",
+                     "20 nodes join at once: prefixes against /32 addresses, EC2 calls per node",
                      "controller RSS with 40 nodes"]:
         assert expected in measures, f"{expected} missing from {sorted(measures)}"
     assert all(row["ours"] is not None and row["ours"] >= 0 for row in document["rows"])

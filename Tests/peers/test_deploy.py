@@ -139,10 +139,15 @@ def test_vpcnetctl_renders_what_is_committed():
     assert objects(rendered) == objects(open(os.path.join(DEPLOY, "vpcnet.yaml")).read())
     bad = run(VPCNETCTL, "manifests", "--image-tag", "../x", check=False)
     assert bad.returncode == 1 and "is not an image tag" in bad.stderr and bad.stdout == ""
-    assert run(VPCNETCTL, "max-pods", "m5.large").stdout.strip() == "20"
+    # The controller's default, prefix-delegation auto, gives a Nitro type prefixes and a Xen type none.
+    assert run(VPCNETCTL, "max-pods", "m5.large").stdout.strip() == "110"
+    assert run(VPCNETCTL, "max-pods", "m5.large", "--no-prefix-delegation").stdout.strip() == "20"
+    assert run(VPCNETCTL, "max-pods", "m4.large").stdout.strip() == "11"  # one pod ENI of 9 + 2
+    xen = run(VPCNETCTL, "max-pods", "m4.large", "--prefix-delegation", check=False)
+    assert xen.returncode == 1 and "does not support prefix delegation" in xen.stderr
     assert run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation").stdout.strip() == "110"
     assert run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation", "--max-pods", "250").stdout.strip() == "250"
-    assert run(VPCNETCTL, "max-pods", "c5.18xlarge", "--max-enis", "2").stdout.strip() == "51"
+    assert run(VPCNETCTL, "max-pods", "c5.18xlarge", "--max-enis", "2", "--no-prefix-delegation").stdout.strip() == "51"
     assert "7 /28 prefixes" in run(VPCNETCTL, "max-pods", "m5.large", "--prefix-delegation", "--explain").stdout
     bad_pods = run(VPCNETCTL, "max-pods", "m5.large", "--max-pods", "1", check=False)
     assert bad_pods.returncode == 1 and "--max-pods must be" in bad_pods.stderr

@@ -252,7 +252,7 @@ def test_a_fragmented_subnet_gives_a_new_node_single_addresses_and_its_pods_work
 
 
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
-    up(cluster_dir, "--nodes", "1")
+    up(cluster_dir, "--nodes", "1", "--prefix-delegation", "off")
     cluster = Cluster(cluster_dir)
     node = cluster.state["nodes"][0]
     cluster.create_pods(1, "probe")
@@ -279,7 +279,7 @@ def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
 
 def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
     # t3.small: 3 ENIs × 4 addresses → 6 pod addresses.
-    up(cluster_dir, "--nodes", "1", "--instance-type", "t3.small", "--daemon-args=--cooldown 2s")
+    up(cluster_dir, "--nodes", "1", "--instance-type", "t3.small", "--prefix-delegation", "off", "--daemon-args=--cooldown 2s")
     cluster = Cluster(cluster_dir)
     cluster.create_pods(8, "full")
     wait_for("6 pods running", lambda: len(cluster.running("app=full")) == 6, timeout=120)
@@ -327,12 +327,13 @@ def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_lea
         raise
     wait_for("the early pod runs", lambda: len(cluster.running("app=early")) == 1, timeout=60)
     enis = cluster.ec2().describe_network_interfaces(Filters=[{"Name": "tag:k8s-vpcnet/cluster", "Values": ["vpcnet-sim"]}])["NetworkInterfaces"]
-    assert len(enis) == 2 and all(e["Status"] == "in-use" for e in enis), "exactly the ENIs the node needs, none leaked"
+    # m5.large with the defaults: one pod ENI with 7 /28 prefixes.
+    assert [(e["Status"], len(e["Ipv4Prefixes"])) for e in enis] == [("in-use", 7)], "exactly the ENIs the node needs, none leaked"
 
 
 def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cluster_dir):
     # The collector lists pods every 5 s, so the RBAC audit below sees it however quick the churn is.
-    up(cluster_dir, "--nodes", "2", "--daemon-args=--cooldown 1s --collect-interval 5s")
+    up(cluster_dir, "--nodes", "2", "--prefix-delegation", "off", "--daemon-args=--cooldown 1s --collect-interval 5s")
     cluster = Cluster(cluster_dir)
     created = 0
     while created < 500:

@@ -48,9 +48,8 @@ public struct PodSizing: Hashable, Sendable {
         case on
         case off
 
-        /// The controller's default. Off until the simulator's end-to-end proof of prefixes is in
-        /// `make test`; the issue asks for `auto`, which is where it goes next.
-        public static let `default` = PrefixDelegation.off
+        /// The controller's default: prefixes wherever the instance type has them.
+        public static let `default` = PrefixDelegation.auto
     }
 
     public init(maxPods: Int = PodSizing.defaultMaxPods, maxENIs: Int? = nil, prefixDelegation: PrefixDelegation = .default,

@@ -48,7 +48,7 @@ struct MaxPods: AsyncParsableCommand {
 
     @Argument(help: "An EC2 instance type, e.g. m5.large.") var instanceType: String
     @Flag(inversion: .prefixedNo,
-          help: "With /28 prefixes (the controller's prefix-delegation on) or without (off); neither: the controller's default (off).")
+          help: "With /28 prefixes (the controller's prefix-delegation on) or without (off); neither: the controller's default (auto: on for Nitro and bare-metal types).")
     var prefixDelegation: Bool?
     @Option(help: "The controller's max-pods (or the node's k8s-vpcnet/max-pods label).") var maxPods = PodSizing.defaultMaxPods
     @Option(help: "The controller's max-enis (0: the type's limit).") var maxEnis = 0

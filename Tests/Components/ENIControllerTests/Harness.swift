@@ -82,6 +82,8 @@ final class Harness: Sendable {
         configuration.workers = workers
         configuration.queueBackoff = Backoff(base: .milliseconds(20), cap: .seconds(2))
         configuration.sweepInterval = .seconds(3600)
+        // Most tests here are about ENIs and single addresses; those about prefixes say so.
+        configuration.prefixDelegation = .off
         return configuration
     }
 
@@ -96,7 +98,7 @@ final class Harness: Sendable {
     }
 
     /// Checks everything a provisioned node must satisfy against EC2's truth; returns the problems.
-    func problems(node name: String, instanceID: String, type: String = "m5.large", sizing: PodSizing = PodSizing()) async throws -> [String] {
+    func problems(node name: String, instanceID: String, type: String = "m5.large", sizing: PodSizing = PodSizing(prefixDelegation: .off)) async throws -> [String] {
         guard let limits = InstanceTypeLimits.forType(type), let target = sizing.target(for: limits) else { return ["unknown type \(type)"] }
         let node = try await kube.get(Node.self, name: name)
         guard let text = node.annotations[WellKnown.Annotations.nodeNetwork] else { return ["\(name): no record"] }
