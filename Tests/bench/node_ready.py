@@ -158,6 +158,6 @@ def run_suite(quick):
     rows.append(Row(f"node ready: batch of {batch}, slowest", max(times), "s", path, "critical path", 1.2,
                     f"whole batch {span:.1f} s from the first Node to the last ready"))
     if batch_calls:
-        rows.append(Row(f"node ready: EC2 calls per node in the batch", sum(batch_calls.values()) / batch, "calls",
+        rows.append(Row("node ready: EC2 calls per node in the batch", sum(batch_calls.values()) / batch, "calls",
                         note=", ".join(f"{a} {c / batch:.1f}" for a, c in sorted(batch_calls.items()))))
     return rows

@@ -5,12 +5,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import urllib.request
 
-from support import CNITOOL, DAEMON, IPAM, PROTO, SIM, run, wait_for
+from support import CNITOOL, DAEMON, IPAM, PROTO, SIM, free_port, run, wait_for  # noqa: F401 (free_port: the bench imports it here)
 
 
 def eni(n, index, secondaries):
@@ -166,12 +165,6 @@ class IPAMStub:
 
     def status(self):
         return self.call("Status", "StatusRequest", "StatusResponse")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_directory():

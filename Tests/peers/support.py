@@ -1,6 +1,9 @@
 """What the peer tests share: where the built executables are (the Makefile passes them in the
 environment), the EC2 simulator's test keys, and waiting for a condition with a deadline."""
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import time
 
@@ -46,3 +49,32 @@ def scrape(url):
             labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
             samples[(match.group(1), labels)] = float(match.group(3))
     return samples
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_server():
+    """A fresh moto_server (an independent EC2 emulator) on a free port; yields its URL once it answers."""
+    import boto3
+    port = free_port()
+    proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+
+        def answers():
+            try:
+                return ec2.describe_vpcs() is not None
+            except Exception:
+                return False
+        wait_for("moto up", answers, timeout=60)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # moto_server ignores SIGTERM
+        proc.wait(timeout=10)

@@ -4,7 +4,9 @@ botocore parses every response against EC2's real service model and verifies not
 Swift code, so a wrong XML shape, status code or error envelope shows up here. Run by `make test`
 (pytest Tests/peers), with VPCNET_SIM pointing at the built `vpcnet-sim` binary.
 """
+import ipaddress
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -14,7 +16,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from support import KEY, SECRET, SIM
+from support import KEY, SECRET, SIM, moto_server
 
 
 def start(*args):
@@ -173,6 +175,94 @@ def test_prefixes_only_on_nitro(sim):
     with pytest.raises(ClientError) as e:
         ec2.assign_private_ip_addresses(NetworkInterfaceId=eni, Ipv4PrefixCount=1)
     assert code(e) == "InvalidParameterValue"
+
+
+def reservation_script(url):
+    """Subnet CIDR reservations through boto3: every reply and error, with IDs left out."""
+    ec2 = client(url)
+    seen = []
+
+    def step(name, call, **kwargs):
+        try:
+            seen.append((name, call(**kwargs)))
+        except ClientError as e:
+            seen.append((name, (e.response["Error"]["Code"], re.sub(r"scr-[0-9a-f]+", "scr-…", e.response["Error"]["Message"]))))
+
+    def shape(reservation):
+        # moto 5.2.1 drops Description and Tags (EC2 returns both; the sim's are checked on their own).
+        return {k: v for k, v in reservation.items() if k not in ("SubnetCidrReservationId", "SubnetId", "Description", "Tags")}
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    created = ec2.create_subnet_cidr_reservation(
+        SubnetId=subnet, Cidr="10.0.0.64/26", ReservationType="prefix", Description="pod prefixes",
+        TagSpecifications=[{"ResourceType": "subnet-cidr-reservation", "Tags": [{"Key": "team", "Value": "net"}]}])["SubnetCidrReservation"]
+    assert created["SubnetCidrReservationId"].startswith("scr-") and created["SubnetId"] == subnet
+    seen.append(("described", (created.get("Description"), created.get("Tags"))))
+    seen.append(("created", shape(created)))
+    explicit = ec2.create_subnet_cidr_reservation(SubnetId=subnet, Cidr="10.0.0.128/28", ReservationType="explicit")
+    seen.append(("explicit", shape(explicit["SubnetCidrReservation"])))
+    create = ec2.create_subnet_cidr_reservation
+    step("outside", create, SubnetId=subnet, Cidr="10.0.1.0/28", ReservationType="prefix")
+    step("overlap", create, SubnetId=subnet, Cidr="10.0.0.96/28", ReservationType="explicit")
+    step("bad type", create, SubnetId=subnet, Cidr="10.0.0.192/28", ReservationType="sometimes")
+    step("bad cidr", create, SubnetId=subnet, Cidr="10.0.0.300/28", ReservationType="prefix")
+    step("no subnet", create, SubnetId="subnet-0123456789abcdef0", Cidr="10.0.0.192/28", ReservationType="prefix")
+    listed = ec2.get_subnet_cidr_reservations(SubnetId=subnet)
+    seen.append(("listed", sorted((shape(r) for r in listed["SubnetIpv4CidrReservations"]), key=lambda r: r["Cidr"])))
+    seen.append(("listed v6", listed["SubnetIpv6CidrReservations"]))
+    prefix_only = ec2.get_subnet_cidr_reservations(SubnetId=subnet, Filters=[{"Name": "reservationType", "Values": ["prefix"]}])
+    seen.append(("filtered", [shape(r) for r in prefix_only["SubnetIpv4CidrReservations"]]))
+    # A prefix reservation holds its addresses back from the subnet's available count; an explicit one does not.
+    seen.append(("available", ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]))
+    deleted = ec2.delete_subnet_cidr_reservation(SubnetCidrReservationId=created["SubnetCidrReservationId"])
+    seen.append(("deleted", shape(deleted["DeletedSubnetCidrReservation"])))
+    step("deleted twice", lambda **kw: ec2.delete_subnet_cidr_reservation(**kw)["DeletedSubnetCidrReservation"]["Cidr"],
+         SubnetCidrReservationId=created["SubnetCidrReservationId"])
+    seen.append(("after delete", ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailableIpAddressCount"]))
+    return seen
+
+
+def test_subnet_cidr_reservations_as_moto_has_them(sim):
+    ours = reservation_script(sim)
+    with moto_server() as url:
+        theirs = reservation_script(url)
+    assert dict(ours).pop("described") == ("pod prefixes", [{"Key": "team", "Value": "net"}])
+    assert dict(theirs)["described"] == (None, [])  # moto keeps neither
+    assert [step for step in ours if step[0] != "described"] == [step for step in theirs if step[0] != "described"]
+    assert dict(ours)["available"] == 251 - 64 and dict(ours)["no subnet"][0] == "InvalidSubnetID.NotFound"
+
+
+def test_prefixes_come_from_a_prefix_reservation_and_single_addresses_never_do(sim):
+    """What moto does not model: a prefix reservation keeps its /28s for prefixes, so single
+    addresses filling the rest of the subnet cannot fragment them; an explicit reservation is
+    used only when asked for by address."""
+    ec2 = client(sim)
+    _, subnet, group, instance = network(ec2)
+    subnet = subnet["SubnetId"]
+    kept = ipaddress.ip_network("10.0.0.64/26")
+    ec2.create_subnet_cidr_reservation(SubnetId=subnet, Cidr=str(kept), ReservationType="prefix")
+    ec2.create_subnet_cidr_reservation(SubnetId=subnet, Cidr="10.0.0.128/28", ReservationType="explicit")
+    singles = []
+    while True:
+        try:
+            eni = ec2.create_network_interface(SubnetId=subnet, Groups=[group], SecondaryPrivateIpAddressCount=9)["NetworkInterface"]
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "InsufficientFreeAddressesInSubnet"
+            break
+        singles += [a["PrivateIpAddress"] for a in eni["PrivateIpAddresses"]]
+    # 251 usable, less 64 + 16 reserved, less the instance's primary: 170, in ENIs of 10.
+    assert len(singles) == 170 and not any(ipaddress.ip_address(a) in kept for a in singles)
+    assert "10.0.0.130" not in singles
+    prefixed = ec2.create_network_interface(SubnetId=subnet, Ipv4PrefixCount=3, PrivateIpAddress="10.0.0.130")["NetworkInterface"]
+    prefixes = [ipaddress.ip_network(p["Ipv4Prefix"]) for p in prefixed["Ipv4Prefixes"]]
+    assert len(prefixes) == 3 and all(p.subnet_of(kept) for p in prefixes)
+    ec2.attach_network_interface(NetworkInterfaceId=prefixed["NetworkInterfaceId"], InstanceId=instance["InstanceId"], DeviceIndex=1)
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=prefixed["NetworkInterfaceId"], Ipv4PrefixCount=1)
+    with pytest.raises(ClientError) as e:  # the reservation is spent; the explicit one is never picked
+        ec2.assign_private_ip_addresses(NetworkInterfaceId=prefixed["NetworkInterfaceId"], Ipv4PrefixCount=1)
+    assert code(e) == "InsufficientCidrBlocks"
+    assert control(sim, "/_sim/state")["violations"] == []
 
 
 def test_pagination_and_deleteontermination(sim):

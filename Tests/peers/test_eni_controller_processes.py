@@ -5,16 +5,14 @@ import json
 import shutil
 import os
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 
 import boto3
 import pytest
 
-from support import CONTROLLER, KEY, SECRET, SIM, wait_for
+from support import CONTROLLER, KEY, SECRET, SIM, free_port, moto_server, wait_for
 
 
 def start(*argv):
@@ -22,12 +20,6 @@ def start(*argv):
     line = proc.stdout.readline()
     assert line.startswith("listening on "), line
     return proc, line.split()[-1].rstrip("/")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -175,54 +167,41 @@ def test_bad_configuration_is_refused_clearly(tmp_path):
 def test_happy_path_against_moto(tmp_path):
     """The wire format checked by an independent EC2 emulator: moto answers every call the
     controller makes for one m5.large node (signatures are checked against moto elsewhere)."""
-    port = free_port()
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
     kubeconfig = str(tmp_path / "kubeconfig")
     kube_proc, _ = start(SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig)
     controller = None
     try:
-        url = f"http://127.0.0.1:{port}"
-        ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
-        wait_for("moto up", lambda: _answers(ec2), timeout=60)
-        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-        # moto picks secondary addresses at random without checking other ENIs, so two ENIs can get the
-        # same one (the controller then refuses the record). A /16 makes that about 1 in 400 runs.
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/16", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet,
-                                     SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
-        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "create", "-f", "-"], check=True, capture_output=True, text=True,
-                       input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "moto-node"},
-                                         "spec": {"providerID": f"aws:///us-east-1a/{instance}"}}))
-        env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_ENDPOINT_URL_EC2=url, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=KEY,
-                   AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="moto", VPCNET_METRICS_LISTEN="", AWS_EC2_METADATA_DISABLED="true",
-                   VPCNET_LOG_LEVEL="debug",
-                   # moto accepts Ipv4PrefixCount and gives no prefix (moto 5.2.1 does not model them).
-                   VPCNET_PREFIX_DELEGATION="off")
-        log = open(tmp_path / "controller.log", "w+")
-        controller = subprocess.Popen([CONTROLLER, "--no-leader-elect"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        with moto_server() as url:
+            ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+            vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+            # moto picks secondary addresses at random without checking other ENIs, so two ENIs can get the
+            # same one (the controller then refuses the record). A /16 makes that about 1 in 400 runs.
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/16", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+            group = ec2.create_security_group(VpcId=vpc, GroupName="nodes", Description="nodes")["GroupId"]
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            instance = ec2.run_instances(ImageId=image, InstanceType="m5.large", MinCount=1, MaxCount=1, SubnetId=subnet,
+                                         SecurityGroupIds=[group])["Instances"][0]["InstanceId"]
+            subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "create", "-f", "-"], check=True, capture_output=True, text=True,
+                           input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "moto-node"},
+                                             "spec": {"providerID": f"aws:///us-east-1a/{instance}"}}))
+            env = dict(os.environ, KUBECONFIG=kubeconfig, AWS_ENDPOINT_URL_EC2=url, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=KEY,
+                       AWS_SECRET_ACCESS_KEY=SECRET, VPCNET_CLUSTER_NAME="moto", VPCNET_METRICS_LISTEN="",
+                       AWS_EC2_METADATA_DISABLED="true", VPCNET_LOG_LEVEL="debug",
+                       # moto accepts Ipv4PrefixCount and gives no prefix (moto 5.2.1 does not model them).
+                       VPCNET_PREFIX_DELEGATION="off")
+            log = open(tmp_path / "controller.log", "w+")
+            controller = subprocess.Popen([CONTROLLER, "--no-leader-elect"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
-        def kubectl(*args):
-            return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], check=True, capture_output=True, text=True).stdout
-        try:
-            check_provisioned(ec2, kubectl, "moto-node", instance, moto=True)
-        except AssertionError:
-            log.seek(0)
-            raise AssertionError(log.read()[-3000:])
+            def kubectl(*args):
+                return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], check=True, capture_output=True, text=True).stdout
+            try:
+                check_provisioned(ec2, kubectl, "moto-node", instance, moto=True)
+            except AssertionError:
+                log.seek(0)
+                raise AssertionError(log.read()[-3000:])
+            finally:
+                controller.kill()
+                controller.wait(timeout=10)
     finally:
-        if controller:
-            controller.kill()
-        os.killpg(moto.pid, signal.SIGKILL)  # moto_server ignores SIGTERM
-        moto.wait(timeout=10)
         kube_proc.kill()
         kube_proc.wait(timeout=10)
-
-
-def _answers(ec2):
-    try:
-        ec2.describe_vpcs()
-        return True
-    except Exception:
-        return False

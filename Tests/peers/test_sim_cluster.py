@@ -317,7 +317,6 @@ def test_a_slow_node_takes_no_pods_until_configured_and_a_crashed_controller_lea
             pid = process_with("eni-controller", f"eni-controller-{replica}", cluster_dir)
             if pid:
                 os.kill(pid, signal.SIGKILL)
-        node = cluster.state["nodes"][0]["name"]
         wait_for("the scheduler holds the pod back", lambda: cluster.refused("early") == {"early-0"}, timeout=60)
         pod = cluster.pods("app=early")[0]
         assert pod.get("status", {}).get("phase") != "Running" and not pod["spec"].get("nodeName"), "no pod before the node is configured"
@@ -339,8 +338,8 @@ def test_churn_of_500_pods_leaks_no_address_and_a_deleted_node_loses_its_enis(cl
     while created < 500:
         batch = min(25, 500 - created)
         cluster.create_pods(batch, f"churn{created}")
-        running = wait_for(f"batch {created} running", lambda: (lambda r: len(r) == batch and r)(cluster.running(f"app=churn{created}")),
-                           timeout=180)
+        wait_for(f"batch {created} running", lambda: (lambda r: len(r) == batch and r)(cluster.running(f"app=churn{created}")),
+                 timeout=180)
         live = [p["status"]["podIP"] for p in cluster.pods() if p.get("status", {}).get("podIP")]
         assert len(live) == len(set(live)), "no address held twice"
         cluster.kubectl("delete", "pods", "-l", f"app=churn{created}", "--wait=false")

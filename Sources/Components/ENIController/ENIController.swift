@@ -215,13 +215,7 @@ public final class ENIController: Sendable {
         if !outcome.created.isEmpty {
             await events.record(node, .normal, reason: "ENIsCreated", message: "created and attached \(outcome.created.joined(separator: ", "))")
         }
-        for fallback in outcome.fallbacks {
-            metrics.prefixFallbacks.increment()
-            if let free = fallback.freePrefixes { metrics.subnetFreePrefixes(fallback.subnetID).record(free) }
-            let free = fallback.freePrefixes.map { "\($0) free /28 prefixes" } ?? "no free /28 prefix EC2 would give"
-            await events.record(node, .warning, reason: "PrefixDelegationFallback",
-                                message: "subnet \(fallback.subnetID) has \(free): \(fallback.eniID) got \(fallback.singlesGiven) single addresses instead of \(fallback.prefixesAsked) /28 prefixes")
-        }
+        await recordFallbacks(node, outcome.fallbacks)
         if let shortfall = outcome.shortfall {
             await events.record(node, .warning, reason: "PartialAllocation",
                                 message: "subnet \(shortfall.subnetID) has no free addresses: the node starts with \(shortfall.got) of the \(shortfall.needs) pod addresses it needs (min-pods allows \(shortfall.minimum)) and gets the rest when the subnet has them")
@@ -270,6 +264,16 @@ public final class ENIController: Sendable {
         String(sizing.podCapacity(podAddresses: record.podAddresses.count))
     }
 
+    private func recordFallbacks(_ node: Node, _ fallbacks: [PrefixFallback]) async {
+        for fallback in fallbacks {
+            metrics.prefixFallbacks.increment()
+            if let free = fallback.freePrefixes { metrics.subnetFreePrefixes(fallback.subnetID).record(free) }
+            let free = fallback.freePrefixes.map { "\($0) free /28 prefixes" } ?? "no free /28 prefix EC2 would give"
+            await events.record(node, .warning, reason: "PrefixDelegationFallback",
+                                message: "subnet \(fallback.subnetID) has \(free): \(fallback.eniID) got \(fallback.singlesGiven) single addresses instead of \(fallback.prefixesAsked) /28 prefixes")
+        }
+    }
+
     private func failed(_ node: Node, _ error: ProvisioningError) async -> Decision {
         if Task.isCancelled { return .backOff }
         if case .inProgress = error {
@@ -289,7 +293,8 @@ public final class ENIController: Sendable {
         // A later wait is a new one, with its own steady looks.
         waitingSince.withLock { _ = $0.removeValue(forKey: node.name) }
         setState(node.name, .failed)
-        if case .shortOfAddresses = error {
+        if case .shortOfAddresses(let shortfall) = error {
+            await recordFallbacks(node, shortfall.fallbacks)
             await events.record(node, .warning, reason: "InsufficientAddresses", message: "\(error); retrying when the subnet has addresses")
         } else if let permission = error.missingPermission {
             await events.record(node, .warning, reason: "MissingPermission",

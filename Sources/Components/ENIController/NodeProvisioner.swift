@@ -56,6 +56,8 @@ public struct Shortfall: Hashable, Sendable {
     public var needs: Int
     /// The fewest it may start with (``PodSizing/minimumAddresses``).
     public var minimum: Int
+    /// ENIs of this pass given single addresses before the subnet ran out (their Events still go out).
+    public var fallbacks: [PrefixFallback] = []
 }
 
 /// Settings the provisioner needs (a slice of ``ControllerConfiguration``).
@@ -150,26 +152,31 @@ public final class NodeProvisioner: Sendable {
             do {
                 result = try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
             } catch {
-                guard case .noFreeAddresses(let subnetID) = error else { throw error }
-                let (record, shortfall) = try await short(of: subnetID, instance: instance, sizing: sizing, target: target)
-                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks, shortfall: shortfall)
+                result = Applied(failure: error)
             }
             created += result.created
             attached += result.attached
             fallbacks += result.fallbacks
             deleteOnTerminationSet.formUnion(result.deleteOnTerminationSet)
+            if let failure = result.failure {
+                guard case .noFreeAddresses(let subnetID) = failure else { throw failure }
+                let (record, shortfall) = try await short(of: subnetID, instance: instance, sizing: sizing, target: target,
+                                                          fallbacks: fallbacks)
+                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks, shortfall: shortfall)
+            }
         }
         throw .notConverging("EC2 did not reflect the changes after four passes")
     }
 
     /// The subnet ran out part-way: the node starts with what its attached ENIs hold if that is
     /// at least the sizing's minimum; otherwise it stays gated, and the error says how far it got.
-    private func short(of subnetID: String, instance: Instance, sizing: PodSizing,
-                       target: PodSizing.Target) async throws(ProvisioningError) -> (NodeNetworkRecord, Shortfall) {
+    private func short(of subnetID: String, instance: Instance, sizing: PodSizing, target: PodSizing.Target,
+                       fallbacks: [PrefixFallback]) async throws(ProvisioningError) -> (NodeNetworkRecord, Shortfall) {
         let owned = try await ownedENIs(instanceID: instance.id).map(\.eni)
         let record = try await record(instance: instance, owned: owned)
         let shortfall = Shortfall(subnetID: subnetID, got: record.podAddresses.count,
-                                  needs: min(sizing.neededAddresses, target.podAddresses), minimum: sizing.minimumAddresses)
+                                  needs: min(sizing.neededAddresses, target.podAddresses), minimum: sizing.minimumAddresses,
+                                  fallbacks: fallbacks)
         guard shortfall.got > 0, shortfall.got >= shortfall.minimum, shortfall.minimum < shortfall.needs else {
             throw .shortOfAddresses(shortfall)
         }
@@ -270,10 +277,12 @@ public final class NodeProvisioner: Sendable {
         var attached: [String] = []
         var deleteOnTerminationSet: [String] = []
         var fallbacks: [PrefixFallback] = []
+        /// The first step's error; what the other steps did is still recorded above.
+        var failure: ProvisioningError?
     }
 
-    /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error is
-    /// thrown after every step has finished, so nothing is left half-way in memory.
+    /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error comes
+    /// back in ``Applied/failure`` after every step has finished, with what the others did.
     /// `subnets`: the subnet of each ENI of ours, for the fallback of an assignment.
     func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance,
                subnets: [String: String]) async throws(ProvisioningError) -> Applied {
@@ -295,7 +304,6 @@ public final class NodeProvisioner: Sendable {
             return all
         }
         var applied = Applied()
-        var firstError: ProvisioningError?
         for result in results {
             switch result {
             case .success(let step):
@@ -304,10 +312,9 @@ public final class NodeProvisioner: Sendable {
                 applied.deleteOnTerminationSet += step.deleteOnTerminationSet
                 applied.fallbacks += step.fallbacks
             case .failure(let error):
-                firstError = firstError ?? error
+                applied.failure = applied.failure ?? error
             }
         }
-        if let firstError { throw firstError }
         return applied
     }
 

@@ -10,6 +10,9 @@ enum SimAction: Hashable, Sendable {
     enum TestbedAction: String, CaseIterable, Sendable {
         case createVpc = "CreateVpc"
         case createSubnet = "CreateSubnet"
+        case createSubnetCidrReservation = "CreateSubnetCidrReservation"
+        case getSubnetCidrReservations = "GetSubnetCidrReservations"
+        case deleteSubnetCidrReservation = "DeleteSubnetCidrReservation"
         case createSecurityGroup = "CreateSecurityGroup"
         case runInstances = "RunInstances"
         case terminateInstances = "TerminateInstances"
@@ -55,7 +58,9 @@ typealias SimHandler = @Sendable (SimParameters, inout SimState, SimReply) throw
 
 /// The action registry: one handler per ``SimAction``.
 enum SimActions {
-    static let handlers: [SimAction: SimHandler] = SimNetworkActions.handlers.merging(SimENIActions.handlers) { first, _ in first }
+    static let handlers: [SimAction: SimHandler] = SimNetworkActions.handlers
+        .merging(SimENIActions.handlers) { first, _ in first }
+        .merging(SimReservationActions.handlers) { first, _ in first }
 
     static func handle(_ action: SimAction, _ p: SimParameters, state: inout SimState, requestID: String) throws(SimError) -> SimOutcome {
         guard let handler = handlers[action] else {

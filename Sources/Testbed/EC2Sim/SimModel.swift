@@ -42,9 +42,36 @@ struct SimSubnet: Sendable {
     var used: Set<IPv4Address> = []
     /// Where the next address search starts, so a just-released address is not handed out again at once.
     var cursor: UInt32 = 0
+    var reservations: [SimCidrReservation] = []
 
-    /// Addresses EC2 may still hand out: the subnet less its 5 reserved addresses and those in use.
-    var availableCount: Int { Int(cidr.size) - 5 - used.count }
+    /// Addresses EC2 may still hand out: the subnet less its 5 reserved addresses, those in use and
+    /// the free ones a `prefix` reservation holds back (as moto counts them).
+    var availableCount: Int { Int(cidr.size) - 5 - used.count - freeReserved { $0 == .prefix } }
+
+    /// Free addresses EC2 would pick on its own as a primary or secondary: outside every reservation.
+    var unreservedCount: Int { Int(cidr.size) - 5 - used.count - freeReserved { _ in true } }
+
+    /// Whether `address` lies in a reservation (EC2 never picks it for a single address on its own).
+    func isReserved(_ address: IPv4Address) -> Bool { reservations.contains { $0.cidr.contains(address) } }
+
+    private func freeReserved(_ kinds: (SimCidrReservation.Kind) -> Bool) -> Int {
+        let awsReserved = Set(cidr.awsReservedAddresses)
+        return reservations.filter { kinds($0.kind) }.reduce(0) { total, reservation in
+            total + reservation.cidr.addresses.count { !used.contains($0) && !awsReserved.contains($0) }
+        }
+    }
+}
+
+/// A subnet CIDR reservation: a range EC2 keeps for the prefixes it picks (`prefix`) or never
+/// picks from on its own (`explicit`); either way no automatic primary or secondary address.
+struct SimCidrReservation: Sendable {
+    enum Kind: String, Sendable { case prefix, explicit }
+    var id: String
+    var subnetID: String
+    var cidr: IPv4CIDR
+    var kind: Kind
+    var description: String?
+    var tags: [SimTag]
 }
 
 struct SimSecurityGroup: Sendable {

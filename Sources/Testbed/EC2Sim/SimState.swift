@@ -103,7 +103,7 @@ struct SimState {
     /// Takes `count` free addresses of the subnet (or none, throwing), in ascending order from the cursor.
     mutating func allocate(_ count: Int, in subnetID: String) throws(SimError) -> [IPv4Address] {
         guard var subnet = subnets[subnetID] else { throw .notFound("InvalidSubnetID.NotFound", subnetID, "subnet") }
-        guard count <= subnet.availableCount else {
+        guard count <= subnet.unreservedCount else {
             throw SimError("InsufficientFreeAddressesInSubnet",
                            "The specified subnet \(subnetID) does not have enough free addresses to satisfy the request.")
         }
@@ -113,7 +113,7 @@ struct SimState {
         while result.count < count {
             if candidate > last || candidate < first { candidate = first }
             let address = IPv4Address(rawValue: candidate)
-            if !subnet.used.contains(address) {
+            if !subnet.used.contains(address) && !subnet.isReserved(address) {
                 subnet.used.insert(address)
                 result.append(address)
             }
@@ -141,12 +141,15 @@ struct SimState {
         subnets[subnetID] = subnet
     }
 
-    /// Takes `count` aligned /28 prefixes whose 16 addresses are all free and unreserved.
+    /// Takes `count` aligned /28 prefixes whose 16 addresses are all free and not AWS's: from the
+    /// subnet's `prefix` reservations first, then from space no reservation holds.
     mutating func allocatePrefixes(_ count: Int, in subnetID: String) throws(SimError) -> [IPv4CIDR] {
         guard var subnet = subnets[subnetID] else { throw .notFound("InvalidSubnetID.NotFound", subnetID, "subnet") }
         let reserved = Set(subnet.cidr.awsReservedAddresses)
+        let kept = subnet.reservations.filter { $0.kind == .prefix }.flatMap { $0.cidr.subnets(prefixLength: 28) }
+        let open = subnet.cidr.subnets(prefixLength: 28).filter { prefix in !subnet.reservations.contains { $0.cidr.overlaps(prefix) } }
         var result: [IPv4CIDR] = []
-        for prefix in subnet.cidr.subnets(prefixLength: 28) where result.count < count {
+        for prefix in kept + open where result.count < count {
             if prefix.addresses.allSatisfy({ !subnet.used.contains($0) && !reserved.contains($0) }) { result.append(prefix) }
         }
         guard result.count == count else {

@@ -162,6 +162,27 @@ import VPCNetSettings
         await harness.stop()
     }
 
+    /// A /27 has no usable /28 (one holds EC2's first 4 addresses, the other the broadcast): with
+    /// prefixes the first ENI falls back to 9 single addresses, then the subnet runs out.
+    @Test func aNodeGatedForWantOfAddressesStillSaysWhichENIsGotSingleAddresses() async throws {
+        let (harness, _) = try await nearlyFullSubnet()
+        var configuration = harness.configuration()
+        configuration.prefixDelegation = .on
+        let running = Task { await harness.controller(configuration).run() }
+        _ = try await harness.launch("node-a")
+        try await eventually("an InsufficientAddresses warning") { try await event(harness, "node-a", "InsufficientAddresses") != nil }
+        let fallback = try #require(try await event(harness, "node-a", "PrefixDelegationFallback"),
+                                    "the fallback of the pass that ran out is reported too")
+        #expect(fallback.contains(harness.subnet) && fallback.contains("got 9 single addresses"), "\(fallback)")
+        running.cancel()
+        await running.value
+        let fallbacks = try await harness.kube.list(Event.self, namespace: "default").items
+            .filter { $0.involvedObjectName == "node-a" && $0.reason == "PrefixDelegationFallback" }
+        #expect(fallbacks.count == 1 && fallbacks.first?.raw["count"] == 1, "retries of the gated node add no fallback")
+        #expect(harness.orphans.isEmpty && harness.simulator.invariantViolations() == [])
+        await harness.stop()
+    }
+
     @Test func minPodsLetsANodeStartShortAndItGetsTheRestWhenTheSubnetHasThem() async throws {
         let (harness, blocker) = try await nearlyFullSubnet()
         var configuration = harness.configuration()
