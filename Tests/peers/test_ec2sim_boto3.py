@@ -235,21 +235,22 @@ def test_subnet_cidr_reservations_as_moto_has_them(sim):
 
 def test_prefixes_come_from_a_prefix_reservation_and_single_addresses_never_do(sim):
     """What moto does not model: a prefix reservation keeps its /28s for prefixes, so single
-    addresses filling the rest of the subnet cannot fragment them; an explicit reservation is
-    used only when asked for by address."""
+    addresses filling the rest of the subnet cannot fragment them, and while it exists prefixes come
+    only from it; an explicit reservation is used only when asked for by address."""
     ec2 = client(sim)
     _, subnet, group, instance = network(ec2)
     subnet = subnet["SubnetId"]
     kept = ipaddress.ip_network("10.0.0.64/26")
     ec2.create_subnet_cidr_reservation(SubnetId=subnet, Cidr=str(kept), ReservationType="prefix")
     ec2.create_subnet_cidr_reservation(SubnetId=subnet, Cidr="10.0.0.128/28", ReservationType="explicit")
-    singles = []
+    singles, enis = [], []
     while True:
         try:
             eni = ec2.create_network_interface(SubnetId=subnet, Groups=[group], SecondaryPrivateIpAddressCount=9)["NetworkInterface"]
         except ClientError as e:
             assert e.response["Error"]["Code"] == "InsufficientFreeAddressesInSubnet"
             break
+        enis.append(eni)
         singles += [a["PrivateIpAddress"] for a in eni["PrivateIpAddresses"]]
     # 251 usable, less 64 + 16 reserved, less the instance's primary: 170, in ENIs of 10.
     assert len(singles) == 170 and not any(ipaddress.ip_address(a) in kept for a in singles)
@@ -259,9 +260,19 @@ def test_prefixes_come_from_a_prefix_reservation_and_single_addresses_never_do(s
     assert len(prefixes) == 3 and all(p.subnet_of(kept) for p in prefixes)
     ec2.attach_network_interface(NetworkInterfaceId=prefixed["NetworkInterfaceId"], InstanceId=instance["InstanceId"], DeviceIndex=1)
     ec2.assign_private_ip_addresses(NetworkInterfaceId=prefixed["NetworkInterfaceId"], Ipv4PrefixCount=1)
+    # Free a /28 outside the reservations (the 2nd and 3rd ENIs hold 10.0.0.15–34): with a prefix
+    # reservation in the subnet, EC2 still picks prefixes only from it.
+    freed = [a["PrivateIpAddress"] for eni in enis[1:3] for a in eni["PrivateIpAddresses"]]
+    assert {str(a) for a in ipaddress.ip_network("10.0.0.16/28")} <= set(freed)
+    for eni in enis[1:3]:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
     with pytest.raises(ClientError) as e:  # the reservation is spent; the explicit one is never picked
         ec2.assign_private_ip_addresses(NetworkInterfaceId=prefixed["NetworkInterfaceId"], Ipv4PrefixCount=1)
     assert code(e) == "InsufficientCidrBlocks"
+    reservation = ec2.get_subnet_cidr_reservations(SubnetId=subnet, Filters=[{"Name": "reservationType", "Values": ["prefix"]}])
+    ec2.delete_subnet_cidr_reservation(SubnetCidrReservationId=reservation["SubnetIpv4CidrReservations"][0]["SubnetCidrReservationId"])
+    assigned = ec2.assign_private_ip_addresses(NetworkInterfaceId=prefixed["NetworkInterfaceId"], Ipv4PrefixCount=1)
+    assert [p["Ipv4Prefix"] for p in assigned["AssignedIpv4Prefixes"]] == ["10.0.0.16/28"]
     assert control(sim, "/_sim/state")["violations"] == []
 
 

@@ -142,14 +142,17 @@ struct SimState {
     }
 
     /// Takes `count` aligned /28 prefixes whose 16 addresses are all free and not AWS's: from the
-    /// subnet's `prefix` reservations first, then from space no reservation holds.
+    /// subnet's `prefix` reservations when it has any, else from space no reservation holds ("If the
+    /// subnet … has a subnet CIDR reservation of type prefix, we select the prefixes from the subnet
+    /// CIDR reservation. Otherwise, we select them from the subnet CIDR range": EC2 User Guide,
+    /// prefix delegation).
     mutating func allocatePrefixes(_ count: Int, in subnetID: String) throws(SimError) -> [IPv4CIDR] {
         guard var subnet = subnets[subnetID] else { throw .notFound("InvalidSubnetID.NotFound", subnetID, "subnet") }
         let reserved = Set(subnet.cidr.awsReservedAddresses)
         let kept = subnet.reservations.filter { $0.kind == .prefix }.flatMap { $0.cidr.subnets(prefixLength: 28) }
         let open = subnet.cidr.subnets(prefixLength: 28).filter { prefix in !subnet.reservations.contains { $0.cidr.overlaps(prefix) } }
         var result: [IPv4CIDR] = []
-        for prefix in kept + open where result.count < count {
+        for prefix in kept.isEmpty ? open : kept where result.count < count {
             if prefix.addresses.allSatisfy({ !subnet.used.contains($0) && !reserved.contains($0) }) { result.append(prefix) }
         }
         guard result.count == count else {
