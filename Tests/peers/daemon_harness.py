@@ -124,11 +124,16 @@ class Node:
         return subprocess.run([IPAM], input=data if isinstance(data, bytes) else data.encode(), capture_output=True, env=environment,
                               timeout=30)
 
-    def cnitool(self, command, netns, container, conflist=None, check=True):
+    def cnitool(self, command, netns, container, conflist=None, check=True, capabilities=None, in_node=False):
+        """libcni as a runtime drives it; `capabilities`: the runtimeConfig (portMappings, bandwidth);
+        `in_node`: run it in the node's namespace, as a kubelet on the node does."""
         env = dict(os.environ, CNI_PATH=self.bin, CNITOOL_CACHE_DIR=os.path.join(self.directory, "cni-cache"),
                    K8S_POD_NAMESPACE="default", K8S_POD_NAME=container)
-        result = subprocess.run([CNITOOL, command, conflist or self.conflist, netns, container], capture_output=True, text=True,
-                                env=env, timeout=60)
+        if capabilities is not None:
+            env["CNITOOL_CAPABILITY_ARGS"] = json.dumps(capabilities)
+        prefix = ["ip", "netns", "exec", self.netns] if in_node else []
+        result = subprocess.run(prefix + [CNITOOL, command, conflist or self.conflist, netns, container], capture_output=True,
+                                text=True, env=env, timeout=60)
         if check and result.returncode != 0:
             raise AssertionError(f"cnitool {command} {container}: {result.stderr}")
         return result

@@ -64,6 +64,81 @@ def test_the_daemon_configures_the_node_then_writes_the_conflist_and_removes_the
     assert "7200:\tfrom all to 10.0.1.3 lookup main" in rules
 
 
+SERVE = """
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen()
+print("listening", flush=True)
+while True:
+    connection, peer = server.accept()
+    connection.sendall(f"{sys.argv[2]} saw {peer[0]}".encode())
+    connection.close()
+"""
+
+
+def ask(namespace, address, port, source=None):
+    """Connects from `namespace` (from `source`, when given) and returns what the server said (None
+    when nothing answers)."""
+    bind = f", source_address=('{source}', 0)" if source else ""
+    code = (f"import socket\ns = socket.create_connection(('{address}', {port}), timeout=3{bind})\n"
+            "print(s.recv(200).decode())")
+    result = subprocess.run(["ip", "netns", "exec", namespace, "python3", "-c", code], capture_output=True, text=True, timeout=30)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_the_primary(node_factory):
+    """portmap chained after ptp, with the portMappings a runtime passes: clients from the internet
+    and the VPC reach the node's address:8080 and get the pod on port 80, which sits on the second
+    ENI; the reply takes the return-path mark back out of the primary interface (the path Amazon's
+    VPC CNI #75 broke). DEL removes the mapping. bandwidth, chained too, shapes the pod's veth from
+    the runtime's bandwidth."""
+    node = node_factory([eni(1, 1, addresses("10.0.1", 4))], daemon_args=["--bandwidth", "true"])
+    node.start().wait_ready()
+    conflist = json.load(open(node.conflist))
+    assert [p["type"] for p in conflist["plugins"]] == ["ptp", "portmap", "bandwidth"]
+    assert all(os.access(os.path.join(node.bin, p), os.X_OK) for p in ["portmap", "bandwidth"])
+    pod, client = f"vpcnet-hp-{os.getpid()}", f"vpcnet-hpc-{os.getpid()}"
+    run("ip", "netns", "add", pod)
+    run("ip", "netns", "add", client)
+    server = None
+    try:
+        # The client stands on the primary ENI's segment (the peer of the node's ens5): a VPC
+        # address, and as the node's gateway (10.0.0.1) an internet address behind it.
+        run("ip", "-n", node.netns, "link", "set", "p5", "netns", client)
+        for address_ in ["10.0.0.200/16", "10.0.0.1/16"]:
+            run("ip", "-n", client, "addr", "add", address_, "dev", "p5")
+        run("ip", "-n", client, "addr", "add", "198.51.100.7/32", "dev", "lo")
+        run("ip", "-n", client, "link", "set", "p5", "up")
+        run("ip", "-n", client, "link", "set", "lo", "up")
+        capabilities = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
+                        "bandwidth": {"ingressRate": 8_000_000, "ingressBurst": 4294967295,
+                                      "egressRate": 8_000_000, "egressBurst": 4294967295}}
+        result = json.loads(node.cnitool("add", f"/var/run/netns/{pod}", "hp1", capabilities=capabilities, in_node=True).stdout)
+        address = result["ips"][0]["address"].split("/")[0]
+        assert address.startswith("10.0.1.")
+        server = subprocess.Popen(["ip", "netns", "exec", pod, "python3", "-c", SERVE, "80", "hp-pod"], stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "listening"
+        assert ask(client, "10.0.0.10", 8080, source="198.51.100.7") == "hp-pod saw 198.51.100.7", "from the internet: address kept"
+        # portmap's snat takes the pod's subnet (the ENI subnet, here the VPC) for its hairpin
+        # range, so a VPC client reaches the pod from the node's side of the veth (docs/cni-plugin.md).
+        assert ask(client, "10.0.0.10", 8080, source="10.0.0.200") == "hp-pod saw 10.0.0.11"
+        saved = run("ip", "netns", "exec", node.netns, "iptables-save").stdout
+        assert "CNI-HOSTPORT-DNAT" in saved and f"--to-destination {address}:80" in saved
+        qdiscs = run("ip", "netns", "exec", node.netns, "tc", "qdisc", "show").stdout
+        assert "tbf" in qdiscs and "8Mbit" in qdiscs, qdiscs
+        node.cnitool("del", f"/var/run/netns/{pod}", "hp1", capabilities=capabilities, in_node=True)
+        assert ask(client, "10.0.0.10", 8080, source="198.51.100.7") is None, "DEL removed the mapping"
+        assert f"{address}:80" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        run("ip", "netns", "del", pod, check=False)
+        run("ip", "netns", "del", client, check=False)
+
+
 @pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])
 def test_ptp_through_libcni_gets_an_address_checks_and_releases_it(node_factory, version):
     # A cooldown longer than the test: the released address must be seen cooling, however slow the machine.

@@ -26,14 +26,20 @@ public final class CNIInstaller: Sendable {
         public var conflistPath: String { "\(confDirectory)/\(conflistName)" }
     }
 
-    public static let plugins = ["vpcnet-ipam", "ptp", "loopback"]
+    /// The plugins every vpcnet node needs; ``CNINetworkConfiguration/plugins`` adds the chained ones.
+    public static let required = ["vpcnet-ipam", "ptp", "loopback"]
 
     public let paths: Paths
+    /// What ``installPlugins()`` installs, in order.
+    public let plugins: [String]
     /// Source and target of each plugin as they were when last found equal: while neither file
     /// has changed, a pass need not read megabytes of binaries again to know nothing differs.
     private let verified = Mutex<[String: [FileStamp]]>([:])
 
-    public init(paths: Paths) { self.paths = paths }
+    public init(paths: Paths, plugins: [String] = CNIInstaller.required) {
+        self.paths = paths
+        self.plugins = plugins
+    }
 
     /// Copies each plugin whose installed content differs from its source. Returns the names copied.
     /// A plugin vpcnet did not put there (another CNI's `ptp`) is first kept aside, so uninstall
@@ -42,7 +48,7 @@ public final class CNIInstaller: Sendable {
         try AtomicFile.makeDirectory(paths.binDirectory, mode: 0o755)
         var state = try readState()
         var copied: [String] = []
-        for name in Self.plugins {
+        for name in plugins {
             guard let source = paths.sourceDirectories.map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
                 throw CNIInstallError("cannot find the \(name) plugin in \(paths.sourceDirectories.joined(separator: ":"))")
             }
@@ -151,7 +157,10 @@ public struct CNIInstallError: Error, CustomStringConvertible {
 }
 
 /// The CNI network configuration: the standard `ptp` plugin (a veth per pod, host routes, no
-/// bridge) delegating IPAM to `vpcnet-ipam`, which asks the daemon over its socket.
+/// bridge) delegating IPAM to `vpcnet-ipam`, which asks the daemon over its socket; then, chained,
+/// the standard `portmap` (pods' `hostPort`s, from the runtime's `portMappings`) and `bandwidth`
+/// (the `kubernetes.io/ingress-bandwidth` and `egress-bandwidth` annotations, from the runtime's
+/// `bandwidth`) plugins, each as the daemon's settings say.
 public struct CNINetworkConfiguration: Sendable, Hashable {
     public var name = "vpcnet"
     public var cniVersion = "1.0.0"
@@ -161,6 +170,9 @@ public struct CNINetworkConfiguration: Sendable, Hashable {
     public var spoolDirectory: String
     /// The plugin's deadline for one call to the daemon.
     public var timeoutMilliseconds: Int = 10_000
+    public var hostPorts = true
+    /// Off by default, as the daemon's `bandwidth` setting.
+    public var bandwidth = false
 
     public init(mtu: UInt32, socketPath: String, spoolDirectory: String) {
         self.mtu = mtu
@@ -168,17 +180,23 @@ public struct CNINetworkConfiguration: Sendable, Hashable {
         self.spoolDirectory = spoolDirectory
     }
 
+    /// The plugins the conflist uses (and `loopback`, which runtimes use for `lo`).
+    public var plugins: [String] {
+        CNIInstaller.required + (hostPorts ? ["portmap"] : []) + (bandwidth ? ["bandwidth"] : [])
+    }
+
     public var conflist: String {
-        let document: [String: Any] = [
-            "cniVersion": cniVersion,
-            "name": name,
-            "plugins": [[
-                "type": "ptp",
-                "mtu": mtu,
-                "ipMasq": false,
-                "ipam": ["type": "vpcnet-ipam", "socket": socketPath, "spoolDir": spoolDirectory, "timeoutMilliseconds": timeoutMilliseconds],
-            ] as [String: Any]],
-        ]
+        var plugins: [[String: Any]] = [[
+            "type": "ptp",
+            "mtu": mtu,
+            "ipMasq": false,
+            "ipam": ["type": "vpcnet-ipam", "socket": socketPath, "spoolDir": spoolDirectory, "timeoutMilliseconds": timeoutMilliseconds],
+        ]]
+        // snat: hairpin and node-local connections to a hostPort are masqueraded (with portmap's
+        // own mark bit, 0x2000, clear of kube-proxy's and vpcnet's), as Amazon's VPC CNI has it.
+        if hostPorts { plugins.append(["type": "portmap", "capabilities": ["portMappings": true], "snat": true]) }
+        if bandwidth { plugins.append(["type": "bandwidth", "capabilities": ["bandwidth": true]]) }
+        let document: [String: Any] = ["cniVersion": cniVersion, "name": name, "plugins": plugins]
         let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
     }

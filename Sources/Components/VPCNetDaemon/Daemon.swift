@@ -51,11 +51,14 @@ public enum Daemon {
 
         let datapath = try await hostDatapath(configuration, logger: logger)
         let rescheduler = PodRescheduler(kube: kube, deletePods: configuration.deletePodsWithoutAddresses, logger: logger)
-        var settings = NodeAgentSettings(nodeName: configuration.nodeName, network: CNINetworkConfiguration(
-            mtu: configuration.datapath.mtu, socketPath: configuration.socketPath, spoolDirectory: configuration.spoolDirectory))
+        var network = CNINetworkConfiguration(mtu: configuration.datapath.mtu, socketPath: configuration.socketPath,
+                                              spoolDirectory: configuration.spoolDirectory)
+        network.hostPorts = configuration.hostPorts
+        network.bandwidth = configuration.bandwidthLimits
+        var settings = NodeAgentSettings(nodeName: configuration.nodeName, network: network)
         settings.resyncPeriod = configuration.resyncPeriod
         settings.hotplugTimeout = configuration.hotplugTimeout
-        let agent = NodeAgent(kube: kube, datapath: datapath, installer: CNIInstaller(paths: configuration.installerPaths),
+        let agent = NodeAgent(kube: kube, datapath: datapath, installer: CNIInstaller(paths: configuration.installerPaths, plugins: network.plugins),
                               delegate: AddressManagerDelegate(manager: manager, socketPath: configuration.socketPath, logger: logger),
                               settings: settings, logger: logger)
         let nodeName = configuration.nodeName

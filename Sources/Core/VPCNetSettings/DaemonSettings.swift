@@ -26,6 +26,12 @@ public struct DaemonConfiguration: Sendable {
     public var collectGrace: Duration = .seconds(120)
     public var resyncPeriod: Duration = .seconds(30)
     public var hotplugTimeout: Duration = .seconds(60)
+    /// Chain the `portmap` plugin (pods' `hostPort`s).
+    public var hostPorts = true
+    /// Chain the `bandwidth` plugin (the ingress/egress-bandwidth annotations). Off by default:
+    /// before containernetworking/plugins v1.9.1 it crashes on CHECK of a pod without a limit
+    /// (containernetworking/plugins#1221), and CRI-O runs CHECK.
+    public var bandwidthLimits = false
 
     public init(nodeName: String) { self.nodeName = nodeName }
 
@@ -62,10 +68,16 @@ public enum DaemonSettings {
                default: "the one with the primary ENI's MAC, else the default route's"),
         .value("external-snat", \.datapath.externalSNAT, .bool,
                help: "true when a NAT gateway translates pods' internet traffic: no SNAT on the node."),
+        .value("return-path-mark", \.datapath.connmark, .returnPathMark,
+               help: "The packet-mark bit that sends replies of connections that came in on the primary interface (NodePorts) back out of it; not kube-proxy's 0x4000 or 0x8000 (docs/host-network.md lists others' bits)."),
         .value("excluded-snat-cidrs", \.datapath.excludedSNATCIDRs, .cidrs,
                help: "Destinations besides the VPC that pods reach with their own address, e.g. peered networks (CIDR,CIDR)."),
         .value("metadata-access", \.datapath.metadata, .metadataAccess,
                help: "Pods' access to 169.254.169.254: blocked, allowed, or redirect:PORT (a node-local proxy such as kube2iam)."),
+        .value("host-ports", \.hostPorts, .bool,
+               help: "Chain the portmap plugin so pods' hostPorts work (false: they are ignored, as by most AWS CNIs)."),
+        .value("bandwidth", \.bandwidthLimits, .bool,
+               help: "Chain the bandwidth plugin so the kubernetes.io/ingress-bandwidth and egress-bandwidth pod annotations shape traffic (needs containernetworking/plugins v1.9.1+ with CRI-O: older ones crash on CHECK)."),
         .value("iptables-backend", \.iptablesBackend, .choice(["auto": nil, "nft": .nft, "legacy": .legacy]),
                help: "auto (the one the host's other tools use), nft or legacy."),
         .value("sysctl-dir", \.sysctlDirectory, .absolutePath,

@@ -25,8 +25,9 @@ public struct DatapathConfiguration: Sendable, Hashable {
     public var connmarkPriority: UInt32 = 7205
     /// `from <pod address> [to <VPC>] lookup <ENI table>`: leave through the ENI that owns the address.
     public var fromPodPriority: UInt32 = 7210
-    /// Connection mark for connections that entered through the primary interface (bit, also the mask).
-    public var connmark: UInt32 = 0x4000
+    /// Connection mark for connections that entered through the primary interface (bit, also the
+    /// mask), clear of kube-proxy's, Calico's and Cilium's bits (``FirewallMarks``).
+    public var connmark: UInt32 = FirewallMarks.defaultReturnPathMark
     /// A NAT gateway (or similar) translates pods' traffic to the internet: no SNAT on the node.
     public var externalSNAT = false
     /// Destinations treated like the VPC: never SNATed, routed through the pod's ENI.

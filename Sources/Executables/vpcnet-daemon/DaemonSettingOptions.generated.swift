@@ -15,8 +15,11 @@ struct DaemonSettingOptions: ParsableArguments {
     @Option(name: .customLong("mtu"), help: .init(DaemonSettings.table.help("mtu"))) var mtu: String?
     @Option(name: .customLong("primary-interface"), help: .init(DaemonSettings.table.help("primary-interface"))) var primaryInterface: String?
     @Option(name: .customLong("external-snat"), help: .init(DaemonSettings.table.help("external-snat"))) var externalSnat: String?
+    @Option(name: .customLong("return-path-mark"), help: .init(DaemonSettings.table.help("return-path-mark"))) var returnPathMark: String?
     @Option(name: .customLong("excluded-snat-cidrs"), help: .init(DaemonSettings.table.help("excluded-snat-cidrs"))) var excludedSnatCidrs: String?
     @Option(name: .customLong("metadata-access"), help: .init(DaemonSettings.table.help("metadata-access"))) var metadataAccess: String?
+    @Option(name: .customLong("host-ports"), help: .init(DaemonSettings.table.help("host-ports"))) var hostPorts: String?
+    @Option(name: .customLong("bandwidth"), help: .init(DaemonSettings.table.help("bandwidth"))) var bandwidth: String?
     @Option(name: .customLong("iptables-backend"), help: .init(DaemonSettings.table.help("iptables-backend"))) var iptablesBackend: String?
     @Option(name: .customLong("sysctl-dir"), help: .init(DaemonSettings.table.help("sysctl-dir"))) var sysctlDir: String?
     @Option(name: .customLong("cooldown"), help: .init(DaemonSettings.table.help("cooldown"))) var cooldown: String?
@@ -40,8 +43,11 @@ struct DaemonSettingOptions: ParsableArguments {
         if let mtu { flags["mtu"] = mtu }
         if let primaryInterface { flags["primary-interface"] = primaryInterface }
         if let externalSnat { flags["external-snat"] = externalSnat }
+        if let returnPathMark { flags["return-path-mark"] = returnPathMark }
         if let excludedSnatCidrs { flags["excluded-snat-cidrs"] = excludedSnatCidrs }
         if let metadataAccess { flags["metadata-access"] = metadataAccess }
+        if let hostPorts { flags["host-ports"] = hostPorts }
+        if let bandwidth { flags["bandwidth"] = bandwidth }
         if let iptablesBackend { flags["iptables-backend"] = iptablesBackend }
         if let sysctlDir { flags["sysctl-dir"] = sysctlDir }
         if let cooldown { flags["cooldown"] = cooldown }

@@ -37,6 +37,8 @@ public actor SimKubelet {
     private var starting: Set<String> = []
     private var backoff: [String: (attempt: Int, until: ContinuousClock.Instant)] = [:]
     private var reportedReady: Bool?
+    /// Each sandbox's pod as it was at ADD: its DEL gets the same runtimeConfig, as containerd's does.
+    private var sandboxes: [String: Pod] = [:]
 
     public init(kube: KubeClient, node: SimNode, names: SimNames, cnitool: String, pods: Informer<Pod>, logger: Logger) {
         self.kube = kube
@@ -107,6 +109,7 @@ public actor SimKubelet {
         do {
             _ = try? await Shell.run(["ip", "netns", "add", namespace])
             try await Shell.ip(namespace, "link", "set", "lo", "up")
+            sandboxes[uid] = pod
             let output = try await cni("add", namespace: namespace, pod: pod, uid: uid)
             guard let result = try? JSONValue(parsing: Array(output.utf8)), let address = result["ips"]?.arrayValue?.first?["address"]?.stringValue,
                   let ip = address.split(separator: "/").first.map(String.init) else {
@@ -127,6 +130,7 @@ public actor SimKubelet {
             await events.record(pod, .warning, reason: "FailedCreatePodSandBox", message: "Failed to create pod sandbox: \(error)")
             _ = try? await cni("del", namespace: namespace, pod: pod, uid: uid)
             _ = try? await Shell.run(["ip", "netns", "del", namespace])
+            sandboxes[uid] = nil
         }
     }
 
@@ -145,18 +149,20 @@ public actor SimKubelet {
 
     private func teardown(uid: String, namespace: String, podName: String) async {
         guard !namespace.isEmpty else { return }
-        var pod = Pod(name: podName, namespace: "default")
+        var pod = sandboxes.removeValue(forKey: uid) ?? Pod(name: podName, namespace: "default")
         pod.raw["metadata"]?["uid"] = .string(uid)
         _ = try? await cni("del", namespace: namespace, pod: pod, uid: uid)
         _ = try? await Shell.run(["ip", "netns", "del", namespace])
     }
 
-    /// libcni, as the container runtime calls it, from inside the node's namespace.
+    /// libcni, as the container runtime calls it, from inside the node's namespace, with the
+    /// runtimeConfig a CRI runtime passes (on DEL too, as containerd does).
     private func cni(_ command: String, namespace: String, pod: Pod, uid: String) async throws -> String {
-        try await Shell.run(["ip", "netns", "exec", node.namespace, "env", "CNI_PATH=\(node.cniBinDirectory)",
-                             "CNITOOL_CACHE_DIR=\(node.directory)/cni/cache", "K8S_POD_NAMESPACE=\(pod.namespace ?? "default")",
-                             "K8S_POD_NAME=\(pod.name)", "K8S_POD_UID=\(uid)",
-                             cnitool, command, node.conflist, SimNames.path(namespace), uid])
+        let capabilities = try SimRuntimeConfig.capabilityArgs(for: pod).map { ["CNITOOL_CAPABILITY_ARGS=\($0)"] } ?? []
+        return try await Shell.run(["ip", "netns", "exec", node.namespace, "env", "CNI_PATH=\(node.cniBinDirectory)",
+                                    "CNITOOL_CACHE_DIR=\(node.directory)/cni/cache", "K8S_POD_NAMESPACE=\(pod.namespace ?? "default")",
+                                    "K8S_POD_NAME=\(pod.name)", "K8S_POD_UID=\(uid)"] + capabilities
+                                    + [cnitool, command, node.conflist, SimNames.path(namespace), uid])
     }
 
     /// Pod UID → (namespace, address), for `status`.

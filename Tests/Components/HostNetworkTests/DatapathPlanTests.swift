@@ -13,7 +13,7 @@ import VPCNetSettings
         #expect(plan.links.map(\.table) == [7301, 7302] && plan.links.allSatisfy { $0.mtu == 9001 && $0.address.prefixLength == 32 })
         let rules = Set(plan.rules.map(\.description))
         #expect(rules == [
-            "7205: from all fwmark 0x4000 lookup 254",
+            "7205: from all fwmark 0x80 lookup 254",
             "7200: from all to 10.0.1.1/32 lookup 254", "7210: from 10.0.1.1/32 to 10.0.0.0/16 lookup 7301",
             "7200: from all to 10.0.1.2/32 lookup 254", "7210: from 10.0.1.2/32 to 10.0.0.0/16 lookup 7301",
             "7200: from all to 10.0.2.1/32 lookup 254", "7210: from 10.0.2.1/32 to 10.0.0.0/16 lookup 7302",

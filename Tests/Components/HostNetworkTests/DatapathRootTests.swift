@@ -40,7 +40,7 @@ struct DatapathRootTests {
                 "0: from all lookup local",
                 "100: from 192.168.7.0/24 lookup 100",
                 "7200: from all to 10.0.1.1/32 lookup main", "7200: from all to 10.0.1.2/32 lookup main", "7200: from all to 10.0.2.1/32 lookup main",
-                "7205: from all fwmark 0x4000/0x4000 lookup main",
+                "7205: from all fwmark 0x80/0x80 lookup main",
                 "7210: from 10.0.1.1/32 to 10.0.0.0/16 lookup 7301", "7210: from 10.0.1.2/32 to 10.0.0.0/16 lookup 7301",
                 "7210: from 10.0.2.1/32 to 10.0.0.0/16 lookup 7302",
                 "32766: from all lookup main", "32767: from all lookup default",

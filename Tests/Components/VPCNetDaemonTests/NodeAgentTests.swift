@@ -45,7 +45,7 @@ struct AgentFixture {
 
         let directory = Scratch.path("agent")
         try AtomicFile.makeDirectory(directory + "/source", mode: 0o755)
-        for plugin in CNIInstaller.plugins { try AtomicFile.write("#!/bin/sh\necho \(plugin)\n", to: "\(directory)/source/\(plugin)", mode: 0o755) }
+        for plugin in CNIInstaller.required { try AtomicFile.write("#!/bin/sh\necho \(plugin)\n", to: "\(directory)/source/\(plugin)", mode: 0o755) }
         var paths = CNIInstaller.Paths(sourceDirectories: [directory + "/missing", directory + "/source"], stateFile: directory + "/state/cni.json")
         paths.binDirectory = directory + "/bin"
         paths.confDirectory = directory + "/net.d"
@@ -200,7 +200,7 @@ struct AgentFixture {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try AtomicFile.makeDirectory(directory + "/source", mode: 0o755)
         try AtomicFile.makeDirectory(directory + "/bin", mode: 0o755)
-        for plugin in CNIInstaller.plugins { try AtomicFile.write("#!/bin/sh\necho \(plugin) 1\n", to: "\(directory)/source/\(plugin)", mode: 0o755) }
+        for plugin in CNIInstaller.required { try AtomicFile.write("#!/bin/sh\necho \(plugin) 1\n", to: "\(directory)/source/\(plugin)", mode: 0o755) }
         // Another CNI's loopback is already there.
         try AtomicFile.write("someone else's loopback", to: directory + "/bin/loopback", mode: 0o755)
         var paths = CNIInstaller.Paths(sourceDirectories: [directory + "/source"], stateFile: directory + "/cni.json")
@@ -222,6 +222,27 @@ struct AgentFixture {
         #expect(Set(removed) == [paths.conflistPath, directory + "/bin/vpcnet-ipam", directory + "/bin/ptp",
                                  directory + "/bin/loopback (the original put back)"])
         #expect(try AtomicFile.read(directory + "/bin/loopback") == Array("someone else's loopback".utf8), "another CNI's plugin is put back")
+    }
+
+    /// ptp with vpcnet-ipam, then portmap (on by default) and bandwidth (when asked for) with the
+    /// capabilities runtimes fill in (`portMappings`, `bandwidth`).
+    @Test func theConflistChainsPortmapAndBandwidthAsSet() throws {
+        var network = CNINetworkConfiguration(mtu: 9001, socketPath: "/run/vpcnet/ipam.sock", spoolDirectory: "/var/lib/vpcnet/spool")
+        #expect(network.hostPorts && !network.bandwidth)
+        network.bandwidth = true
+        func chain(_ network: CNINetworkConfiguration) throws -> [[String: Any]] {
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(network.conflist.utf8)) as? [String: Any])
+            return try #require(document["plugins"] as? [[String: Any]])
+        }
+        let plugins = try chain(network)
+        #expect(plugins.map { $0["type"] as? String } == ["ptp", "portmap", "bandwidth"])
+        #expect((plugins[1]["capabilities"] as? [String: Bool]) == ["portMappings": true] && plugins[1]["snat"] as? Bool == true)
+        #expect((plugins[2]["capabilities"] as? [String: Bool]) == ["bandwidth": true])
+        #expect(network.plugins == ["vpcnet-ipam", "ptp", "loopback", "portmap", "bandwidth"])
+        network.hostPorts = false
+        #expect(try chain(network).map { $0["type"] as? String } == ["ptp", "bandwidth"] && !network.plugins.contains("portmap"))
+        network.bandwidth = false
+        #expect(try chain(network).map { $0["type"] as? String } == ["ptp"] && network.plugins == CNIInstaller.required)
     }
 
     @Test func aMissingPluginIsAClearError() throws {

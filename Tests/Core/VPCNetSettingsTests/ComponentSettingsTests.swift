@@ -39,6 +39,19 @@ import VPCNetSettings
         #expect(configuration.stateDirectory == "/srv/vpcnet" && configuration.spoolDirectory == "/srv/vpcnet/spool")
     }
 
+    /// The default return-path mark shares no bit with kube-proxy's, Calico's or Cilium's marks;
+    /// an operator's choice is read in hex or decimal.
+    @Test func theReturnPathMarkStaysClearOfOthersMarks() throws {
+        let defaults = try DaemonConfiguration.resolve(flags: ["node-name": "n"], environment: [:], file: [:])
+        #expect(defaults.datapath.connmark == 0x80)
+        #expect(FirewallMarks.overlaps(defaults.datapath.connmark) == [])
+        #expect(defaults.datapath.connmark & (0x4000 | 0x8000) == 0, "kube-proxy's masquerade and drop bits")
+        let chosen = try DaemonConfiguration.resolve(flags: ["node-name": "n", "return-path-mark": "0x20"], environment: [:], file: [:])
+        #expect(chosen.datapath.connmark == 0x20)
+        #expect(try DaemonConfiguration.resolve(flags: ["node-name": "n", "return-path-mark": "64"], environment: [:], file: [:])
+            .datapath.connmark == 0x40)
+    }
+
     @Test(arguments: [
         ([String: String](), "node name is required"),
         (["node-name": "n", "mtu": "70000"], "--mtu: expected a whole number 576…9001"),
@@ -46,6 +59,10 @@ import VPCNetSettings
         (["node-name": "n", "state-dir": "relative/dir"], "expected an absolute path"),
         (["node-name": "n", "excluded-snat-cidrs": "10.0.0.0/33"], "is not an IPv4 CIDR"),
         (["node-name": "n", "iptables-backend": "ebpf"], "expected auto, nft or legacy"),
+        (["node-name": "n", "return-path-mark": "0x4000"], "0x4000 is kube-proxy's masquerade mark"),
+        (["node-name": "n", "return-path-mark": "32768"], "32768 is kube-proxy's and the kubelet's drop mark"),
+        (["node-name": "n", "return-path-mark": "0xc0"], "expected one mark bit such as 0x80"),
+        (["node-name": "n", "return-path-mark": "0x"], "expected one mark bit"),
     ])
     func badSettingsAreClearErrors(flags: [String: String], message: String) {
         #expect { try DaemonConfiguration.resolve(flags: flags, environment: [:], file: [:]) } throws: { "\($0)".contains(message) }

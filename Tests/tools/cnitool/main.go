@@ -3,7 +3,8 @@
 // result caching, prevResult for CHECK and DEL).
 //
 // Usage: cnitool add|check|del CONFLIST NETNS CONTAINER-ID [IFNAME]
-// Environment: CNI_PATH (plugin directories), CNITOOL_CACHE_DIR, K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID.
+// Environment: CNI_PATH (plugin directories), CNITOOL_CACHE_DIR, K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID,
+// CNITOOL_CAPABILITY_ARGS (a JSON object: the runtimeConfig a runtime passes, e.g. portMappings, bandwidth).
 // Prints ADD's result as JSON on stdout; on failure prints the error on stderr and exits 1
 // (the CNI error code, when there is one, as "code N: message").
 //
@@ -53,6 +54,11 @@ func main() {
 			{"K8S_POD_INFRA_CONTAINER_ID", containerID},
 			{"K8S_POD_UID", os.Getenv("K8S_POD_UID")},
 		},
+	}
+	if text := os.Getenv("CNITOOL_CAPABILITY_ARGS"); text != "" {
+		if err := json.Unmarshal([]byte(text), &rt.CapabilityArgs); err != nil {
+			fail(fmt.Errorf("CNITOOL_CAPABILITY_ARGS: %v", err))
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
