@@ -157,7 +157,7 @@ let package = Package(
         library("KubeSim", in: "Testbed", ["Kubernetes", "VPCNetCore", "HTTPServing", nioCore, nioHTTP1, nioSSL, x509, swiftASN1, crypto]),
         // The simulated cluster: VPC fabric, metadata service, nodes, scheduler and kubelets.
         library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore", "HTTPServing",
-                                              subprocess, logging, nioCore, nioHTTP1]),
+                                              subprocess, logging, nioCore, nioPosix, nioHTTP1]),
 
         // MARK: Support — what several test targets share
         // Tests/ mirrors Sources/: the tests of Sources/<role>/<target> are Tests/<role>/<target>Tests.

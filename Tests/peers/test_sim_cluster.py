@@ -251,6 +251,34 @@ def test_a_fragmented_subnet_gives_a_new_node_single_addresses_and_its_pods_work
     cluster.exec(pods[1]["metadata"]["name"], "ping", "-c", "1", "-W", "2", cluster.state["internetHost"])
 
 
+def test_pods_answer_on_their_ports_and_a_host_port_reaches_one_from_another_node(cluster_dir):
+    """The kubelet starts `vpcnet-sim serve` on each pod's containerPorts (TCP and UDP) and passes
+    its hostPorts to portmap as containerd does; pods sit on the nodes' pod ENIs (prefixes)."""
+    up(cluster_dir, "--nodes", "2")
+    cluster = Cluster(cluster_dir)
+    nodes = cluster.state["nodes"]
+    serving = [{"name": "app", "image": "agnhost", "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]}]
+    cluster.create_pods(1, "web", nodeName=nodes[0]["name"], containers=serving)
+    cluster.create_pods(1, "hp", nodeName=nodes[0]["name"],
+                        containers=[{"name": "app", "image": "agnhost", "ports": [{"containerPort": 80, "hostPort": 8080}]}])
+    cluster.create_pods(1, "client", nodeName=nodes[1]["name"])
+    for prefix in ["web", "hp", "client"]:
+        wait_for(f"{prefix} runs", lambda: cluster.running(f"app={prefix}"), timeout=120)
+    web, client = cluster.running("app=web")[0], cluster.running("app=client")[0]
+
+    def ask(target, *flags, check=True):
+        return cluster.exec("client-0", SIM, "ask", target, *flags, check=check)
+
+    wait_for("web-0 serves", lambda: ask(f"{web['status']['podIP']}:80", check=False).returncode == 0, timeout=30)
+    assert ask(f"{web['status']['podIP']}:80").stdout.strip() == f"web-0 saw {client['status']['podIP']}", "TCP, across nodes, source kept"
+    assert ask(f"{web['status']['podIP']}:53", "--udp").stdout.strip() == f"web-0 saw {client['status']['podIP']}"
+    host_port = f"{nodes[0]['primaryIP']}:8080"
+    wait_for("the hostPort answers", lambda: ask(host_port, check=False).returncode == 0, timeout=30)
+    assert ask(host_port).stdout.startswith("hp-0 saw "), "another node reaches the pod through its node's hostPort"
+    cluster.kubectl("delete", "pod", "hp-0", "--wait=true")
+    wait_for("DEL removed the mapping", lambda: ask(host_port, "--timeout", "1", check=False).returncode != 0, timeout=60)
+
+
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
     up(cluster_dir, "--nodes", "1", "--prefix-delegation", "off")
     cluster = Cluster(cluster_dir)

@@ -12,7 +12,7 @@ struct VPCNetSim: AsyncParsableCommand {
         commandName: "vpcnet-sim",
         abstract: "vpcnet on one machine: a simulated VPC, EC2 and Kubernetes, with vpcnet itself running for real.",
         subcommands: [UpCommand.self, AddNodeCommand.self, StatusCommand.self, ExecCommand.self, LogsCommand.self, DownCommand.self, DemoCommand.self,
-                      RunCommand.self, EC2Command.self, APIServerCommand.self])
+                      RunCommand.self, EC2Command.self, APIServerCommand.self, ServeCommand.self, AskCommand.self])
 }
 
 struct EC2Command: AsyncParsableCommand {

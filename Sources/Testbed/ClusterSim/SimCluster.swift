@@ -268,6 +268,7 @@ public final class SimCluster: Sendable {
                                                 kube: control.kube, fabric: fabric, vpcKubeconfig: vpc.kubeconfig)
             vpc.instances.withLock { $0[node.instanceID] = (node.instanceType, zone) }
             let kubelet = SimKubelet(kube: control.kube, node: node, names: cluster.names, cnitool: cluster.spec.cnitool, pods: pods,
+                                     podServer: (cluster.spec.binDirectory + "/vpcnet-sim", cluster.spec.stateDirectory),
                                      logger: cluster.logger)
             cluster.kubelets.withLock { $0[node.name] = kubelet }
             background.addTask { await kubelet.run() }

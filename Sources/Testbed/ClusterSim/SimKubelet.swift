@@ -40,12 +40,20 @@ public actor SimKubelet {
     /// Each sandbox's pod as it was at ADD: its DEL gets the same runtimeConfig, as containerd's does.
     private var sandboxes: [String: Pod] = [:]
 
-    public init(kube: KubeClient, node: SimNode, names: SimNames, cnitool: String, pods: Informer<Pod>, logger: Logger) {
+    /// `vpcnet-sim serve`, which answers on the pods' containerPorts, and the state directory its
+    /// command lines name (so `down` finds one that outlived its cluster).
+    let podServer: (executable: String, owner: String)?
+    /// Each running pod's server: a container, restarted when it exits.
+    private var servers: [String: ChildProcess] = [:]
+
+    public init(kube: KubeClient, node: SimNode, names: SimNames, cnitool: String, pods: Informer<Pod>,
+                podServer: (executable: String, owner: String)? = nil, logger: Logger) {
         self.kube = kube
         self.node = node
         self.names = names
         self.cnitool = cnitool
         self.pods = pods
+        self.podServer = podServer
         self.logger = logger
         events = EventRecorder(client: kube, component: "kubelet", logger: logger)
     }
@@ -122,6 +130,7 @@ public actor SimKubelet {
             }
             running[uid] = (namespace, pod.name, ip)
             backoff[uid] = nil
+            startServer(pod, uid: uid, namespace: namespace)
             await setRunning(pod, address: ip)
         } catch {
             let attempt = (backoff[uid]?.attempt ?? 0) + 1
@@ -147,7 +156,25 @@ public actor SimKubelet {
         }
     }
 
+    /// The pod's "container": `vpcnet-sim serve` on every declared containerPort, inside its namespace.
+    private func startServer(_ pod: Pod, uid: String, namespace: String) {
+        guard let podServer else { return }
+        let ports = (pod.raw.value(at: "spec.containers")?.arrayValue ?? []).flatMap { $0["ports"]?.arrayValue ?? [] }
+        let flags = ports.flatMap { port -> [String] in
+            guard case .int(let number)? = port["containerPort"] else { return [] }
+            return [(port["protocol"]?.stringValue ?? "TCP") == "UDP" ? "--udp" : "--tcp", String(number)]
+        }
+        guard !flags.isEmpty else { return }
+        let server = ChildProcess(name: "pod \(pod.name)",
+                                  arguments: ["/usr/bin/env", "ip", "netns", "exec", namespace, podServer.executable, "serve",
+                                              "--name", pod.name, "--owner", podServer.owner] + flags,
+                                  logPath: "\(node.directory)/pod-\(uid).log", logger: logger)
+        servers[uid] = server
+        Task { await server.supervise() }
+    }
+
     private func teardown(uid: String, namespace: String, podName: String) async {
+        if let server = servers.removeValue(forKey: uid) { await server.stop(grace: .seconds(1)) }
         guard !namespace.isEmpty else { return }
         var pod = sandboxes.removeValue(forKey: uid) ?? Pod(name: podName, namespace: "default")
         pod.raw["metadata"]?["uid"] = .string(uid)

@@ -1,0 +1,106 @@
+import NIOCore
+import NIOPosix
+
+/// What the simulator's kubelet runs inside a pod: on each declared `containerPort`, TCP or UDP, a
+/// server that answers with the pod's name and the address it saw the client come from (like the
+/// upstream e2e image agnhost's `serve-hostname` and `porter`), so a test asks "who answered, and
+/// whom did it see?". ``ask(host:port:udp:timeout:)`` is the client (`vpcnet-sim ask`).
+public enum PodServer {
+    /// Serves until cancelled. A port that cannot be bound is an error at once.
+    public static func serve(name: String, tcp: [Int], udp: [Int]) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var listeners: [NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>] = []
+        for port in tcp {
+            listeners.append(try await ServerBootstrap(group: group).serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: "0.0.0.0", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                })
+        }
+        var sockets: [NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>] = []
+        for port in udp {
+            sockets.append(try await DatagramBootstrap(group: group).bind(host: "0.0.0.0", port: port).flatMapThrowing { channel in
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+            }.get())
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask {
+                    try await listener.executeThenClose { connections in
+                        try await withThrowingDiscardingTaskGroup { each in
+                            for try await connection in connections {
+                                each.addTask {
+                                    let peer = connection.channel.remoteAddress?.ipAddress ?? "?"
+                                    try? await connection.executeThenClose { _, outbound in
+                                        try await outbound.write(ByteBuffer(string: answer(name, peer)))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for socket in sockets {
+                group.addTask {
+                    try await socket.executeThenClose { inbound, outbound in
+                        for try await datagram in inbound {
+                            let reply = ByteBuffer(string: answer(name, datagram.remoteAddress.ipAddress ?? "?"))
+                            try await outbound.write(AddressedEnvelope(remoteAddress: datagram.remoteAddress, data: reply))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func answer(_ name: String, _ peer: String) -> String { "\(name) saw \(peer)\n" }
+
+    /// Connects (TCP) or sends one datagram (UDP) and returns the answer, trimmed.
+    public static func ask(host: String, port: Int, udp: Bool, timeout: Duration) async throws -> String {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask { udp ? try await askUDP(host: host, port: port) : try await askTCP(host: host, port: port) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw PodServerError("no answer from \(host):\(port)\(udp ? "/udp" : "") within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private static func askTCP(host: String, port: Int) async throws -> String {
+        let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: host, port: port) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        return try await connection.executeThenClose { inbound, _ in
+            var text = ""
+            for try await buffer in inbound { text += String(buffer: buffer) }
+            return text.trimmingSuffix()
+        }
+    }
+
+    private static func askUDP(host: String, port: Int) async throws -> String {
+        let remote = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let socket = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "0.0.0.0", port: 0)
+            .flatMapThrowing { channel in
+                try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+            }.get()
+        return try await socket.executeThenClose { inbound, outbound in
+            try await outbound.write(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(string: "who?")))
+            for try await datagram in inbound { return String(buffer: datagram.data).trimmingSuffix() }
+            throw PodServerError("the socket to \(host):\(port)/udp closed without an answer")
+        }
+    }
+}
+
+public struct PodServerError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+private extension String {
+    func trimmingSuffix() -> String {
+        var text = self
+        while text.last?.isWhitespace == true { text.removeLast() }
+        return text
+    }
+}
