@@ -13,12 +13,18 @@ public enum ClusterDemo {
         public var detail: String
     }
 
-    /// Creates `count` pods (the image is ignored: the network is real), as `kubectl run` would.
+    /// The port every demo pod serves on, and the hostPort the first one takes.
+    static let servicePort = 80, hostPort = 8080
+
+    /// Creates `count` pods (the image is ignored: the network is real), as `kubectl run` would;
+    /// each serves on port 80 (the kubelet runs `vpcnet-sim serve`), the first on hostPort 8080 too.
     public static func createPods(_ kube: KubeClient, count: Int, prefix: String = "demo") async throws {
         for index in 0..<count {
             var pod = Pod(name: "\(prefix)-\(index)", namespace: "default")
             pod.raw["metadata"]?["labels"] = ["app": .string(prefix)]
-            pod.raw["spec"] = ["containers": [["name": "app", "image": "registry.k8s.io/pause:3.10"]]]
+            var port: JSONValue = ["containerPort": .int(Int64(servicePort))]
+            if index == 0 { port["hostPort"] = .int(Int64(hostPort)) }
+            pod.raw["spec"] = ["containers": [["name": "app", "image": "registry.k8s.io/agnhost:2.52", "ports": [port]]]]
             _ = try await kube.create(pod)
         }
     }
@@ -60,7 +66,8 @@ public enum ClusterDemo {
     }
 
     /// The connectivity matrix: pod↔pod on one node, across nodes and zones, pod→node,
-    /// pod→internet (through SNAT), pod→instance metadata (blocked), node→instance metadata.
+    /// pod→internet (through SNAT), who answers on a pod's port and on a hostPort, pod→instance
+    /// metadata (blocked), node→instance metadata.
     public static func connectivity(_ pods: [Pod], state: ClusterState) async -> [Check] {
         let names = SimNames(prefix: state.prefix)
         func namespace(_ pod: Pod) -> String { names.pod(pod.uid ?? "") }
@@ -86,6 +93,26 @@ public enum ClusterDemo {
             await ping("pod → node", from: first, to: node.primaryIP)
         }
         await ping("pod → internet (SNAT)", from: first, to: state.internetHost)
+        // Who answers on a pod's port, and on the first pod's hostPort through its node's address.
+        // This executable (vpcnet-sim) is the client; resolved here, not in the `ip` it runs under.
+        let client = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        func ask(_ name: String, from pod: Pod, to target: String, answer: String) async {
+            var said: String?
+            for attempt in 0..<5 where said == nil {
+                if attempt > 0 { try? await Task.sleep(for: .milliseconds(500)) }  // the pod's server may still be starting
+                said = try? await Shell.inNamespace(namespace(pod), [client, "ask", target]).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            checks.append(Check(name: name, from: pod.name, to: target, expected: true, passed: said?.hasPrefix(answer) == true,
+                                detail: said ?? "no answer"))
+        }
+        if let otherZone = pods.first(where: { zone($0) != zone(first) }) {
+            await ask("pod → pod, TCP :\(servicePort)", from: first, to: "\(otherZone.podIP ?? ""):\(servicePort)",
+                      answer: "\(otherZone.name) saw \(first.podIP ?? "")")
+        }
+        if let node = state.nodes.first(where: { $0.name == first.nodeName }),
+           let elsewhere = pods.first(where: { $0.nodeName != first.nodeName }) {
+            await ask("pod → hostPort, other node", from: elsewhere, to: "\(node.primaryIP):\(hostPort)", answer: "\(first.name) saw ")
+        }
         let metadata = "exec 3<>/dev/tcp/\(VPCFabric.metadataAddress)/80 && printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
         let fromPod = try? await Shell.inNamespace(namespace(first), ["timeout", "3", "bash", "-c", metadata])
         checks.append(Check(name: "pod → instance metadata (blocked)", from: first.name, to: VPCFabric.metadataAddress, expected: false,
