@@ -36,8 +36,8 @@ extension SettingFormat where Value == UInt32 {
     /// One packet-mark bit, `0x80` or `128`, clear of kube-proxy's bits (``FirewallMarks``).
     static var returnPathMark: Self {
         Self(parse: { (text, source) throws(ConfigurationError) in
-                 let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
-                 guard let mark = UInt32(digits, radix: text.lowercased().hasPrefix("0x") ? 16 : 10), mark.nonzeroBitCount == 1 else {
+                 let hex = text.lowercased().hasPrefix("0x")
+                 guard let mark = UInt32(hex ? String(text.dropFirst(2)) : text, radix: hex ? 16 : 10), mark.nonzeroBitCount == 1 else {
                      throw ConfigurationError("\(source): expected one mark bit such as 0x80, got \"\(text)\"")
                  }
                  if let clash = FirewallMarks.overlaps(mark).first(where: \.refused) {

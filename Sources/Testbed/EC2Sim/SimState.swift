@@ -150,9 +150,10 @@ struct SimState {
         guard var subnet = subnets[subnetID] else { throw .notFound("InvalidSubnetID.NotFound", subnetID, "subnet") }
         let reserved = Set(subnet.cidr.awsReservedAddresses)
         let kept = subnet.reservations.filter { $0.kind == .prefix }.flatMap { $0.cidr.subnets(prefixLength: 28) }
-        let open = subnet.cidr.subnets(prefixLength: 28).filter { prefix in !subnet.reservations.contains { $0.cidr.overlaps(prefix) } }
+        let candidates = !kept.isEmpty ? kept
+            : subnet.cidr.subnets(prefixLength: 28).filter { prefix in !subnet.reservations.contains { $0.cidr.overlaps(prefix) } }
         var result: [IPv4CIDR] = []
-        for prefix in kept.isEmpty ? open : kept where result.count < count {
+        for prefix in candidates where result.count < count {
             if prefix.addresses.allSatisfy({ !subnet.used.contains($0) && !reserved.contains($0) }) { result.append(prefix) }
         }
         guard result.count == count else {
