@@ -23,6 +23,10 @@ struct APIResource: Sendable {
               subresources: []),
         .init(name: "namespaces", singular: "namespace", kind: "Namespace", group: "", version: "v1", namespaced: false, shortNames: ["ns"],
               subresources: ["status"]),
+        .init(name: "services", singular: "service", kind: "Service", group: "", version: "v1", namespaced: true, shortNames: ["svc"],
+              subresources: ["status"]),
+        .init(name: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", group: "discovery.k8s.io", version: "v1", namespaced: true,
+              shortNames: [], subresources: []),
         .init(name: "leases", singular: "lease", kind: "Lease", group: "coordination.k8s.io", version: "v1", namespaced: true, shortNames: [],
               subresources: []),
         // What vpcnet's manifests hold, so they can be applied (and dry-run) here; stored and

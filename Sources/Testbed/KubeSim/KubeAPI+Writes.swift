@@ -1,5 +1,6 @@
 import Foundation
 import Kubernetes
+import Synchronization
 import VPCNetCore
 
 /// The write verbs: create (and a pod's binding), update, patch (three patch types and
@@ -22,8 +23,38 @@ extension KubeAPI {
         }
         if !call.resource.namespaced, object["metadata"]?["namespace"] != nil { object["metadata"]?["namespace"] = nil }
         try KubeValidation.validate(object, as: call.resource)
-        return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object,
-                                                     dryRun: call.dryRun))
+        let undo = try admit(&object, old: nil, call: call)
+        do {
+            return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object,
+                                                         dryRun: call.dryRun))
+        } catch {
+            undo()
+            throw error
+        }
+    }
+
+    /// The registry's part of a write: a Service gets its defaults and allocations (``ServiceRegistry``).
+    /// Returns what undoes the allocations' record if the write then fails.
+    func admit(_ object: inout JSONValue, old: JSONValue?, call: ResourceCall) throws(KubeStatusError) -> @Sendable () -> Void {
+        guard call.resource.name == "services", let name = object.value(at: "metadata.name")?.stringValue else { return {} }
+        return try services.admit(&object, old: old, key: "\(call.namespace ?? "")/\(name)", dryRun: call.dryRun)
+    }
+
+    /// Runs `change` as a store mutation, admitting its result, and undoes the admission if the write fails.
+    func mutateAdmitted(_ call: ResourceCall, name: String,
+                        _ change: (JSONValue) throws(KubeStatusError) -> JSONValue) throws(KubeStatusError) -> JSONValue {
+        let undo = Mutex<@Sendable () -> Void>({})
+        do {
+            return try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+                var result = try change(current)
+                let admitted = try admit(&result, old: current, call: call)
+                undo.withLock { $0 = admitted }
+                return result
+            }
+        } catch {
+            undo.withLock { $0 }()
+            throw error
+        }
     }
 
     /// `POST …/pods/NAME/binding`: the scheduler's decision.
@@ -50,7 +81,7 @@ extension KubeAPI {
             throw .badRequest("the name of the object (\(bodyName)) does not match the name in the URL (\(name))")
         }
         let hasStatus = call.resource.subresources.contains("status")
-        return .object(status: 200, try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+        return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
                expected != current.value(at: "metadata.resourceVersion")?.stringValue {
                 throw .conflict(call.resource.name, name)
@@ -77,7 +108,7 @@ extension KubeAPI {
         let patch = try call.decodedBody()
         let type = call.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
         let hasStatus = resource.subresources.contains("status")
-        return .object(status: 200, try store.mutate(resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+        return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             var patched: JSONValue
             switch type {
             case "application/merge-patch+json": patched = current.mergePatched(with: patch)
@@ -122,10 +153,16 @@ extension KubeAPI {
         if (try? store.get(call.resource.name, namespace: call.namespace, name: name)) == nil {
             applied["metadata"]?["name"] = .string(name)
             try KubeValidation.validate(applied, as: call.resource)
-            return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: applied,
-                                                         dryRun: call.dryRun))
+            let undo = try admit(&applied, old: nil, call: call)
+            do {
+                return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: applied,
+                                                             dryRun: call.dryRun))
+            } catch {
+                undo()
+                throw error
+            }
         }
-        return .object(status: 200, try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+        return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             var merged = current.strategicMergePatched(with: applied)
             if call.resource.subresources.contains("status") { merged["status"] = current["status"] }
             try KubeValidation.validate(merged, as: call.resource)
@@ -144,7 +181,9 @@ extension KubeAPI {
             uid = options.value(at: "preconditions.uid")?.stringValue
             version = options.value(at: "preconditions.resourceVersion")?.stringValue
         }
-        return .object(status: 200, try store.delete(call.resource.name, namespace: call.namespace, name: name, preconditionUID: uid,
-                                                    preconditionResourceVersion: version))
+        let deleted = try store.delete(call.resource.name, namespace: call.namespace, name: name, preconditionUID: uid,
+                                       preconditionResourceVersion: version)
+        if call.resource.name == "services" { services.release(key: "\(call.namespace ?? "")/\(name)") }
+        return .object(status: 200, deleted)
     }
 }

@@ -13,12 +13,15 @@ public struct KubeAPI: Sendable {
     /// Bearer tokens the API accepts; nil accepts every request (the default for local use).
     /// A verified client certificate is accepted too. `/_sim/tokens` replaces the set (rotation tests).
     public let tokens: SimTokens
+    /// Cluster IPs and node ports of Services.
+    public let services: ServiceRegistry
     /// Largest accepted request body; larger ones get `413`.
     public static let maxBodyBytes = 3 << 20
 
-    public init(store: KubeStore, tokens: Set<String>? = nil) {
+    public init(store: KubeStore, tokens: Set<String>? = nil, services: ServiceRegistry = ServiceRegistry()) {
         self.store = store
         self.tokens = SimTokens(tokens)
+        self.services = services
         for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             _ = try? store.create("namespaces", namespace: nil, object: ["apiVersion": "v1", "kind": "Namespace",
                                                                            "metadata": ["name": .string(namespace)], "status": ["phase": "Active"]])
