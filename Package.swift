@@ -155,9 +155,11 @@ let package = Package(
         library("EC2Sim", in: "Testbed", ["VPCNetCore", "AWSEC2", "HTTPServing", nioCore, nioHTTP1]),
         // A Kubernetes API server in memory: storage, watches, the REST API kubectl drives.
         library("KubeSim", in: "Testbed", ["Kubernetes", "VPCNetCore", "HTTPServing", nioCore, nioHTTP1, nioSSL, x509, swiftASN1, crypto]),
-        // The simulated cluster: VPC fabric, metadata service, nodes, scheduler and kubelets.
-        library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore", "HTTPServing",
-                                              subprocess, logging, nioCore, nioPosix, nioHTTP1]),
+        // kube-proxy's iptables mode for the simulated nodes: Services and EndpointSlices to its rule set.
+        library("ServiceProxy", in: "Testbed", ["Kubernetes", "VPCNetCore", crypto]),
+        // The simulated cluster: VPC fabric, metadata service, nodes, scheduler, endpoint slices, kubelets and service proxies.
+        library("ClusterSim", in: "Testbed", ["EC2Sim", "KubeSim", "ServiceProxy", "Kubernetes", "ControllerRuntime", "AWSEC2", "Netlink", "VPCNetCore",
+                                              "HTTPServing", subprocess, logging, nioCore, nioPosix, nioHTTP1]),
 
         // MARK: Support — what several test targets share
         // Tests/ mirrors Sources/: the tests of Sources/<role>/<target> are Tests/<role>/<target>Tests.
@@ -183,6 +185,8 @@ let package = Package(
         tests("VPCNetCtlTests", in: "Components", ["VPCNetCtl", "VPCNetContracts", "VPCNetCore", "TestSupport"]),
         tests("EC2SimTests", in: "Testbed", ["EC2Sim", "AWSEC2", propertyBased]),
         tests("KubeSimTests", in: "Testbed", ["KubeSim", "Kubernetes", "VPCNetCore", "TestSupport"]),
+        tests("ServiceProxyTests", in: "Testbed", ["ServiceProxy", "Kubernetes", "VPCNetCore"]),
+        tests("ClusterSimTests", in: "Testbed", ["ClusterSim", "ServiceProxy", "Kubernetes", "VPCNetCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,7 @@ import Kubernetes
 import KubeSim
 import Logging
 import NIOCore
+import ServiceProxy
 import Synchronization
 import VPCNetCore
 
@@ -73,7 +74,7 @@ public final class SimCluster: Sendable {
                 let vpc = try await serveInsideVPC(control, fabric: fabric, teardown: teardown)
                 startControllers(control)
                 let world = startScheduler(control, background: &background, teardown: teardown)
-                let launcher = NodeLauncher(cluster: self, control: control, network: network, fabric: fabric, vpc: vpc, pods: world.pods)
+                let launcher = NodeLauncher(cluster: self, control: control, network: network, fabric: fabric, vpc: vpc, world: world)
                 for index in 0..<spec.nodes {
                     update { $0.message = "launching node \(index + 1) of \(spec.nodes)" }
                     try await launcher.addNode(index: index, zone: spec.zones[index % spec.zones.count], background: &background)
@@ -202,17 +203,32 @@ public final class SimCluster: Sendable {
         }
     }
 
-    /// The scheduler and the informers it and the kubelets share. The kubelets' pods are stopped
-    /// (CNI DEL while the daemons still run) before anything else is let go.
+    /// What the simulated control plane's components and the nodes' kubelets and service proxies watch.
+    struct World: Sendable {
+        var pods: Informer<Pod>
+        var nodes: Informer<Node>
+        var services: Informer<Service>
+        var slices: Informer<EndpointSlice>
+    }
+
+    /// The scheduler, the endpoint-slice controller and the informers they, the kubelets and the
+    /// service proxies share. The kubelets' pods are stopped (CNI DEL while the daemons still run)
+    /// before anything else is let go.
     private func startScheduler(_ control: ControlPlane, background: inout ThrowingDiscardingTaskGroup<any Error>,
-                                teardown: Teardown) -> (pods: Informer<Pod>, nodes: Informer<Node>) {
-        let pods = Informer<Pod>(client: control.kube, logger: logger)
-        let nodes = Informer<Node>(client: control.kube, logger: logger)
-        background.addTask { await pods.run { _ in } }
-        background.addTask { await nodes.run { _ in } }
-        background.addTask { [logger] in await SimScheduler(kube: control.kube, pods: pods, nodes: nodes, logger: logger).run() }
+                                teardown: Teardown) -> World {
+        let world = World(pods: Informer(client: control.kube, logger: logger), nodes: Informer(client: control.kube, logger: logger),
+                          services: Informer(client: control.kube, logger: logger), slices: Informer(client: control.kube, logger: logger))
+        background.addTask { await world.pods.run { _ in } }
+        background.addTask { await world.nodes.run { _ in } }
+        background.addTask { await world.services.run { _ in } }
+        background.addTask { await world.slices.run { _ in } }
+        background.addTask { [logger] in await SimScheduler(kube: control.kube, pods: world.pods, nodes: world.nodes, logger: logger).run() }
+        background.addTask { [logger] in
+            await EndpointSliceController(kube: control.kube, services: world.services, slices: world.slices, pods: world.pods,
+                                          nodes: world.nodes, logger: logger).run()
+        }
         teardown.add { for kubelet in self.kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() } }
-        return (pods, nodes)
+        return world
     }
 
     private func waitForReadyNodes(_ nodes: Informer<Node>, kubeconfig: String) async throws {
@@ -259,7 +275,7 @@ public final class SimCluster: Sendable {
         let network: SimNetwork
         let fabric: VPCFabric
         let vpc: InsideVPC
-        let pods: Informer<Pod>
+        let world: World
 
         @discardableResult
         func addNode(index: Int, zone: String, background: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> SimNode {
@@ -267,11 +283,13 @@ public final class SimCluster: Sendable {
             let node = try await cluster.launch(index: index, zone: zone, subnet: subnet.id, group: network.groupID, ec2: control.ec2,
                                                 kube: control.kube, fabric: fabric, vpcKubeconfig: vpc.kubeconfig)
             vpc.instances.withLock { $0[node.instanceID] = (node.instanceType, zone) }
-            let kubelet = SimKubelet(kube: control.kube, node: node, names: cluster.names, cnitool: cluster.spec.cnitool, pods: pods,
+            let kubelet = SimKubelet(kube: control.kube, node: node, names: cluster.names, cnitool: cluster.spec.cnitool, pods: world.pods,
                                      podServer: (cluster.spec.binDirectory + "/vpcnet-sim", cluster.spec.stateDirectory),
                                      logger: cluster.logger)
             cluster.kubelets.withLock { $0[node.name] = kubelet }
             background.addTask { await kubelet.run() }
+            let proxy = SimServiceProxy(node: node, services: world.services, slices: world.slices, logger: cluster.logger)
+            background.addTask { await proxy.run() }
             cluster.update { $0.nodes.append(node) }
             return node
         }

@@ -8,6 +8,9 @@ enum ServiceDefaults {
         let type = service.value(at: "spec.type")?.stringValue ?? "ClusterIP"
         service["spec"]?["type"] = .string(type)
         if service.value(at: "spec.sessionAffinity") == nil { service["spec"]?["sessionAffinity"] = "None" }
+        if service.value(at: "spec.sessionAffinity") == "ClientIP", service.value(at: "spec.sessionAffinityConfig.clientIP.timeoutSeconds") == nil {
+            service["spec"]?["sessionAffinityConfig"] = ["clientIP": ["timeoutSeconds": 10800]]
+        }
         if var ports = service.value(at: "spec.ports")?.arrayValue {
             for index in ports.indices {
                 if ports[index]["protocol"] == nil { ports[index]["protocol"] = "TCP" }
@@ -96,6 +99,7 @@ enum ServiceValidation {
         if ports.isEmpty && type != "ExternalName" && clusterIP != "None" { problems.append("spec.ports: Required value") }
         var names: Set<String> = [], portKeys: Set<String> = [], nodePortKeys: Set<String> = []
         let external = type == "NodePort" || type == "LoadBalancer"
+        let externallyAccessible = external || (type == "ClusterIP" && !(spec["externalIPs"]?.arrayValue ?? []).isEmpty)
         for (index, port) in ports.enumerated() {
             let at = "spec.ports[\(index)]"
             let name = port["name"]?.stringValue ?? ""
@@ -131,7 +135,7 @@ enum ServiceValidation {
                 }
             }
         }
-        problems += policies(spec, type: type, external: external)
+        problems += policies(spec, type: type, external: externallyAccessible)
         if let old, let previous = old.value(at: "spec.clusterIP")?.stringValue, !previous.isEmpty,
            old.value(at: "spec.type")?.stringValue != "ExternalName", type != "ExternalName", clusterIP != previous {
             problems.append("spec.clusterIPs[0]: Invalid value: [\"\(clusterIP)\"]: may not change once set")
@@ -152,10 +156,14 @@ enum ServiceValidation {
             problems.append("spec.internalTrafficPolicy: Unsupported value: \"\(policy)\": supported values: \"Cluster\", \"Local\"")
         }
         switch spec["sessionAffinity"]?.stringValue ?? "None" {
-        case "None": break
-        // The API server accepts it; the simulator's service proxy copies kube-proxy's rules for
-        // `None` only, so a Service asking for affinity is refused rather than silently not given it.
-        case "ClientIP": problems.append("spec.sessionAffinity: Unsupported value: \"ClientIP\": the simulator's service proxy supports \"None\" only")
+        case "None":
+            if spec["sessionAffinityConfig"] != nil {
+                problems.append("spec.sessionAffinityConfig: Invalid value: must not be set when `sessionAffinity` is None")
+            }
+        case "ClientIP":
+            if case .int(let seconds)? = spec.value(at: "sessionAffinityConfig.clientIP.timeoutSeconds"), !(1...86400).contains(seconds) {
+                problems.append("spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: \(seconds): must be greater than 0 and less than 86400")
+            }
         case let other: problems.append("spec.sessionAffinity: Unsupported value: \"\(other)\": supported values: \"ClientIP\", \"None\"")
         }
         if let selector = spec["selector"], selector.objectValue?.values.allSatisfy({ $0.stringValue != nil }) != true {

@@ -79,7 +79,8 @@ import VPCNetCore
             (Self.service("d", ports: [["port": 80, "protocol": "ICMP"]]), "spec.ports[0].protocol: Unsupported value"),
             (Self.service("e", ports: [["port": 80, "nodePort": 30001]]), "may not be used when `type` is 'ClusterIP'"),
             (Self.service("f", extra: ["externalTrafficPolicy": "Local"]), "may only be set for externally-accessible services"),
-            (Self.service("g", extra: ["sessionAffinity": "ClientIP"]), "supports \"None\" only"),
+            (Self.service("g", extra: ["sessionAffinity": "ClientIP", "sessionAffinityConfig": ["clientIP": ["timeoutSeconds": 0]]]),
+             "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0"),
             (Self.service("h", type: "Ingress"), "spec.type: Unsupported value"),
             (Self.service("i", ports: [["port": 80, "targetPort": "Not_A_Name"]]), "spec.ports[0].targetPort: Invalid value"),
         ]
