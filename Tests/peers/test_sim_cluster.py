@@ -279,6 +279,103 @@ def test_pods_answer_on_their_ports_and_a_host_port_reaches_one_from_another_nod
     wait_for("DEL removed the mapping", lambda: ask(host_port, "--timeout", "1", check=False).returncode != 0, timeout=60)
 
 
+def test_services_through_kube_proxys_rules_reach_pods_across_nodes_and_zones_and_survive_the_daemon(cluster_dir):
+    """The simulator's service proxy writes kube-proxy's iptables rules (EKS's configuration) into
+    every node; vpcnet's datapath must carry what they DNAT: ClusterIP (TCP, UDP, hairpin),
+    NodePort from the internet and from another node with both traffic policies, and a connection
+    through a Service must outlive daemon restarts and a datapath reconcile."""
+    up(cluster_dir, "--nodes", "2")
+    cluster = Cluster(cluster_dir)
+    nodes = cluster.state["nodes"]
+    assert nodes[0]["zone"] != nodes[1]["zone"]
+    serving = [{"name": "app", "image": "agnhost", "ports": [{"name": "http", "containerPort": 8080}, {"containerPort": 53, "protocol": "UDP"}]}]
+    cluster.create_pods(1, "web", nodeName=nodes[0]["name"], containers=serving)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "labels": {"app": "web", "side": "far"}},
+                                                          "spec": {"nodeName": nodes[1]["name"], "containers": serving}}))
+    cluster.create_pods(1, "client", nodeName=nodes[0]["name"])
+    services = [
+        {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [
+            {"name": "http", "port": 80, "targetPort": "http"}, {"name": "dns", "port": 53, "protocol": "UDP"}]}},
+        {"metadata": {"name": "edge"}, "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"metadata": {"name": "edge-local"}, "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": "web"},
+                                                      "ports": [{"port": 80, "targetPort": 8080}]}},
+    ]
+    cluster.kubectl("apply", "-f", "-", input="\n".join(json.dumps({"apiVersion": "v1", "kind": "Service", **s}) for s in services))
+    for prefix, count in [("web", 2), ("client", 1)]:
+        wait_for(f"{prefix} runs", lambda: len(cluster.running(f"app={prefix}")) == count, timeout=120)
+    pods = {p["metadata"]["name"]: p["status"]["podIP"] for p in cluster.pods()}
+    svc = {s["metadata"]["name"]: s["spec"] for s in json.loads(cluster.kubectl("get", "svc", "-o", "json"))["items"]}
+    cluster_ip = svc["web"]["clusterIP"]
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network("172.20.0.0/16")
+    wait_for("the endpoint slice lists both pods", lambda: sorted(
+        e["addresses"][0] for sl in json.loads(cluster.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "json"))["items"]
+        for e in sl.get("endpoints", [])) == sorted([pods["web-0"], pods["web-1"]]), timeout=30)
+    inet = cluster.state["prefix"] + "-inet"
+
+    def ask(pod, target, *flags, check=True):
+        return cluster.exec(pod, SIM, "ask", target, "--timeout", "2", *flags, check=check)
+
+    def ask_from(namespace, target):
+        result = subprocess.run(["ip", "netns", "exec", namespace, SIM, "ask", target, "--timeout", "2"], capture_output=True, text=True, timeout=30)
+        return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
+
+    def answers(call, tries=24):
+        """Who answered (`NAME saw SOURCE` → {(NAME, SOURCE)}), over enough tries to meet every backend."""
+        return {tuple(line.split(" saw ")) for line in (call() for _ in range(tries)) if " saw " in line}
+
+    client = pods["client-0"]
+    wait_for("the cluster IP answers", lambda: ask("client-0", f"{cluster_ip}:80", check=False).returncode == 0, timeout=30)
+    # Same node and the other node (the other zone), source kept: no masquerade without --cluster-cidr, as on EKS.
+    assert answers(lambda: ask("client-0", f"{cluster_ip}:80").stdout.strip()) == {("web-0", client), ("web-1", client)}
+    assert answers(lambda: ask("client-0", f"{cluster_ip}:53", "--udp").stdout.strip()) == {("web-0", client), ("web-1", client)}
+    # Hairpin: a pod reaching itself through its Service is masqueraded (KUBE-SEP's -s rule) and answers.
+    assert "web-0" in {name for name, _ in answers(lambda: ask("web-0", f"{cluster_ip}:80").stdout.strip())}
+
+    node_port = {name: svc[name]["ports"][0]["nodePort"] for name in ["edge", "edge-local"]}
+    internet = cluster.state["internetHost"]
+    for node in nodes:
+        target = f"{node['primaryIP']}:{node_port['edge']}"
+        wait_for(f"NodePort on {node['name']}", lambda: " saw " in ask_from(inet, target), timeout=30)
+        seen = answers(lambda: ask_from(inet, target))
+        # Cluster policy: both backends, the client masqueraded to the node (so replies return through it).
+        assert {name for name, _ in seen} == {"web-0", "web-1"} and internet not in {source for _, source in seen}, seen
+        local = f"{node['primaryIP']}:{node_port['edge-local']}"
+        # Local policy: this node's pod only, on a secondary ENI, with the internet client's address, answered out of eth0.
+        expected = "web-0" if node is nodes[0] else "web-1"
+        assert answers(lambda: ask_from(inet, local), tries=6) == {(expected, internet)}
+    other_node = answers(lambda: ask_from(nodes[1]["namespace"], f"{nodes[0]['primaryIP']}:{node_port['edge']}"))
+    assert {name for name, _ in other_node} == {"web-0", "web-1"}, "another node reaches a NodePort"
+
+    # A connection through the Service to the pod in the other zone, held while both daemons are
+    # killed, come back, and a reconcile rewrites a chain someone flushed.
+    far = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "far"},
+           "spec": {"selector": {"side": "far"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(far))
+    far_ip = json.loads(cluster.kubectl("get", "svc", "far", "-o", "json"))["spec"]["clusterIP"]
+    wait_for("far answers", lambda: ask("client-0", f"{far_ip}:80", check=False).returncode == 0, timeout=30)
+    hold = subprocess.Popen([SIM, "exec", "--state-dir", cluster_dir, "client-0", "--", SIM, "ask", f"{far_ip}:80", "--hold", "12", "--timeout", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)
+    for node in nodes:
+        pid = cluster.daemon_pid(node["name"])
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the daemon is back", lambda: (cluster.daemon_pid(node["name"]) or pid) != pid, timeout=30)
+    subprocess.run(["ip", "netns", "exec", nodes[0]["namespace"], "iptables", "-t", "nat", "-F", "VPCNET-SNAT"], check=True)
+    cluster.kubectl("label", "node", nodes[0]["name"], "vpcnet-test/reconcile=now")  # a change of its Node runs a pass
+    wait_for("the reconcile restores the flushed chain", lambda: "-A VPCNET-SNAT" in subprocess.run(
+        ["ip", "netns", "exec", nodes[0]["namespace"], "iptables", "-t", "nat", "-S", "VPCNET-SNAT"], capture_output=True, text=True).stdout, timeout=30)
+    output, _ = hold.communicate(timeout=60)
+    assert hold.returncode == 0 and "held for 12.0 s" in output, output
+    assert ask("client-0", f"{cluster_ip}:80").returncode == 0, "kube-proxy's rules outlived the daemon's rewrite"
+
+    # Endpoints follow pods; a Service with none rejects at once (kube-proxy's REJECT), and a deleted Service's rules go.
+    cluster.kubectl("delete", "pod", "web-0", "web-1", "--wait=true")
+    wait_for("no endpoints: refused", lambda: "refused" in ask("client-0", f"{cluster_ip}:80", check=False).stderr, timeout=30)
+    cluster.kubectl("delete", "service", "web")
+    wait_for("the deleted Service's rules are gone", lambda: cluster_ip not in subprocess.run(
+        ["ip", "netns", "exec", nodes[0]["namespace"], "iptables-save"], capture_output=True, text=True).stdout, timeout=30)
+
+
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
     up(cluster_dir, "--nodes", "1", "--prefix-delegation", "off")
     cluster = Cluster(cluster_dir)

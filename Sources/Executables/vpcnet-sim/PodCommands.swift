@@ -27,11 +27,21 @@ struct AskCommand: AsyncParsableCommand {
     @Argument(help: "HOST:PORT") var target: String
     @Flag(help: "UDP instead of TCP.") var udp = false
     @Option(help: "Seconds to wait for the answer.") var timeout = 3.0
+    @Option(help: "Hold the TCP connection this many seconds, exchanging a line every 0.2 s; fail if an echo is late or it breaks.")
+    var hold: Double?
 
     func run() async throws {
         guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65_535).contains(port) else {
             throw ValidationError("expected HOST:PORT, got \(target)")
         }
-        print(try await PodServer.ask(host: String(target[..<colon]), port: port, udp: udp, timeout: .milliseconds(Int(timeout * 1000))))
+        let host = String(target[..<colon]), timeout = Duration.milliseconds(Int(timeout * 1000))
+        guard let hold else {
+            print(try await PodServer.ask(host: host, port: port, udp: udp, timeout: timeout))
+            return
+        }
+        guard !udp, hold > 0 else { throw ValidationError("--hold is for TCP, and takes a positive number of seconds") }
+        let held = try await PodServer.hold(host: host, port: port, duration: .milliseconds(Int(hold * 1000)), interval: .milliseconds(200),
+                                            timeout: timeout)
+        print("\(held.answer), held for \(hold) s: \(held.echoes) echoes")
     }
 }
