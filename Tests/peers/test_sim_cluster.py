@@ -117,7 +117,8 @@ def test_the_demo_passes_every_check():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     for check in ["pod → pod, same node", "pod → pod, other zone", "pod → node", "pod → internet (SNAT)", "pod → pod, TCP :80",
-                  "pod → hostPort, other node", "pod → instance metadata (blocked)", "node → instance metadata"]:
+                  "pod → hostPort, other node", "pod → Service, TCP :80", "pod → Service, UDP :53",
+                  "internet → NodePort (Local, source kept)", "pod → instance metadata (blocked)", "node → instance metadata"]:
         assert re.search(rf"✓ {re.escape(check)}", output), output
     assert "✗" not in output
     assert len(re.findall(r"^demo-\d+ ", output, re.M)) == 40

@@ -206,10 +206,11 @@ struct DemoCommand: AsyncParsableCommand {
             let kube = try ClusterControl.client(state)
             print("\nCreating \(pods) pods through the Kubernetes API…")
             try await ClusterDemo.createPods(kube, count: pods)
+            let services = try await ClusterDemo.createServices(kube)
             let running = try await ClusterDemo.waitRunning(kube, count: pods) { print("  \($0) of \(pods) running") }
             print("\n" + ClusterDemo.table(running, state: state, enis: try await ClusterDemo.enis(kube)))
             print("\nConnectivity:")
-            let checks = await ClusterDemo.connectivity(running, state: state)
+            let checks = await ClusterDemo.connectivity(running, state: state, services: services)
             print(ClusterDemo.matrix(checks))
             failed = checks.contains { !$0.passed }
             try? await kube.shutdown()

@@ -1,5 +1,6 @@
 import Foundation
 import Kubernetes
+import ServiceProxy
 import VPCNetCore
 
 /// The demo's steps, shared by `vpcnet-sim demo` and the end-to-end tests.
@@ -13,20 +14,45 @@ public enum ClusterDemo {
         public var detail: String
     }
 
-    /// The port every demo pod serves on, and the hostPort the first one takes.
-    static let servicePort = 80, hostPort = 8080
+    /// The ports every demo pod serves on (TCP and UDP), and the hostPort the first one takes.
+    static let servicePort = 80, udpPort = 53, hostPort = 8080
 
     /// Creates `count` pods (the image is ignored: the network is real), as `kubectl run` would;
-    /// each serves on port 80 (the kubelet runs `vpcnet-sim serve`), the first on hostPort 8080 too.
+    /// each serves on TCP 80 and UDP 53 (the kubelet runs `vpcnet-sim serve`), the first on hostPort 8080 too.
     public static func createPods(_ kube: KubeClient, count: Int, prefix: String = "demo") async throws {
         for index in 0..<count {
             var pod = Pod(name: "\(prefix)-\(index)", namespace: "default")
             pod.raw["metadata"]?["labels"] = ["app": .string(prefix)]
             var port: JSONValue = ["containerPort": .int(Int64(servicePort))]
             if index == 0 { port["hostPort"] = .int(Int64(hostPort)) }
-            pod.raw["spec"] = ["containers": [["name": "app", "image": "registry.k8s.io/agnhost:2.52", "ports": [port]]]]
+            let udp: JSONValue = ["containerPort": .int(Int64(udpPort)), "protocol": "UDP"]
+            pod.raw["spec"] = ["containers": [["name": "app", "image": "registry.k8s.io/agnhost:2.52", "ports": [port, udp]]]]
             _ = try await kube.create(pod)
         }
+    }
+
+    /// The demo's Services: `demo` (ClusterIP, TCP 80 and UDP 53) and `demo-edge` (NodePort,
+    /// `externalTrafficPolicy: Local`), both in front of every demo pod.
+    public struct Services: Sendable {
+        public var clusterIP: String
+        public var nodePort: Int
+    }
+
+    public static func createServices(_ kube: KubeClient, prefix: String = "demo") async throws -> Services {
+        func service(_ name: String, _ spec: JSONValue) -> Service {
+            Service(raw: ["apiVersion": "v1", "kind": "Service", "metadata": ["name": .string(name), "namespace": "default"], "spec": spec])
+        }
+        let cluster = try await kube.create(service(prefix, [
+            "selector": ["app": .string(prefix)],
+            "ports": [["name": "http", "port": .int(Int64(servicePort))], ["name": "dns", "port": .int(Int64(udpPort)), "protocol": "UDP"]],
+        ]))
+        let edge = try await kube.create(service("\(prefix)-edge", [
+            "type": "NodePort", "externalTrafficPolicy": "Local", "selector": ["app": .string(prefix)], "ports": [["port": .int(Int64(servicePort))]],
+        ]))
+        guard let ip = cluster.clusterIP, let nodePort = edge.ports.first?.nodePort else {
+            throw ClusterControl.Failure("the API gave the demo's Services no cluster IP or node port")
+        }
+        return Services(clusterIP: ip, nodePort: nodePort)
     }
 
     /// Waits until every pod with the label `app=prefix` runs with an address.
@@ -66,9 +92,10 @@ public enum ClusterDemo {
     }
 
     /// The connectivity matrix: pod↔pod on one node, across nodes and zones, pod→node,
-    /// pod→internet (through SNAT), who answers on a pod's port and on a hostPort, pod→instance
+    /// pod→internet (through SNAT), who answers on a pod's port, on a hostPort, on the Services'
+    /// cluster IP (TCP, UDP) and NodePort (from the internet, its address kept), pod→instance
     /// metadata (blocked), node→instance metadata.
-    public static func connectivity(_ pods: [Pod], state: ClusterState) async -> [Check] {
+    public static func connectivity(_ pods: [Pod], state: ClusterState, services: Services? = nil) async -> [Check] {
         let names = SimNames(prefix: state.prefix)
         func namespace(_ pod: Pod) -> String { names.pod(pod.uid ?? "") }
         func zone(_ pod: Pod) -> String { state.nodes.first { $0.name == pod.nodeName }?.zone ?? "" }
@@ -96,14 +123,19 @@ public enum ClusterDemo {
         // Who answers on a pod's port, and on the first pod's hostPort through its node's address.
         // This executable (vpcnet-sim) is the client; resolved here, not in the `ip` it runs under.
         let client = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        func ask(_ name: String, from pod: Pod, to target: String, answer: String) async {
+        func ask(_ name: String, from pod: Pod, to target: String, answer: String, udp: Bool = false) async {
+            await ask(name, in: namespace(pod), called: pod.name, to: target, answer: answer, udp: udp)
+        }
+        func ask(_ name: String, in namespace: String, called: String, to target: String, answer: String, udp: Bool = false,
+                 suffix: String = "") async {
             var said: String?
             for attempt in 0..<5 where said == nil {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(500)) }  // the pod's server may still be starting
-                said = try? await Shell.inNamespace(namespace(pod), [client, "ask", target]).trimmingCharacters(in: .whitespacesAndNewlines)
+                said = try? await Shell.inNamespace(namespace, [client, "ask", target] + (udp ? ["--udp"] : []))
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            checks.append(Check(name: name, from: pod.name, to: target, expected: true, passed: said?.hasPrefix(answer) == true,
-                                detail: said ?? "no answer"))
+            checks.append(Check(name: name, from: called, to: target, expected: true,
+                                passed: said.map { $0.hasPrefix(answer) && $0.hasSuffix(suffix) } == true, detail: said ?? "no answer"))
         }
         if let otherZone = pods.first(where: { zone($0) != zone(first) }) {
             await ask("pod → pod, TCP :\(servicePort)", from: first, to: "\(otherZone.podIP ?? ""):\(servicePort)",
@@ -112,6 +144,15 @@ public enum ClusterDemo {
         if let node = state.nodes.first(where: { $0.name == first.nodeName }),
            let elsewhere = pods.first(where: { $0.nodeName != first.nodeName }) {
             await ask("pod → hostPort, other node", from: elsewhere, to: "\(node.primaryIP):\(hostPort)", answer: "\(first.name) saw ")
+        }
+        if let services {
+            let prefix = first.name.split(separator: "-").dropLast().joined(separator: "-") + "-"
+            await ask("pod → Service, TCP :\(servicePort)", from: first, to: "\(services.clusterIP):\(servicePort)", answer: prefix)
+            await ask("pod → Service, UDP :\(udpPort)", from: first, to: "\(services.clusterIP):\(udpPort)", answer: prefix, udp: true)
+            if let node = state.nodes.first(where: { $0.name == first.nodeName }) {
+                await ask("internet → NodePort (Local, source kept)", in: names.internet, called: "internet",
+                          to: "\(node.primaryIP):\(services.nodePort)", answer: prefix, suffix: " saw \(state.internetHost)")
+            }
         }
         let metadata = "exec 3<>/dev/tcp/\(VPCFabric.metadataAddress)/80 && printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
         let fromPod = try? await Shell.inNamespace(namespace(first), ["timeout", "3", "bash", "-c", metadata])
