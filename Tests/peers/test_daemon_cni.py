@@ -99,7 +99,7 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
     conflist = json.load(open(node.conflist))
     assert [p["type"] for p in conflist["plugins"]] == ["ptp", "portmap", "bandwidth"]
     assert all(os.access(os.path.join(node.bin, p), os.X_OK) for p in ["portmap", "bandwidth"])
-    pod, client = f"vpcnet-hp-{os.getpid()}", f"vpcnet-hpc-{os.getpid()}"
+    pod, client, other = f"vpcnet-hp-{os.getpid()}", f"vpcnet-hpc-{os.getpid()}", f"vpcnet-hp2-{os.getpid()}"
     run("ip", "netns", "add", pod)
     run("ip", "netns", "add", client)
     server = None
@@ -128,6 +128,26 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
         assert "CNI-HOSTPORT-DNAT" in saved and f"--to-destination {address}:80" in saved
         qdiscs = run("ip", "netns", "exec", node.netns, "tc", "qdisc", "show").stdout
         assert "tbf" in qdiscs and "8Mbit" in qdiscs, qdiscs
+        # A second pod asking for the same hostPort is refused by the daemon (portmap would map
+        # it over the first); nothing is allocated or mapped for it, and the runtime's DEL is clean.
+        # The same port number over UDP is another port.
+        stub = IPAMStub(node.socket, node.directory)
+        run("ip", "netns", "add", other)
+
+        def mappings():
+            return [line for line in run("ip", "netns", "exec", node.netns, "iptables-save", "-t", "nat").stdout.splitlines() if "--to-destination" in line]
+
+        before = mappings()
+        same = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}
+        taken = node.cnitool("add", f"/var/run/netns/{other}", "hp2", capabilities=same, in_node=True, check=False)
+        assert taken.returncode != 0 and "hostPort 8080/tcp is already taken on this node by pod default/hp1" in taken.stdout + taken.stderr, taken
+        assert [a.attachment.container_id for a in stub.status().allocations] == ["hp1"]
+        assert [(p.port, p.protocol) for p in stub.status().allocations[0].host_ports] == [(8080, "tcp")]
+        node.cnitool("del", f"/var/run/netns/{other}", "hp2", capabilities=same, in_node=True)
+        assert mappings() == before, "nothing was mapped for the refused pod"
+        udp = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "udp"}]}
+        node.cnitool("add", f"/var/run/netns/{other}", "hp2", capabilities=udp, in_node=True)
+        node.cnitool("del", f"/var/run/netns/{other}", "hp2", capabilities=udp, in_node=True)
         node.cnitool("del", f"/var/run/netns/{pod}", "hp1", capabilities=capabilities, in_node=True)
         assert ask(client, "10.0.0.10", 8080, source="198.51.100.7") is None, "DEL removed the mapping"
         assert f"{address}:80" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
@@ -135,8 +155,8 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
         if server:
             server.kill()
             server.wait()
-        run("ip", "netns", "del", pod, check=False)
-        run("ip", "netns", "del", client, check=False)
+        for namespace in [pod, client, other]:
+            run("ip", "netns", "del", namespace, check=False)
 
 
 @pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0"])

@@ -229,3 +229,30 @@ def test_https_refuses_clients_that_do_not_trust_its_ca(cluster):
     context = ssl.create_default_context(cafile=os.path.join(directory, "certificate-authority-data"))
     assert raw((url, context), "/api/v1/nodes")[0] == 401
     assert raw((url, context), "/api/v1/nodes", headers={"Authorization": "Bearer peer-token"})[0] == 200
+
+
+def test_kubectl_gets_tables_services_and_scales(cluster):
+    """`kubectl get` asks for server-side Tables: the columns a real API server prints. Services get
+    their cluster IP and node ports from the simulator's registry; `kubectl scale` uses the scale subresource."""
+    _, kubectl, _ = cluster
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "edge"},
+               "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30080}]}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "a", "image": "agnhost"}]}}}}
+    kubectl("create", "-f", "-", input="\n".join(json.dumps(d) for d in [service, deployment]))
+    kubectl("create", "-f", "-", input=POD)
+    services = kubectl("get", "svc", "edge").stdout.splitlines()
+    assert services[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"], services
+    name, kind, cluster_ip, external, ports, _ = services[1].split()
+    assert (name, kind, external, ports) == ("edge", "NodePort", "<none>", "80:30080/TCP") and cluster_ip.startswith("172.20.")
+    assert kubectl("get", "pods").stdout.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert kubectl("get", "pods", "-o", "wide").stdout.splitlines()[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert kubectl("get", "deploy").stdout.splitlines()[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    both = kubectl("get", "svc,endpointslices").stdout
+    assert "service/edge" in both and "NAME" in both
+    assert kubectl("scale", "deployment/web", "--replicas=4").stdout.strip() == "deployment.apps/web scaled"
+    scaled = json.loads(kubectl("get", "deploy", "web", "-o", "json").stdout)
+    assert scaled["spec"]["replicas"] == 4 and scaled["metadata"]["generation"] == 2
+    taken = kubectl("create", "-f", "-", input=json.dumps({**service, "metadata": {"name": "again"}}), check=False)
+    assert taken.returncode != 0 and "provided port is already allocated" in taken.stderr

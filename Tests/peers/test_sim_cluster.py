@@ -377,6 +377,71 @@ def test_services_through_kube_proxys_rules_reach_pods_across_nodes_and_zones_an
         ["ip", "netns", "exec", nodes[0]["namespace"], "iptables-save"], capture_output=True, text=True).stdout, timeout=30)
 
 
+def test_deployments_make_service_backends_scale_and_roll_and_a_daemonset_runs_on_every_node(cluster_dir):
+    """The simulated control plane's workload controllers, driven with kubectl as on a real cluster:
+    a Deployment's ReplicaSet makes the pods a Service sends to; `kubectl scale`, `rollout restart`
+    and `rollout status` work; a DaemonSet's pods run on every node."""
+    up(cluster_dir, "--nodes", "2")
+    cluster = Cluster(cluster_dir)
+    labels = {"app": "web"}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"replicas": 3, "selector": {"matchLabels": labels},
+                           "template": {"metadata": {"labels": labels},
+                                        "spec": {"containers": [{"name": "app", "image": "agnhost", "ports": [{"name": "http", "containerPort": 8080}]}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": "http"}]}}
+    daemon_set = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "kube-system"},
+                  "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                           "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "a", "image": "agent"}]}}}}
+    cluster.kubectl("apply", "-f", "-", input="\n".join(json.dumps(d) for d in [deployment, service, daemon_set]))
+    assert "successfully rolled out" in cluster.kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+    sets = json.loads(cluster.kubectl("get", "rs", "-o", "json"))["items"]
+    assert len(sets) == 1 and sets[0]["metadata"]["ownerReferences"][0]["name"] == "web"
+    pods = cluster.running("app=web")
+    assert len(pods) == 3 and all(p["metadata"]["ownerReferences"][0]["name"] == sets[0]["metadata"]["name"] for p in pods)
+    assert all(p["metadata"]["labels"]["pod-template-hash"] == sets[0]["metadata"]["labels"]["pod-template-hash"] for p in pods)
+
+    cluster.create_pods(1, "client")
+    wait_for("client runs", lambda: cluster.running("app=client"), timeout=60)
+    cluster_ip = json.loads(cluster.kubectl("get", "svc", "web", "-o", "json"))["spec"]["clusterIP"]
+
+    def backends(tries=30):
+        seen = set()
+        for _ in range(tries):
+            result = cluster.exec("client-0", SIM, "ask", f"{cluster_ip}:80", "--timeout", "2", check=False)
+            if result.returncode == 0:
+                seen.add(result.stdout.split(" saw ")[0])
+        return seen
+
+    names = {p["metadata"]["name"] for p in pods}
+    wait_for("the Service reaches every replica", lambda: backends() == names, timeout=60)
+
+    cluster.kubectl("scale", "deployment/web", "--replicas=5")
+    wait_for("5 replicas", lambda: len(cluster.running("app=web")) == 5, timeout=60)
+    assert "successfully rolled out" in cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+
+    cluster.kubectl("rollout", "restart", "deployment/web")
+    assert "successfully rolled out" in cluster.kubectl("rollout", "status", "deployment/web", "--timeout=180s")
+    sets = json.loads(cluster.kubectl("get", "rs", "-o", "json"))["items"]
+    replicas = sorted((s["metadata"]["annotations"]["deployment.kubernetes.io/revision"], s["spec"]["replicas"]) for s in sets)
+    assert replicas == [("1", 0), ("2", 5)], replicas
+    renewed = {p["metadata"]["name"] for p in cluster.running("app=web")}
+    assert len(renewed) == 5 and not renewed & names, "every pod was replaced"
+    wait_for("the Service follows the new pods", lambda: backends() <= renewed and backends(), timeout=60)
+
+    nodes = {n["name"] for n in cluster.state["nodes"]}
+    agents = wait_for("an agent on every node", lambda: (lambda pods: {p["spec"]["nodeName"] for p in pods} == nodes and pods)(
+        [p for p in json.loads(cluster.kubectl("get", "pods", "-n", "kube-system", "-l", "app=agent", "-o", "json"))["items"]
+         if p.get("status", {}).get("phase") == "Running"]), timeout=60)
+    assert len(agents) == len(nodes)
+    status = json.loads(cluster.kubectl("get", "ds", "agent", "-n", "kube-system", "-o", "json"))["status"]
+    assert status["desiredNumberScheduled"] == len(nodes)
+
+    cluster.kubectl("delete", "deployment", "web")
+    wait_for("the garbage collector removes the ReplicaSets and their pods",
+             lambda: not json.loads(cluster.kubectl("get", "rs", "-o", "json"))["items"] and not cluster.pods("app=web"), timeout=60)
+
+
 def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
     up(cluster_dir, "--nodes", "1", "--prefix-delegation", "off")
     cluster = Cluster(cluster_dir)

@@ -17,6 +17,10 @@ public struct IPAMConfiguration: Sendable, Hashable {
     public var previousResult: JSONValue?
     /// `cni.dev/valid-attachments` of GC.
     public var validAttachments: [ValidAttachment]
+    /// The pod's `hostPort`s: `runtimeConfig.portMappings`, which reach the IPAM plugin when its
+    /// main plugin (`ptp`) declares the `portMappings` capability (it passes its whole
+    /// configuration on), so the daemon can refuse a port another pod on the node holds.
+    public var hostPorts: [HostPort] = []
 
     public struct ValidAttachment: Sendable, Hashable {
         public var containerID: String
@@ -57,6 +61,7 @@ public struct IPAMConfiguration: Sendable, Hashable {
         default: throw CNIError(.invalidConfiguration, "ipam.timeoutMilliseconds must be a whole number of milliseconds, 1…600000")
         }
         previousResult = document["prevResult"]
+        hostPorts = try Self.hostPorts(document.value(at: "runtimeConfig.portMappings"))
         validAttachments = []
         if let list = document["cni.dev/valid-attachments"] {
             guard case .array(let entries) = list else { throw CNIError(.invalidConfiguration, "cni.dev/valid-attachments must be a list") }
@@ -67,6 +72,27 @@ public struct IPAMConfiguration: Sendable, Hashable {
                 validAttachments.append(ValidAttachment(containerID: id, interface: interface))
             }
         }
+    }
+
+    /// `portMappings` as the CNI conventions define them: `hostPort`, `containerPort`, `protocol`
+    /// (`tcp` when left out), optional `hostIP`. IPv6 host addresses are not the IPv4 node's concern.
+    static func hostPorts(_ mappings: JSONValue?) throws(CNIError) -> [HostPort] {
+        guard let mappings else { return [] }
+        guard case .array(let entries) = mappings else { throw CNIError(.invalidConfiguration, "runtimeConfig.portMappings must be a list") }
+        var ports: [HostPort] = []
+        for entry in entries {
+            guard case .int(let port)? = entry["hostPort"], (1...65_535).contains(port) else {
+                throw CNIError(.invalidConfiguration, "each of runtimeConfig.portMappings needs a hostPort in 1…65535", details: entry.serialized())
+            }
+            let proto = (entry["protocol"]?.stringValue ?? "tcp").lowercased()
+            guard ["tcp", "udp", "sctp"].contains(proto) else {
+                throw CNIError(.invalidConfiguration, "runtimeConfig.portMappings: protocol \(proto) is not tcp, udp or sctp")
+            }
+            let hostIP = entry["hostIP"]?.stringValue ?? ""
+            if hostIP.contains(":") { continue }
+            ports.append(HostPort(port: Int(port), protocol: proto, hostIP: hostIP == "0.0.0.0" ? "" : hostIP))
+        }
+        return ports
     }
 
     /// The first IPv4 address of the previous result (`ips[].address`, without its prefix).

@@ -66,6 +66,13 @@ public struct IPAMPlugin {
                         $0.name = env.arguments["K8S_POD_NAME"] ?? ""
                         $0.uid = env.arguments["K8S_POD_UID"] ?? ""
                     }
+                    $0.hostPorts = configuration.hostPorts.map { port in
+                        .with {
+                            $0.port = UInt32(port.port)
+                            $0.protocol = port.protocol
+                            $0.hostIp = port.hostIP
+                        }
+                    }
                 })
             } catch {
                 throw Self.cniError(error, doing: "allocate an address")
@@ -151,6 +158,7 @@ public struct IPAMPlugin {
             case .resourceExhausted: return CNIError(.noFreeAddress, message)
             case .unavailable: return CNIError(.tryAgainLater, message)
             case .notFound: return CNIError(.unknownContainer, message)
+            case .alreadyExists: return CNIError(.daemonRefused, message)
             default: return CNIError(.daemonRefused, "cannot \(what): \(message)")
             }
         case .protocolViolation:

@@ -46,9 +46,9 @@ public actor AddressManager {
         return dropped
     }
 
-    public func add(_ key: AttachmentKey, pod: PodReference) throws -> (Allocation, AddressSource) {
+    public func add(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = []) throws -> (Allocation, AddressSource) {
         var next = pool
-        let (allocation, source, changed) = try next.allocate(key, pod: pod, now: now())
+        let (allocation, source, changed) = try next.allocate(key, pod: pod, hostPorts: hostPorts, now: now())
         if changed { try store.save(next, now: now()) }
         pool = next
         return (allocation, source)

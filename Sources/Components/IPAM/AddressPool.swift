@@ -14,12 +14,17 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case exhausted(total: Int, coolingDown: Int)
     /// The node's addresses are not known yet.
     case notConfigured
+    /// Another attachment on this node holds a `hostPort` the attachment asks for.
+    case hostPortTaken(HostPort, by: Allocation)
 
     public var description: String {
         switch self {
         case .exhausted(let total, let cooling):
             "no free address on this node: \(total - cooling) of \(total) in use, \(cooling) cooling down before reuse"
         case .notConfigured: "the node's addresses are not configured yet"
+        case .hostPortTaken(let port, let holder):
+            "hostPort \(port) is already taken on this node by "
+                + (holder.pod.isEmpty ? "attachment \(holder.key)" : "pod \(holder.pod.namespace)/\(holder.pod.name)")
         }
     }
 }
@@ -78,17 +83,24 @@ public struct AddressPool: Hashable, Sendable {
     /// The attachment's address and where it comes from: the one it holds, or the best free one.
     /// `changed` tells whether the state changed (and so must be persisted). An attachment whose
     /// address the pool may not hand out now (its ENI's interface is missing) gets `notConfigured`.
-    public mutating func allocate(_ key: AttachmentKey, pod: PodReference,
+    /// `hostPorts` are the node ports its `hostPort`s take: refused (`hostPortTaken`, nothing
+    /// allocated) when another attachment holds one, since `portmap` itself does not check.
+    public mutating func allocate(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = [],
                                   now: Int64) throws(PoolError) -> (allocation: Allocation, source: AddressSource, changed: Bool) {
         guard isConfigured else { throw .notConfigured }
         if let existing = allocations[key] {
             guard let source = sources[existing.address] else { throw .notConfigured }
             return (existing, source, false)
         }
+        for holder in allocations.values.sorted(by: { $0.key < $1.key }) {
+            if let port = hostPorts.first(where: { wanted in holder.hostPorts.contains { $0.collides(with: wanted) } }) {
+                throw .hostPortTaken(port, by: holder)
+            }
+        }
         guard let address = bestFree(now: now), let source = sources[address] else {
             throw .exhausted(total: sources.count, coolingDown: coolingDown(now: now))
         }
-        let allocation = Allocation(key: key, pod: pod, address: address, allocatedAt: now)
+        let allocation = Allocation(key: key, pod: pod, address: address, allocatedAt: now, hostPorts: hostPorts.sorted())
         allocations[key] = allocation
         return (allocation, source, true)
     }

@@ -186,12 +186,16 @@ public struct CNINetworkConfiguration: Sendable, Hashable {
     }
 
     public var conflist: String {
-        var plugins: [[String: Any]] = [[
+        var ptp: [String: Any] = [
             "type": "ptp",
             "mtu": mtu,
             "ipMasq": false,
             "ipam": ["type": "vpcnet-ipam", "socket": socketPath, "spoolDir": spoolDirectory, "timeoutMilliseconds": timeoutMilliseconds],
-        ]]
+        ]
+        // ptp ignores the port mappings; it hands its configuration to vpcnet-ipam, which gives
+        // them to the daemon: two pods on a node cannot take one hostPort (portmap would let them).
+        if hostPorts { ptp["capabilities"] = ["portMappings": true] }
+        var plugins: [[String: Any]] = [ptp]
         // snat: hairpin and node-local connections to a hostPort are masqueraded (with portmap's
         // own mark bit, 0x2000, clear of kube-proxy's and vpcnet's), as Amazon's VPC CNI has it.
         if hostPorts { plugins.append(["type": "portmap", "capabilities": ["portMappings": true], "snat": true]) }

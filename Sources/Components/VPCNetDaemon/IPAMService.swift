@@ -28,9 +28,10 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
     public func add(request: Vpcnet_Ipam_V1_AddRequest, context: ServerContext) async throws -> Vpcnet_Ipam_V1_AddResponse {
         let key = try Self.key(request.attachment)
         let pod = PodReference(namespace: request.pod.namespace, name: request.pod.name, uid: request.pod.uid)
+        let hostPorts = try Self.hostPorts(request.hostPorts)
         let started = ContinuousClock.now
         do {
-            let (allocation, source) = try await manager.add(key, pod: pod)
+            let (allocation, source) = try await manager.add(key, pod: pod, hostPorts: hostPorts)
             Metrics.Timer(label: "vpcnet_ipam_allocation_duration_seconds", preferredDisplayUnit: .seconds).record(duration: ContinuousClock.now - started)
             Self.count("add", "ok")
             return .with {
@@ -48,6 +49,9 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
             case .notConfigured:
                 Self.count("add", "not_configured")
                 throw RPCError(code: .unavailable, message: error.description)
+            case .hostPortTaken:
+                Self.count("add", "host_port_taken")
+                throw RPCError(code: .alreadyExists, message: error.description)
             }
         } catch {
             Self.count("add", "error")
@@ -115,6 +119,13 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
                     }
                     $0.address = allocation.address.description
                     $0.allocatedUnixSeconds = allocation.allocatedAt / 1000
+                    $0.hostPorts = allocation.hostPorts.map { port in
+                        .with {
+                            $0.port = UInt32(port.port)
+                            $0.protocol = port.protocol
+                            $0.hostIp = port.hostIP
+                        }
+                    }
                 }
             }
         }
@@ -122,6 +133,18 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
 
     static func count(_ operation: String, _ result: String) {
         Counter(label: "vpcnet_ipam_requests_total", dimensions: [("operation", operation), ("result", result)]).increment()
+    }
+
+    /// The request's host ports, checked: a port in 1…65535, a protocol, an IPv4 host address or none.
+    static func hostPorts(_ ports: [Vpcnet_Ipam_V1_HostPort]) throws -> [HostPort] {
+        try ports.map { port in
+            let proto = port.protocol.lowercased()
+            guard (1...65_535).contains(port.port), ["tcp", "udp", "sctp"].contains(proto),
+                  port.hostIp.isEmpty || IPv4Address(port.hostIp) != nil else {
+                throw RPCError(code: .invalidArgument, message: "invalid host port \(port.hostIp.isEmpty ? "" : port.hostIp + ":")\(port.port)/\(port.protocol)")
+            }
+            return HostPort(port: Int(port.port), protocol: proto, hostIP: port.hostIp)
+        }
     }
 
     static func key(_ attachment: Vpcnet_Ipam_V1_Attachment) throws -> AttachmentKey {

@@ -209,24 +209,41 @@ public final class SimCluster: Sendable {
         var nodes: Informer<Node>
         var services: Informer<Service>
         var slices: Informer<EndpointSlice>
+        var deployments: Informer<Deployment>
+        var replicaSets: Informer<ReplicaSet>
+        var daemonSets: Informer<DaemonSet>
     }
 
-    /// The scheduler, the endpoint-slice controller and the informers they, the kubelets and the
-    /// service proxies share. The kubelets' pods are stopped (CNI DEL while the daemons still run)
+    /// The scheduler, the controllers (endpoint slices, Deployments, ReplicaSets, DaemonSets, the
+    /// garbage collector's part they need) and the informers they, the kubelets and the service
+    /// proxies share. The kubelets' pods are stopped (CNI DEL while the daemons still run)
     /// before anything else is let go.
     private func startScheduler(_ control: ControlPlane, background: inout ThrowingDiscardingTaskGroup<any Error>,
                                 teardown: Teardown) -> World {
         let world = World(pods: Informer(client: control.kube, logger: logger), nodes: Informer(client: control.kube, logger: logger),
-                          services: Informer(client: control.kube, logger: logger), slices: Informer(client: control.kube, logger: logger))
+                          services: Informer(client: control.kube, logger: logger), slices: Informer(client: control.kube, logger: logger),
+                          deployments: Informer(client: control.kube, logger: logger), replicaSets: Informer(client: control.kube, logger: logger),
+                          daemonSets: Informer(client: control.kube, logger: logger))
         background.addTask { await world.pods.run { _ in } }
         background.addTask { await world.nodes.run { _ in } }
         background.addTask { await world.services.run { _ in } }
         background.addTask { await world.slices.run { _ in } }
+        background.addTask { await world.deployments.run { _ in } }
+        background.addTask { await world.replicaSets.run { _ in } }
+        background.addTask { await world.daemonSets.run { _ in } }
         background.addTask { [logger] in await SimScheduler(kube: control.kube, pods: world.pods, nodes: world.nodes, logger: logger).run() }
         background.addTask { [logger] in
             await EndpointSliceController(kube: control.kube, services: world.services, slices: world.slices, pods: world.pods,
                                           nodes: world.nodes, logger: logger).run()
         }
+        background.addTask { [logger] in
+            await DeploymentController(kube: control.kube, deployments: world.deployments, replicaSets: world.replicaSets, logger: logger).run()
+        }
+        background.addTask { [logger] in await ReplicaSetController(kube: control.kube, replicaSets: world.replicaSets, pods: world.pods, logger: logger).run() }
+        background.addTask { [logger] in
+            await DaemonSetController(kube: control.kube, daemonSets: world.daemonSets, pods: world.pods, nodes: world.nodes, logger: logger).run()
+        }
+        background.addTask { [logger] in await GarbageCollector(kube: control.kube, pods: world.pods, replicaSets: world.replicaSets, logger: logger).run() }
         teardown.add { for kubelet in self.kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() } }
         return world
     }

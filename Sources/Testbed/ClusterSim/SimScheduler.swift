@@ -28,6 +28,7 @@ public final class SimScheduler: Sendable {
         var best: (name: String, load: Int)?
         for node in nodes.sorted(by: { $0.name < $1.name }) {
             guard node.isReady else { reasons["node not ready", default: 0] += 1; continue }
+            guard Self.fits(pod, on: node) else { reasons["didn't match Pod's node affinity/selector", default: 0] += 1; continue }
             let blocking = node.taints.filter { ($0.effect == .noSchedule || $0.effect == .noExecute) && !pod.tolerates($0) }
             if let taint = blocking.first { reasons["untolerated taint {\(taint.key)}", default: 0] += 1; continue }
             let load = pods.count { $0.nodeName == node.name && !["Succeeded", "Failed"].contains($0.phase ?? "") }
@@ -38,6 +39,19 @@ public final class SimScheduler: Sendable {
         if let best { return (best.name, "") }
         let text = reasons.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         return (nil, "0/\(nodes.count) nodes are available: \(text).")
+    }
+
+    /// `spec.nodeSelector` and required node affinity (`matchExpressions` on labels, `matchFields`
+    /// on `metadata.name`): a node fits if every selector label matches and any term does.
+    static func fits(_ pod: Pod, on node: Node) -> Bool {
+        let selector = (pod.raw.value(at: "spec.nodeSelector")?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        guard selector.allSatisfy({ node.labels[$0.key] == $0.value }) else { return false }
+        guard let terms = pod.raw.value(at: "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")?.arrayValue,
+              !terms.isEmpty else { return true }
+        return terms.contains { term in
+            (term["matchExpressions"]?.arrayValue ?? []).allSatisfy { LabelMatching.matchesExpression($0, value: $0["key"]?.stringValue.flatMap { node.labels[$0] }) }
+                && (term["matchFields"]?.arrayValue ?? []).allSatisfy { $0["key"] == "metadata.name" && LabelMatching.matchesExpression($0, value: node.name) }
+        }
     }
 
     public func run() async {

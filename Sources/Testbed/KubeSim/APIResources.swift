@@ -29,8 +29,9 @@ struct APIResource: Sendable {
               shortNames: [], subresources: []),
         .init(name: "leases", singular: "lease", kind: "Lease", group: "coordination.k8s.io", version: "v1", namespaced: true, shortNames: [],
               subresources: []),
-        // What vpcnet's manifests hold, so they can be applied (and dry-run) here; stored and
-        // checked (``KubeValidation``), never acted on.
+        // What vpcnet's manifests hold, so they can be applied (and dry-run) here, and the
+        // workloads; checked (``KubeValidation``). The simulated cluster's controllers act on the
+        // workloads (Deployments, ReplicaSets, DaemonSets); the API server alone only stores them.
         .init(name: "serviceaccounts", singular: "serviceaccount", kind: "ServiceAccount", group: "", version: "v1", namespaced: true,
               shortNames: ["sa"], subresources: []),
         .init(name: "clusterroles", singular: "clusterrole", kind: "ClusterRole", group: "rbac.authorization.k8s.io", version: "v1",
@@ -42,7 +43,9 @@ struct APIResource: Sendable {
         .init(name: "rolebindings", singular: "rolebinding", kind: "RoleBinding", group: "rbac.authorization.k8s.io", version: "v1",
               namespaced: true, shortNames: [], subresources: []),
         .init(name: "deployments", singular: "deployment", kind: "Deployment", group: "apps", version: "v1", namespaced: true,
-              shortNames: ["deploy"], subresources: ["status"]),
+              shortNames: ["deploy"], subresources: ["status", "scale"]),
+        .init(name: "replicasets", singular: "replicaset", kind: "ReplicaSet", group: "apps", version: "v1", namespaced: true,
+              shortNames: ["rs"], subresources: ["status", "scale"]),
         .init(name: "daemonsets", singular: "daemonset", kind: "DaemonSet", group: "apps", version: "v1", namespaced: true,
               shortNames: ["ds"], subresources: ["status"]),
         .init(name: "poddisruptionbudgets", singular: "poddisruptionbudget", kind: "PodDisruptionBudget", group: "policy", version: "v1",
@@ -67,8 +70,10 @@ struct APIResource: Sendable {
             ])
             for sub in resource.subresources {
                 let verbs: JSONValue = sub == "binding" ? ["create"] : ["get", "patch", "update"]
-                entries.append(["name": .string("\(resource.name)/\(sub)"), "singularName": "", "namespaced": .bool(resource.namespaced),
-                                "kind": .string(sub == "binding" ? "Binding" : resource.kind), "verbs": verbs])
+                var entry: JSONValue = ["name": .string("\(resource.name)/\(sub)"), "singularName": "", "namespaced": .bool(resource.namespaced),
+                                        "kind": .string(["binding": "Binding", "scale": "Scale"][sub] ?? resource.kind), "verbs": verbs]
+                if sub == "scale" { entry["group"] = "autoscaling"; entry["version"] = "v1" }
+                entries.append(entry)
             }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(resources[0].groupVersion),

@@ -6,6 +6,7 @@ import VPCNetCore
 extension KubeAPI {
     func get(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
         guard let name = call.name else { throw call.notSupported }
+        if call.subresource == "scale" { return try scale(call, name: name) }
         return .object(status: 200, try store.get(call.resource.name, namespace: call.namespace, name: name))
     }
 

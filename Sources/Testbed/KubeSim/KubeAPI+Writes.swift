@@ -33,9 +33,11 @@ extension KubeAPI {
         }
     }
 
-    /// The registry's part of a write: a Service gets its defaults and allocations (``ServiceRegistry``).
+    /// The registry's part of a write: workloads get their defaults and generation
+    /// (``WorkloadDefaults``), a Service its defaults and allocations (``ServiceRegistry``).
     /// Returns what undoes the allocations' record if the write then fails.
     func admit(_ object: inout JSONValue, old: JSONValue?, call: ResourceCall) throws(KubeStatusError) -> @Sendable () -> Void {
+        WorkloadDefaults.apply(&object, old: old, resource: call.resource.name, subresource: call.subresource)
         guard call.resource.name == "services", let name = object.value(at: "metadata.name")?.stringValue else { return {} }
         return try services.admit(&object, old: old, key: "\(call.namespace ?? "")/\(name)", dryRun: call.dryRun)
     }
@@ -74,6 +76,7 @@ extension KubeAPI {
 
     func update(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
         guard let name = call.name else { throw call.notSupported }
+        if call.subresource == "scale" { return try scale(call, name: name) }
         let sub = call.subresource
         let object = try call.decodedBody()
         try call.checkKind(object)
@@ -103,6 +106,7 @@ extension KubeAPI {
 
     func patch(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
         guard let name = call.name else { throw call.notSupported }
+        if call.subresource == "scale" { return try scale(call, name: name) }
         if call.subresource == nil, call.contentType.hasPrefix("application/apply-patch+yaml") { return try apply(call, name: name) }
         let sub = call.subresource, resource = call.resource
         let patch = try call.decodedBody()

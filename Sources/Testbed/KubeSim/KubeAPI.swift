@@ -38,10 +38,13 @@ public struct KubeAPI: Sendable {
         public var bearerToken: String?
         public var verifiedClientCertificate: Bool
         public var userAgent: String?
-        public init(bearerToken: String? = nil, verifiedClientCertificate: Bool = false, userAgent: String? = nil) {
+        /// The `Accept` header: a `Table` is sent to a client that asks for one first (``KubeTables``).
+        public var accept: String?
+        public init(bearerToken: String? = nil, verifiedClientCertificate: Bool = false, userAgent: String? = nil, accept: String? = nil) {
             self.bearerToken = bearerToken
             self.verifiedClientCertificate = verifiedClientCertificate
             self.userAgent = userAgent
+            self.accept = accept
         }
     }
 
@@ -74,7 +77,16 @@ public struct KubeAPI: Sendable {
             }
             var call = ResourceCall(request: routed, method: method, query: query, contentType: contentType ?? "", body: body)
             call.methodHasVerb = request != nil
-            return try route(call)
+            let reply = try route(call)
+            guard KubeTables.wantsTable(caller.accept), let request, request.subresource == nil else { return reply }
+            if request.verb == .watch, case .watch(let events, let timeout) = reply {
+                return .watch(KubeTables.tables(of: events, resource: request.resource, includeObject: query["includeObject"]), timeout: timeout)
+            }
+            guard [.get, .list].contains(request.verb), case .object(200, let object) = reply else { return reply }
+            let objects = request.verb == .list ? object["items"]?.arrayValue ?? [] : [object]
+            let metadata: JSONValue = request.verb == .list ? object["metadata"] ?? [:] : ["resourceVersion": object.value(at: "metadata.resourceVersion") ?? ""]
+            return .object(status: 200, KubeTables.table(resource: request.resource, objects: objects, listMetadata: metadata,
+                                                         includeObject: query["includeObject"]))
         } catch {
             return .object(status: error.code, error.status)
         }
@@ -160,11 +172,15 @@ struct ResourceCall: Sendable {
     }
 
     func checkKind(_ object: JSONValue) throws(KubeStatusError) {
-        if let kind = object["kind"]?.stringValue, kind != resource.kind {
-            throw .badRequest("the body is a \(kind), not a \(resource.kind)")
+        try checkKind(object, kind: resource.kind, groupVersion: resource.groupVersion)
+    }
+
+    func checkKind(_ object: JSONValue, kind expected: String, groupVersion: String) throws(KubeStatusError) {
+        if let kind = object["kind"]?.stringValue, kind != expected {
+            throw .badRequest("the body is a \(kind), not a \(expected)")
         }
-        if let apiVersion = object["apiVersion"]?.stringValue, apiVersion != resource.groupVersion {
-            throw .badRequest("apiVersion \(apiVersion) does not match \(resource.groupVersion)")
+        if let apiVersion = object["apiVersion"]?.stringValue, apiVersion != groupVersion {
+            throw .badRequest("apiVersion \(apiVersion) does not match \(groupVersion)")
         }
     }
 

@@ -101,7 +101,8 @@ extension KubeAPIServer {
         let components = URLComponents(string: uri)
         var query: [String: String] = [:]
         for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
-        var caller = KubeAPI.Caller(verifiedClientCertificate: request.verifiedClientCertificate, userAgent: request.headers.first(name: "user-agent"))
+        var caller = KubeAPI.Caller(verifiedClientCertificate: request.verifiedClientCertificate, userAgent: request.headers.first(name: "user-agent"),
+                                    accept: request.headers.first(name: "accept"))
         if let authorization = request.headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") {
             caller.bearerToken = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }

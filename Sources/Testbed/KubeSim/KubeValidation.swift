@@ -13,7 +13,7 @@ enum KubeValidation {
             problems.append("metadata.name: Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'")
         }
         switch resource.kind {
-        case "Deployment", "DaemonSet": problems += workload(object)
+        case "Deployment", "ReplicaSet", "DaemonSet": problems += workload(object)
         case "ClusterRole", "Role": problems += rules(object)
         case "ClusterRoleBinding", "RoleBinding": problems += binding(object)
         case "PodDisruptionBudget": problems += disruptionBudget(object)

@@ -14,7 +14,9 @@ final class ScriptedDaemon: IPAMBackend, @unchecked Sendable {
     var requests: [String] = []
 
     func add(_ request: Vpcnet_Ipam_V1_AddRequest) throws(IPAMCallError) -> Vpcnet_Ipam_V1_AddResponse {
-        requests.append("add \(request.attachment.containerID) pod=\(request.pod.namespace)/\(request.pod.name)/\(request.pod.uid)")
+        let ports = request.hostPorts.map { "\($0.hostIp.isEmpty ? "" : $0.hostIp + ":")\($0.port)/\($0.protocol)" }
+        requests.append("add \(request.attachment.containerID) pod=\(request.pod.namespace)/\(request.pod.name)/\(request.pod.uid)"
+                        + (ports.isEmpty ? "" : " hostPorts=\(ports.joined(separator: ","))"))
         if let failure { throw failure }
         return .with {
             $0.address = "10.0.1.5"
@@ -62,6 +64,17 @@ final class ScriptedDaemon: IPAMBackend, @unchecked Sendable {
         let legacy = version.hasPrefix("0.")
         #expect(outcome.output == "{\"cniVersion\":\"\(version)\",\"dns\":{},\"ips\":[{\"address\":\"10.0.1.5/20\",\"gateway\":\"10.0.0.11\"\(legacy ? ",\"version\":\"4\"" : "")}],\"routes\":[{\"dst\":\"0.0.0.0/0\"}]}")
         #expect(daemon.requests == ["add abc pod=default/web-1/"], "the pod comes from CNI_ARGS; an empty value is a value")
+    }
+
+    @Test func theRuntimesPortMappingsGoToTheDaemonAndARefusalIsACNIError() throws {
+        let mappings = #","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},{"hostPort":53,"containerPort":53,"protocol":"udp","hostIP":"10.0.0.10"},{"hostPort":9,"containerPort":9,"hostIP":"::1"}]}"#
+        #expect(run("ADD", extra: mappings).exitCode == 0)
+        #expect(daemon.requests == ["add abc pod=default/web-1/ hostPorts=8080/tcp,10.0.0.10:53/udp"], "an IPv6 host address is not the IPv4 node's")
+        #expect(run("ADD", extra: #","runtimeConfig":{"portMappings":[{"containerPort":80}]}"#).exitCode == 1, "a mapping needs its hostPort")
+        daemon.failure = .status(code: .alreadyExists, message: "hostPort 8080/tcp is already taken on this node by pod default/hp-0")
+        let outcome = run("ADD", extra: mappings)
+        let error = try JSONDecoder().decode([String: JSONValue].self, from: Data(outcome.output.utf8))
+        #expect(outcome.exitCode == 1 && error["msg"] == "hostPort 8080/tcp is already taken on this node by pod default/hp-0")
     }
 
     @Test func daemonAnswersBecomeTheSpecsErrorCodes() throws {

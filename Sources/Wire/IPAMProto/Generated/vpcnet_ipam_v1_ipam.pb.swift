@@ -89,12 +89,34 @@ public nonisolated struct Vpcnet_Ipam_V1_AddRequest: Sendable {
   /// Clears the value of `pod`. Subsequent reads from it will return its default value.
   public mutating func clearPod() {self._pod = nil}
 
+  /// The pod's hostPorts (the runtime's portMappings): the daemon refuses ports another pod on
+  /// the node holds, which portmap does not check.
+  public var hostPorts: [Vpcnet_Ipam_V1_HostPort] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _attachment: Vpcnet_Ipam_V1_Attachment? = nil
   fileprivate var _pod: Vpcnet_Ipam_V1_PodReference? = nil
+}
+
+public nonisolated struct Vpcnet_Ipam_V1_HostPort: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var port: UInt32 = 0
+
+  /// tcp, udp or sctp
+  public var `protocol`: String = String()
+
+  /// empty: every node address
+  public var hostIp: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Vpcnet_Ipam_V1_AddResponse: Sendable {
@@ -278,6 +300,8 @@ public nonisolated struct Vpcnet_Ipam_V1_Allocation: Sendable {
 
   public var allocatedUnixSeconds: Int64 = 0
 
+  public var hostPorts: [Vpcnet_Ipam_V1_HostPort] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -372,7 +396,7 @@ nonisolated extension Vpcnet_Ipam_V1_PodReference: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Vpcnet_Ipam_V1_AddRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{1}pod\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{1}pod\0\u{3}host_ports\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -382,6 +406,7 @@ nonisolated extension Vpcnet_Ipam_V1_AddRequest: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._attachment) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._pod) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.hostPorts) }()
       default: break
       }
     }
@@ -398,12 +423,56 @@ nonisolated extension Vpcnet_Ipam_V1_AddRequest: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._pod {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if !self.hostPorts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hostPorts, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Vpcnet_Ipam_V1_AddRequest, rhs: Vpcnet_Ipam_V1_AddRequest) -> Bool {
     if lhs._attachment != rhs._attachment {return false}
     if lhs._pod != rhs._pod {return false}
+    if lhs.hostPorts != rhs.hostPorts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vpcnet_Ipam_V1_HostPort: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HostPort"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}port\0\u{1}protocol\0\u{3}host_ip\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.port) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.`protocol`) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.hostIp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.port != 0 {
+      try visitor.visitSingularUInt32Field(value: self.port, fieldNumber: 1)
+    }
+    if !self.`protocol`.isEmpty {
+      try visitor.visitSingularStringField(value: self.`protocol`, fieldNumber: 2)
+    }
+    if !self.hostIp.isEmpty {
+      try visitor.visitSingularStringField(value: self.hostIp, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vpcnet_Ipam_V1_HostPort, rhs: Vpcnet_Ipam_V1_HostPort) -> Bool {
+    if lhs.port != rhs.port {return false}
+    if lhs.`protocol` != rhs.`protocol` {return false}
+    if lhs.hostIp != rhs.hostIp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -728,7 +797,7 @@ nonisolated extension Vpcnet_Ipam_V1_StatusResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Vpcnet_Ipam_V1_Allocation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Allocation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{1}pod\0\u{1}address\0\u{3}eni_id\0\u{3}allocated_unix_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{1}pod\0\u{1}address\0\u{3}eni_id\0\u{3}allocated_unix_seconds\0\u{3}host_ports\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -741,6 +810,7 @@ nonisolated extension Vpcnet_Ipam_V1_Allocation: SwiftProtobuf.Message, SwiftPro
       case 3: try { try decoder.decodeSingularStringField(value: &self.address) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.eniID) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.allocatedUnixSeconds) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.hostPorts) }()
       default: break
       }
     }
@@ -766,6 +836,9 @@ nonisolated extension Vpcnet_Ipam_V1_Allocation: SwiftProtobuf.Message, SwiftPro
     if self.allocatedUnixSeconds != 0 {
       try visitor.visitSingularInt64Field(value: self.allocatedUnixSeconds, fieldNumber: 5)
     }
+    if !self.hostPorts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hostPorts, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -775,6 +848,7 @@ nonisolated extension Vpcnet_Ipam_V1_Allocation: SwiftProtobuf.Message, SwiftPro
     if lhs.address != rhs.address {return false}
     if lhs.eniID != rhs.eniID {return false}
     if lhs.allocatedUnixSeconds != rhs.allocatedUnixSeconds {return false}
+    if lhs.hostPorts != rhs.hostPorts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
