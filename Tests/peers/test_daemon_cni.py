@@ -5,6 +5,7 @@ restarts and bad input. Root only: network namespaces."""
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -78,6 +79,42 @@ while True:
 """
 
 
+BULK = """
+import socket, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+server.listen()
+print("listening", flush=True)
+chunk = b"x" * (1 << 20)
+while True:
+    connection, _ = server.accept()
+    for _ in range(int(sys.argv[2])):
+        connection.sendall(chunk)
+    connection.close()
+"""
+
+def tbf_burst_bytes(qdiscs):
+    """The burst of the tbf qdiscs `tc qdisc show` lists (they all have the same): containerd passes
+    math.MaxUint32 bits, which the bandwidth plugin turns into a bucket of hundreds of megabytes
+    that goes at line rate before the rate applies (kubernetes/kubernetes#90838)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    bursts = {int(float(number) * units[unit]) for number, unit in re.findall(r"tbf .*? burst ([0-9.]+)([KMG]?)b", qdiscs)}
+    assert len(bursts) == 1, qdiscs
+    return bursts.pop()
+
+
+def download_rate(namespace, address, port, skip):
+    """Bits per second of a download from `address`:`port` (a BULK server) after its first `skip`
+    bytes, measured in `namespace` from an internet address."""
+    code = (f"import socket, time\ns = socket.create_connection(('{address}', {port}), timeout=60, source_address=('198.51.100.7', 0))\n"
+            "total, start = 0, None\n"
+            "while True:\n    chunk = s.recv(1 << 20)\n    if not chunk: break\n    total += len(chunk)\n"
+            f"    if start is None and total >= {skip}: start, counted = time.monotonic(), total\n"
+            "print((total - counted) * 8 / (time.monotonic() - start))")
+    return float(run("ip", "netns", "exec", namespace, "python3", "-c", code, timeout=120).stdout)
+
+
 def ask(namespace, address, port, source=None):
     """Connects from `namespace` (from `source`, when given) and returns what the server said (None
     when nothing answers)."""
@@ -102,7 +139,7 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
     pod, client, other = f"vpcnet-hp-{os.getpid()}", f"vpcnet-hpc-{os.getpid()}", f"vpcnet-hp2-{os.getpid()}"
     run("ip", "netns", "add", pod)
     run("ip", "netns", "add", client)
-    server = None
+    server, bulk_servers = None, []
     try:
         # The client stands on the primary ENI's segment (the peer of the node's ens5): a VPC
         # address, and as the node's gateway (10.0.0.1) an internet address behind it.
@@ -112,7 +149,8 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
         run("ip", "-n", client, "addr", "add", "198.51.100.7/32", "dev", "lo")
         run("ip", "-n", client, "link", "set", "p5", "up")
         run("ip", "-n", client, "link", "set", "lo", "up")
-        capabilities = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
+        capabilities = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+                                         {"hostPort": 8081, "containerPort": 81, "protocol": "tcp"}],
                         "bandwidth": {"ingressRate": 8_000_000, "ingressBurst": 4294967295,
                                       "egressRate": 8_000_000, "egressBurst": 4294967295}}
         result = json.loads(node.cnitool("add", f"/var/run/netns/{pod}", "hp1", capabilities=capabilities, in_node=True).stdout)
@@ -142,19 +180,30 @@ def test_a_host_port_reaches_the_pod_on_a_secondary_eni_and_answers_back_out_of_
         taken = node.cnitool("add", f"/var/run/netns/{other}", "hp2", capabilities=same, in_node=True, check=False)
         assert taken.returncode != 0 and "hostPort 8080/tcp is already taken on this node by pod default/hp1" in taken.stdout + taken.stderr, taken
         assert [a.attachment.container_id for a in stub.status().allocations] == ["hp1"]
-        assert [(p.port, p.protocol) for p in stub.status().allocations[0].host_ports] == [(8080, "tcp")]
+        assert [(p.port, p.protocol) for p in stub.status().allocations[0].host_ports] == [(8080, "tcp"), (8081, "tcp")]
         node.cnitool("del", f"/var/run/netns/{other}", "hp2", capabilities=same, in_node=True)
         assert mappings() == before, "nothing was mapped for the refused pod"
-        udp = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "udp"}]}
+        udp = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "udp"},
+                                {"hostPort": 8082, "containerPort": 81, "protocol": "tcp"}]}
         node.cnitool("add", f"/var/run/netns/{other}", "hp2", capabilities=udp, in_node=True)
+        # Throughput: once containerd's burst is spent, the limited pod's egress stays under its
+        # 8 Mbit/s; the unlimited one goes well past it.
+        burst = tbf_burst_bytes(qdiscs)
+        for namespace, megabytes in [(pod, burst // (1 << 20) + 4), (other, 64)]:
+            bulk = subprocess.Popen(["ip", "netns", "exec", namespace, "python3", "-c", BULK, "81", str(megabytes)], stdout=subprocess.PIPE, text=True)
+            bulk_servers.append(bulk)
+            assert bulk.stdout.readline().strip() == "listening"
+        limited_rate = download_rate(client, "10.0.0.10", 8081, skip=burst + (1 << 20))
+        unlimited_rate = download_rate(client, "10.0.0.10", 8082, skip=1 << 20)
+        assert limited_rate < 8_000_000 * 1.5 and unlimited_rate > 3 * 8_000_000, (limited_rate, unlimited_rate)
         node.cnitool("del", f"/var/run/netns/{other}", "hp2", capabilities=udp, in_node=True)
         node.cnitool("del", f"/var/run/netns/{pod}", "hp1", capabilities=capabilities, in_node=True)
         assert ask(client, "10.0.0.10", 8080, source="198.51.100.7") is None, "DEL removed the mapping"
         assert f"{address}:80" not in run("ip", "netns", "exec", node.netns, "iptables-save").stdout
     finally:
-        if server:
-            server.kill()
-            server.wait()
+        for process in ([server] if server else []) + bulk_servers:
+            process.kill()
+            process.wait()
         for namespace in [pod, client, other]:
             run("ip", "netns", "del", namespace, check=False)
 
