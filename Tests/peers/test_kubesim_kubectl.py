@@ -256,3 +256,51 @@ def test_kubectl_gets_tables_services_and_scales(cluster):
     assert scaled["spec"]["replicas"] == 4 and scaled["metadata"]["generation"] == 2
     taken = kubectl("create", "-f", "-", input=json.dumps({**service, "metadata": {"name": "again"}}), check=False)
     assert taken.returncode != 0 and "provided port is already allocated" in taken.stderr
+
+
+def test_kubectl_generators_send_protobuf_and_a_list_validates(cluster):
+    """kubectl's generator commands send `application/vnd.kubernetes.protobuf` bodies; the
+    simulator decodes them into the objects the API server would store. A `List` given to
+    `kubectl create -f` validates (kubectl reads /openapi/v2, the server checks each item)."""
+    _, kubectl, _ = cluster
+    verbose = kubectl("create", "namespace", "team-a", "-v=8").stderr
+    assert "Content-Type: application/vnd.kubernetes.protobuf" in verbose, "kubectl still sends protobuf"
+    for args in [["create", "deployment", "web", "--image=agnhost", "--replicas=0", "--port=8080"],
+                 ["create", "configmap", "settings", "--from-literal=mode=fast"],
+                 ["create", "serviceaccount", "robot"],
+                 ["create", "service", "nodeport", "edge", "--tcp=80:8080"],
+                 ["expose", "deployment", "web", "--port=80", "--target-port=8080", "--name=web"],
+                 ["create", "role", "reader", "--verb=get", "--resource=pods"],
+                 ["create", "rolebinding", "reader", "--role=reader", "--serviceaccount=default:robot"],
+                 ["create", "clusterrole", "lister", "--verb=list", "--resource=nodes"],
+                 ["create", "clusterrolebinding", "lister", "--clusterrole=lister", "--user=me"],
+                 ["create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=50%"],
+                 ["run", "one", "--image=agnhost", "--port=81", "--labels=app=one"]]:
+        kubectl(*args)
+
+    def get(*args):
+        return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+    assert get("namespace", "team-a")["status"]["phase"] == "Active"
+    deployment = get("deployment", "web")
+    assert deployment["spec"]["replicas"] == 0, "a pointer set to zero stays zero"
+    assert deployment["spec"]["template"]["spec"]["containers"] == [{"name": "agnhost", "image": "agnhost", "ports": [{"containerPort": 8080}], "resources": {}}]
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    assert get("configmap", "settings")["data"] == {"mode": "fast"}
+    assert get("serviceaccount", "robot")["metadata"]["name"] == "robot"
+    edge = get("service", "edge")["spec"]
+    assert edge["type"] == "NodePort" and edge["ports"][0]["targetPort"] == 8080 and edge["ports"][0]["nodePort"] >= 30000
+    assert get("service", "web")["spec"]["selector"] == {"app": "web"}
+    assert get("role", "reader")["rules"] == [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]
+    assert get("rolebinding", "reader")["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]
+    assert get("clusterrolebinding", "lister")["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lister"}
+    assert get("pdb", "web")["spec"]["minAvailable"] == "50%"
+    assert get("pod", "one")["spec"]["containers"][0]["ports"] == [{"containerPort": 81}]
+
+    items = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "listed"}},
+             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mismatched"},
+              "spec": {"selector": {"matchLabels": {"app": "x"}},
+                       "template": {"metadata": {"labels": {"app": "y"}}, "spec": {"containers": [{"name": "a", "image": "i"}]}}}}]
+    result = kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}), check=False)
+    assert "configmap/listed created" in result.stdout, result.stderr
+    assert result.returncode != 0 and "selector does not match template labels" in result.stderr, result.stderr

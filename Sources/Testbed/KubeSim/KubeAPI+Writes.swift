@@ -34,10 +34,16 @@ extension KubeAPI {
     }
 
     /// The registry's part of a write: workloads get their defaults and generation
-    /// (``WorkloadDefaults``), a Service its defaults and allocations (``ServiceRegistry``).
+    /// (``WorkloadDefaults``), a new namespace its phase, a Service its defaults and allocations
+    /// (``ServiceRegistry``).
     /// Returns what undoes the allocations' record if the write then fails.
     func admit(_ object: inout JSONValue, old: JSONValue?, call: ResourceCall) throws(KubeStatusError) -> @Sendable () -> Void {
         WorkloadDefaults.apply(&object, old: old, resource: call.resource.name, subresource: call.subresource)
+        if call.resource.name == "namespaces", old == nil {
+            // The namespace strategy's PrepareForCreate: active, with the `kubernetes` finalizer.
+            object["status"] = ["phase": "Active"]
+            object["spec"] = ["finalizers": ["kubernetes"]]
+        }
         guard call.resource.name == "services", let name = object.value(at: "metadata.name")?.stringValue else { return {} }
         return try services.admit(&object, old: old, key: "\(call.namespace ?? "")/\(name)", dryRun: call.dryRun)
     }

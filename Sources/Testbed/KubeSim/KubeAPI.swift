@@ -31,6 +31,8 @@ public struct KubeAPI: Sendable {
     public enum Reply: Sendable {
         case object(status: Int, JSONValue)
         case watch(AsyncStream<WatchEvent>, timeout: Duration)
+        /// A document that is not JSON (the protobuf OpenAPI v2 document).
+        case bytes(status: Int, contentType: String, [UInt8])
     }
 
     /// Who sent a request: its bearer token and whether it presented a client certificate our CA signed.
@@ -69,6 +71,7 @@ public struct KubeAPI: Sendable {
             }
         }
         do throws(KubeStatusError) {
+            if method == "GET", path == "/openapi/v2" { return .bytes(status: 200, contentType: OpenAPIv2.contentType, OpenAPIv2.document) }
             if method == "GET", let document = try discovery(path.split(separator: "/").map(String.init)) { return .object(status: 200, document) }
             // A method the API has no verb for (HEAD, OPTIONS) on a resource path goes through the
             // same checks, then is not supported there.
@@ -163,6 +166,11 @@ struct ResourceCall: Sendable {
     func decodedBody() throws(KubeStatusError) -> JSONValue {
         guard body.count <= KubeAPI.maxBodyBytes else {
             throw KubeStatusError(code: 413, reason: "RequestEntityTooLarge", message: "the request body is too large")
+        }
+        if contentType.hasPrefix(KubeProtobuf.contentType) {
+            do { return try KubeProtobuf.decode(body) } catch {
+                throw KubeStatusError(code: 415, reason: "UnsupportedMediaType", message: "the protobuf body cannot be decoded: \(error)")
+            }
         }
         do {
             return try JSONValue(parsing: body)

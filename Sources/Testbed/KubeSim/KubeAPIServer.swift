@@ -116,6 +116,8 @@ extension KubeAPIServer {
         switch reply {
         case .object(let status, let object):
             return HTTPServerResponse(status: .init(statusCode: status), contentType: "application/json", text: object.serialized())
+        case .bytes(let status, let contentType, let bytes):
+            return HTTPServerResponse(status: .init(statusCode: status), contentType: contentType, body: bytes)
         case .watch(let stream, let timeout):
             return HTTPServerResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .stream { writer in
                 try await withThrowingTaskGroup(of: Void.self) { group in
