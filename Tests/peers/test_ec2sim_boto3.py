@@ -233,6 +233,91 @@ def test_subnet_cidr_reservations_as_moto_has_them(sim):
     assert dict(ours)["available"] == 251 - 64 and dict(ours)["no subnet"][0] == "InvalidSubnetID.NotFound"
 
 
+def security_group_script(url):
+    """Security group rules through boto3: every reply and error, with IDs replaced by the names
+    they were given here."""
+    ec2 = client(url)
+    seen, names = [], {}
+
+    def anonymous(value):
+        if isinstance(value, dict):
+            return {k: anonymous(v) for k, v in value.items() if k not in ("ResponseMetadata", "GroupOwnerId", "UserId", "OwnerId")}
+        if isinstance(value, list):
+            return [anonymous(v) for v in value]
+        if isinstance(value, str):
+            return re.sub(r"(sg|sgr|vpc)-[0-9a-f]+", lambda m: names.get(m.group(0), m.group(1) + "-…"), value)
+        return value
+
+    def step(name, call, **kwargs):
+        try:
+            seen.append((name, anonymous(call(**kwargs))))
+        except ClientError as e:
+            seen.append((name, ("error", e.response["Error"]["Code"], anonymous(e.response["Error"]["Message"]))))
+
+    def rules(group):
+        found = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+        return sorted((anonymous({k: v for k, v in r.items() if k not in ("SecurityGroupRuleId", "Tags")}) for r in found),
+                      key=lambda r: json.dumps(r, sort_keys=True))
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    names[vpc] = "vpc"
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])
+    default_id = default["SecurityGroups"][0]["GroupId"]
+    names[default_id] = "default"
+    db = ec2.create_security_group(VpcId=vpc, GroupName="db", Description="databases")["GroupId"]
+    clients = ec2.create_security_group(VpcId=vpc, GroupName="db-clients", Description="their clients")["GroupId"]
+    names.update({db: "db", clients: "db-clients"})
+    seen.append(("default rules", rules(default_id)))
+    seen.append(("new group rules", rules(db)))
+    postgres = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": clients}]}
+    added = ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[postgres])
+    seen.append(("authorized", (added["Return"], len(added["SecurityGroupRules"]), added["SecurityGroupRules"][0]["IsEgress"],
+                                added["SecurityGroupRules"][0]["ReferencedGroupInfo"]["GroupId"] == clients)))
+    ingress = ec2.authorize_security_group_ingress
+    step("duplicate", ingress, GroupId=db, IpPermissions=[postgres])
+    step("by cidr", lambda **kw: ingress(**kw)["Return"], GroupId=db,
+         IpPermissions=[{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+    step("no such group", ingress, GroupId="sg-0123456789abcdef0", IpPermissions=[postgres])
+    step("no such peer", ingress, GroupId=db,
+         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": "sg-0123456789abcdef0"}]}])
+    step("egress", lambda **kw: ec2.authorize_security_group_egress(**kw)["Return"], GroupId=db,
+         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    seen.append(("db rules", rules(db)))
+    group = ec2.describe_security_groups(GroupIds=[db])["SecurityGroups"][0]
+    seen.append(("permissions", sorted((anonymous(p) for p in group["IpPermissions"]), key=lambda p: json.dumps(p, sort_keys=True))))
+    seen.append(("egress permissions", sorted((anonymous(p) for p in group["IpPermissionsEgress"]), key=lambda p: json.dumps(p, sort_keys=True))))
+    step("revoked", lambda **kw: ec2.revoke_security_group_ingress(**kw)["Return"], GroupId=db, IpPermissions=[postgres])
+    step("revoked twice", lambda **kw: ec2.revoke_security_group_ingress(**kw)["Return"], GroupId=db, IpPermissions=[postgres])
+    rule = next(r for r in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [db]}])["SecurityGroupRules"]
+                if r["IsEgress"] and r.get("FromPort") == 443)
+    step("revoked by id", lambda **kw: ec2.revoke_security_group_egress(**kw)["Return"], GroupId=db, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+    seen.append(("after revoking", rules(db)))
+    return seen
+
+
+def test_security_group_rules_as_moto_has_them(sim):
+    """Every reply as moto 5.2.1 gives it, every error with moto's code. Where moto is not EC2 the
+    simulator follows EC2's documentation, checked on its own: a VPC's default group admits all
+    traffic from its own members (moto lists only the egress rule), and a duplicate names the rule
+    as EC2's error does. Error messages are compared by code only (moto words them its own way)."""
+    ours = dict(security_group_script(sim))
+    with moto_server() as url:
+        theirs = dict(security_group_script(url))
+    assert ours.keys() == theirs.keys()
+
+    def comparable(name, value):
+        if name == "default rules":
+            return [rule for rule in value if rule["IsEgress"]]
+        return value[1] if isinstance(value, tuple) and value[0] == "error" else value
+
+    differing = {name: (ours[name], theirs[name]) for name in ours if comparable(name, ours[name]) != comparable(name, theirs[name])}
+    assert not differing, differing
+    assert {"GroupId": "default", "IsEgress": False, "IpProtocol": "-1", "FromPort": -1, "ToPort": -1,
+            "ReferencedGroupInfo": {"GroupId": "default"}} in ours["default rules"]
+    assert ours["duplicate"] == ("error", "InvalidPermission.Duplicate",
+                                 'the specified rule "peer: db-clients, TCP, from port: 5432, to port: 5432, ALLOW" already exists')
+
+
 def test_prefixes_come_from_a_prefix_reservation_and_single_addresses_never_do(sim):
     """What moto does not model: a prefix reservation keeps its /28s for prefixes, so single
     addresses filling the rest of the subnet cannot fragment them, and while it exists prefixes come

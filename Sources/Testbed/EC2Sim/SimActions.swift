@@ -14,6 +14,11 @@ enum SimAction: Hashable, Sendable {
         case getSubnetCidrReservations = "GetSubnetCidrReservations"
         case deleteSubnetCidrReservation = "DeleteSubnetCidrReservation"
         case createSecurityGroup = "CreateSecurityGroup"
+        case authorizeSecurityGroupIngress = "AuthorizeSecurityGroupIngress"
+        case authorizeSecurityGroupEgress = "AuthorizeSecurityGroupEgress"
+        case revokeSecurityGroupIngress = "RevokeSecurityGroupIngress"
+        case revokeSecurityGroupEgress = "RevokeSecurityGroupEgress"
+        case describeSecurityGroupRules = "DescribeSecurityGroupRules"
         case runInstances = "RunInstances"
         case terminateInstances = "TerminateInstances"
     }
@@ -61,6 +66,7 @@ enum SimActions {
     static let handlers: [SimAction: SimHandler] = SimNetworkActions.handlers
         .merging(SimENIActions.handlers) { first, _ in first }
         .merging(SimReservationActions.handlers) { first, _ in first }
+        .merging(SimSecurityGroupActions.handlers) { first, _ in first }
 
     static func handle(_ action: SimAction, _ p: SimParameters, state: inout SimState, requestID: String) throws(SimError) -> SimOutcome {
         guard let handler = handlers[action] else {

@@ -137,3 +137,26 @@ extension SimInstance {
         ["pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80][name] ?? 0
     }
 }
+
+/// One rule of a security group, as `DescribeSecurityGroupRules` lists it: a direction, a
+/// protocol (`-1` for all) and port range (`-1` when the protocol has none), and one peer — a CIDR
+/// or a group whose members' addresses match.
+struct SimSecurityGroupRule: Sendable, Hashable {
+    var id: String
+    var groupID: String
+    var isEgress: Bool
+    /// `tcp`, `udp`, `icmp`, `-1` (all) or another protocol number.
+    var ipProtocol: String
+    var fromPort: Int
+    var toPort: Int
+    var cidr: IPv4CIDR?
+    var referencedGroupID: String?
+    var description: String?
+    var tags: [SimTag] = []
+
+    /// Two rules are the same rule when everything but the ID, description and tags is.
+    func sameRule(as other: SimSecurityGroupRule) -> Bool {
+        groupID == other.groupID && isEgress == other.isEgress && ipProtocol == other.ipProtocol && fromPort == other.fromPort
+            && toPort == other.toPort && cidr == other.cidr && referencedGroupID == other.referencedGroupID
+    }
+}

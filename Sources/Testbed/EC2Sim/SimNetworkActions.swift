@@ -55,6 +55,9 @@ enum SimNetworkActions {
                     w.element("groupName", group.name)
                     w.element("groupDescription", group.description)
                     w.element("vpcId", group.vpcID)
+                    let rules = state.groupRules.values.filter { $0.groupID == group.id }
+                    SimSecurityGroupActions.permissionsXML(&w, "ipPermissions", rules.filter { !$0.isEgress }, owner: state.ownerID)
+                    SimSecurityGroupActions.permissionsXML(&w, "ipPermissionsEgress", rules.filter(\.isEgress), owner: state.ownerID)
                     w.tags(group.tags)
                 }
                 w.element("nextToken", next)

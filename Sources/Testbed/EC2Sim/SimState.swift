@@ -22,6 +22,7 @@ struct SimState {
     var vpcs: [String: SimVPC] = [:]
     var subnets: [String: SimSubnet] = [:]
     var groups: [String: SimSecurityGroup] = [:]
+    var groupRules: [String: SimSecurityGroupRule] = [:]
     var instances: [String: SimInstance] = [:]
     var enis = SimENIStore()
     var usedIDs: Set<String> = []
@@ -70,6 +71,7 @@ struct SimState {
         vpcs[vpc.id] = vpc
         let group = SimSecurityGroup(id: newID("sg"), name: "default", description: "default VPC security group", vpcID: vpc.id, tags: [])
         groups[group.id] = group
+        addDefaultRules(to: group, isDefault: true)
         return vpc
     }
 
@@ -95,6 +97,7 @@ struct SimState {
         }
         let group = SimSecurityGroup(id: newID("sg"), name: name, description: description, vpcID: vpcID, tags: tags)
         groups[group.id] = group
+        addDefaultRules(to: group, isDefault: false)
         return group
     }
 

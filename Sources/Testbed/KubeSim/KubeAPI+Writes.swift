@@ -22,11 +22,16 @@ extension KubeAPI {
             throw .badRequest("the namespace of the object (\(bodyNamespace)) does not match the namespace of the request (\(namespace))")
         }
         if !call.resource.namespaced, object["metadata"]?["namespace"] != nil { object["metadata"]?["namespace"] = nil }
+        return .object(status: 201, try createAdmitted(call, object))
+    }
+
+    /// Validates, admits and stores a new object; the admission is undone if the store refuses it.
+    func createAdmitted(_ call: ResourceCall, _ object: JSONValue) throws(KubeStatusError) -> JSONValue {
+        var object = object
         try KubeValidation.validate(object, as: call.resource)
         let undo = try admit(&object, old: nil, call: call)
         do {
-            return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object,
-                                                         dryRun: call.dryRun))
+            return try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object, dryRun: call.dryRun)
         } catch {
             undo()
             throw error
@@ -162,15 +167,7 @@ extension KubeAPI {
         applied["apiVersion"] = .string(call.resource.groupVersion)
         if (try? store.get(call.resource.name, namespace: call.namespace, name: name)) == nil {
             applied["metadata"]?["name"] = .string(name)
-            try KubeValidation.validate(applied, as: call.resource)
-            let undo = try admit(&applied, old: nil, call: call)
-            do {
-                return .object(status: 201, try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: applied,
-                                                             dryRun: call.dryRun))
-            } catch {
-                undo()
-                throw error
-            }
+            return .object(status: 201, try createAdmitted(call, applied))
         }
         return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             var merged = current.strategicMergePatched(with: applied)

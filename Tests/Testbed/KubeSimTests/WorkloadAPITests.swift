@@ -14,9 +14,7 @@ import VPCNetCore
     ]
 
     func call(_ method: String, _ path: String, _ body: JSONValue? = nil, contentType: String = "application/json") async -> (Int, JSONValue) {
-        let reply = await api.handle(method: method, path: path, query: [:], contentType: contentType, body: body.map { Array($0.serialized().utf8) } ?? [])
-        guard case .object(let status, let object) = reply else { return (0, .null) }
-        return (status, object)
+        await api.call(method, path, body, contentType: contentType)
     }
 
     @Test func aDeploymentGetsItsDefaultsAndAGenerationThatCountsSpecChanges() async {
