@@ -329,6 +329,10 @@ def test_services_through_kube_proxys_rules_reach_pods_across_nodes_and_zones_an
     # Same node and the other node (the other zone), source kept: no masquerade without --cluster-cidr, as on EKS.
     assert answers(lambda: ask("client-0", f"{cluster_ip}:80").stdout.strip()) == {("web-0", client), ("web-1", client)}
     assert answers(lambda: ask("client-0", f"{cluster_ip}:53", "--udp").stdout.strip()) == {("web-0", client), ("web-1", client)}
+    # In-cluster clients reach the API through default/kubernetes (its slice points at the API inside the VPC).
+    version = cluster.exec("client-0", "python3", "-c", "import urllib.request; print(urllib.request.urlopen("
+                           "'http://172.20.0.1:443/version', timeout=5).read().decode())").stdout
+    assert "gitVersion" in version
     # Hairpin: a pod reaching itself through its Service is masqueraded (KUBE-SEP's -s rule) and answers.
     assert "web-0" in {name for name, _ in answers(lambda: ask("web-0", f"{cluster_ip}:80").stdout.strip())}
 

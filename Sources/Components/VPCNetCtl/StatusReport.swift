@@ -59,18 +59,20 @@ public enum StatusReport {
         lines += columns(enis)
         lines.append("")
         let holders = Dictionary(status.allocations.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        var addresses = [["ADDRESS", "ENI", "STATE", "POD", "CONTAINER", "SINCE"]]
+        var addresses = [["ADDRESS", "ENI", "STATE", "POD", "CONTAINER", "HOST-PORTS", "SINCE"]]
         for eni in status.enis {
             for address in eni.addresses {
-                var row = [address.address.description, eni.id.rawValue, address.state.rawValue, "", "", ""]
+                var row = [address.address.description, eni.id.rawValue, address.state.rawValue, "", "", "", ""]
                 if let key = address.attachment {
                     let allocation = holders[key]
                     let pod = allocation.map { $0.pod.isEmpty ? "-" : "\($0.pod.namespace)/\($0.pod.name)" } ?? "-"
                     row[3] = pod
                     row[4] = "\(key.containerID.prefix(12)) \(key.interface)"
-                    row[5] = allocation.map { iso(Date(timeIntervalSince1970: Double($0.allocatedAt) / 1000)) } ?? ""
+                    let ports = allocation?.hostPorts.map(\.description).joined(separator: ",") ?? ""
+                    row[5] = ports.isEmpty ? "-" : ports
+                    row[6] = allocation.map { iso(Date(timeIntervalSince1970: Double($0.allocatedAt) / 1000)) } ?? ""
                 } else if let freeAt = address.freeAt {
-                    row[5] = "free at \(iso(Date(timeIntervalSince1970: Double(freeAt) / 1000)))"
+                    row[6] = "free at \(iso(Date(timeIntervalSince1970: Double(freeAt) / 1000)))"
                 }
                 addresses.append(row)
             }

@@ -12,22 +12,24 @@ final class GarbageCollector: Sendable {
     let kube: KubeClient
     let pods: Informer<Pod>
     let replicaSets: Informer<ReplicaSet>
+    let daemonSets: Informer<DaemonSet>
     let logger: Logger
 
-    init(kube: KubeClient, pods: Informer<Pod>, replicaSets: Informer<ReplicaSet>, logger: Logger) {
+    init(kube: KubeClient, pods: Informer<Pod>, replicaSets: Informer<ReplicaSet>, daemonSets: Informer<DaemonSet>, logger: Logger) {
         self.kube = kube
         self.pods = pods
         self.replicaSets = replicaSets
+        self.daemonSets = daemonSets
         self.logger = logger
     }
 
     func run() async {
-        await pods.waitForSync()
-        await replicaSets.waitForSync()
+        for synced in [pods.waitForSync, replicaSets.waitForSync, daemonSets.waitForSync] { await synced() }
         while !Task.isCancelled {
-            let known = Set(replicaSets.list().compactMap(\.uid))
+            // Owners the caches hold are not looked up: only a missing one is.
+            let known = Set(replicaSets.list().compactMap(\.uid) + daemonSets.list().compactMap(\.uid))
             for pod in pods.list() {
-                guard let owner = Self.controller(of: pod), !(owner.kind == "ReplicaSet" && known.contains(owner.uid)) else { continue }
+                guard let owner = Self.controller(of: pod), !known.contains(owner.uid) else { continue }
                 let present: Bool
                 switch owner.kind {
                 case "ReplicaSet": present = await exists(ReplicaSet.self, pod.namespace, owner)

@@ -120,6 +120,7 @@ public final class SimCluster: Sendable {
         teardown.add { try? await http.shutdown() }
         let kube = try KubeClient(connection: kubeServer.connection())
         teardown.add { try? await kube.shutdown() }
+        try await KubernetesService.create(kube)
         return ControlPlane(api: api, ec2Server: ec2Server, kubeServer: kubeServer, kubeconfig: kubeconfig, ec2: ec2Server.client(http: http),
                             kube: kube)
     }
@@ -243,7 +244,10 @@ public final class SimCluster: Sendable {
         background.addTask { [logger] in
             await DaemonSetController(kube: control.kube, daemonSets: world.daemonSets, pods: world.pods, nodes: world.nodes, logger: logger).run()
         }
-        background.addTask { [logger] in await GarbageCollector(kube: control.kube, pods: world.pods, replicaSets: world.replicaSets, logger: logger).run() }
+        background.addTask { [logger] in
+            await GarbageCollector(kube: control.kube, pods: world.pods, replicaSets: world.replicaSets, daemonSets: world.daemonSets,
+                                   logger: logger).run()
+        }
         teardown.add { for kubelet in self.kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() } }
         return world
     }

@@ -44,6 +44,11 @@ public actor SimServiceProxy {
                 failures = 0
                 try? await Task.sleep(for: .milliseconds(200))
             } catch {
+                // An instance terminated takes its namespace, and its kube-proxy, with it.
+                guard FileManager.default.fileExists(atPath: SimNames.path(node.namespace)) else {
+                    logger.info("service proxy stops: the node's namespace is gone", metadata: ["node": "\(node.name)"])
+                    return
+                }
                 failures += 1
                 fullSyncDue = true
                 logger.warning("service proxy sync failed", metadata: ["node": "\(node.name)", "error": "\(error)"])

@@ -79,7 +79,8 @@ import VPCNetCore
                          macAddress: try #require(MACAddress("02:00:00:00:00:02")), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
                          subnetCIDR: try IPv4CIDR(parsing: "10.0.16.0/20"), primaryIP: try IPv4Address(parsing: "10.0.16.20"),
                          prefixes: [try IPv4CIDR(parsing: "10.0.16.32/28")], addresses: [])],
-            allocations: [Allocation(key: key, pod: PodReference(namespace: "default", name: "web-1", uid: "u"), address: a, allocatedAt: 1000)],
+            allocations: [Allocation(key: key, pod: PodReference(namespace: "default", name: "web-1", uid: "u"), address: a, allocatedAt: 1000,
+                                     hostPorts: [HostPort(port: 8080, protocol: "tcp"), HostPort(port: 53, protocol: "udp", hostIP: "10.0.16.10")])],
             record: nil)
         let table = StatusReport.table(status)
         #expect(table.contains("node node-1: ready; last pass 1970-01-01T00:01:00Z ready (3 pod addresses on 1 ENIs) in 0.012 s"))
@@ -88,7 +89,8 @@ import VPCNetCore
         #expect(table.contains("pod ENIs: 2, with 1 /28 prefixes and 3 single addresses"))
         #expect(rows.contains(["eni-0123456789abcdef0", "1", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "-", "3", "1", "1", "1"]))
         #expect(rows.contains(["eni-0123456789abcdef1", "2", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.20", "10.0.16.32/28", "0", "0", "0", "0"]))
-        #expect(rows.contains(["10.0.16.11", "eni-0123456789abcdef0", "allocated", "default/web-1", "c0ffee012345", "eth0", "1970-01-01T00:00:01Z"]))
+        #expect(rows.contains(["10.0.16.11", "eni-0123456789abcdef0", "allocated", "default/web-1", "c0ffee012345", "eth0", "8080/tcp,10.0.16.10:53/udp",
+                               "1970-01-01T00:00:01Z"]), "the pod's hostPorts, as the daemon holds them")
         #expect(rows.contains(["10.0.16.12", "eni-0123456789abcdef0", "cooling_down", "free", "at", "1970-01-01T00:02:30Z"]))
         #expect(rows.contains(["10.0.16.13", "eni-0123456789abcdef0", "free"]))
         // What the endpoint sends is what vpcnetctl reads back.
