@@ -81,15 +81,8 @@ public struct KubeAPI: Sendable {
             var call = ResourceCall(request: routed, method: method, query: query, contentType: contentType ?? "", body: body)
             call.methodHasVerb = request != nil
             let reply = try route(call)
-            guard KubeTables.wantsTable(caller.accept), let request, request.subresource == nil else { return reply }
-            if request.verb == .watch, case .watch(let events, let timeout) = reply {
-                return .watch(KubeTables.tables(of: events, resource: request.resource, includeObject: query["includeObject"]), timeout: timeout)
-            }
-            guard [.get, .list].contains(request.verb), case .object(200, let object) = reply else { return reply }
-            let objects = request.verb == .list ? object["items"]?.arrayValue ?? [] : [object]
-            let metadata: JSONValue = request.verb == .list ? object["metadata"] ?? [:] : ["resourceVersion": object.value(at: "metadata.resourceVersion") ?? ""]
-            return .object(status: 200, KubeTables.table(resource: request.resource, objects: objects, listMetadata: metadata,
-                                                         includeObject: query["includeObject"]))
+            guard KubeTables.wantsTable(caller.accept), let request else { return reply }
+            return KubeTables.asTable(reply, request: request, includeObject: query["includeObject"])
         } catch {
             return .object(status: error.code, error.status)
         }

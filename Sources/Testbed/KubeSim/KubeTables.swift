@@ -19,6 +19,18 @@ enum KubeTables {
         return accept.split(separator: ",").first.map { $0.contains("as=Table") && $0.contains("g=meta.k8s.io") } ?? false
     }
 
+    /// A get's, list's or watch's answer as tables; any other answer (errors included) as it is.
+    static func asTable(_ reply: KubeAPI.Reply, request: ResourceRequest, includeObject: String?) -> KubeAPI.Reply {
+        guard request.subresource == nil else { return reply }
+        if request.verb == .watch, case .watch(let events, let timeout) = reply {
+            return .watch(tables(of: events, resource: request.resource, includeObject: includeObject), timeout: timeout)
+        }
+        guard [.get, .list].contains(request.verb), case .object(200, let object) = reply else { return reply }
+        let objects = request.verb == .list ? object["items"]?.arrayValue ?? [] : [object]
+        let metadata: JSONValue = request.verb == .list ? object["metadata"] ?? [:] : ["resourceVersion": object.value(at: "metadata.resourceVersion") ?? ""]
+        return .object(status: 200, table(resource: request.resource, objects: objects, listMetadata: metadata, includeObject: includeObject))
+    }
+
     /// The table of `objects` (one for a get, the items for a list), their metadata as
     /// `includeObject` asks (`PartialObjectMetadata` by default, `Object`, or `None`).
     static func table(resource: String, objects: [JSONValue], listMetadata: JSONValue, includeObject: String?, now: Date = Date()) -> JSONValue {
