@@ -42,6 +42,33 @@ public struct LabelSelector: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A selector in the API's object form: `matchLabels` and `matchExpressions` (`In`, `NotIn`,
+    /// `Exists`, `DoesNotExist`), as label selectors and node selector terms write them.
+    public init(matchLabels: [String: String] = [:], matchExpressions: [JSONValue]) throws(SelectorError) {
+        requirements = matchLabels.sorted { $0.key < $1.key }.map { .equals($0.key, $0.value) }
+        for expression in matchExpressions {
+            let key = expression["key"]?.stringValue ?? ""
+            let values = Set((expression["values"]?.arrayValue ?? []).compactMap(\.stringValue))
+            switch expression["operator"]?.stringValue ?? "" {
+            case "In": requirements.append(.in(key, values))
+            case "NotIn": requirements.append(.notIn(key, values))
+            case "Exists": requirements.append(.exists(key))
+            case "DoesNotExist": requirements.append(.doesNotExist(key))
+            case let other: throw SelectorError(key, "the operator '\(other)' is not supported")
+            }
+        }
+        description = requirements.map { requirement in
+            switch requirement {
+            case .exists(let key): key
+            case .doesNotExist(let key): "!\(key)"
+            case .equals(let key, let value): "\(key)=\(value)"
+            case .notEquals(let key, let value): "\(key)!=\(value)"
+            case .in(let key, let values): "\(key) in (\(values.sorted().joined(separator: ",")))"
+            case .notIn(let key, let values): "\(key) notin (\(values.sorted().joined(separator: ",")))"
+            }
+        }.joined(separator: ",")
+    }
+
     /// Splits on commas outside parentheses.
     static func splitTopLevel(_ text: String) -> [String] {
         var parts: [String] = [], current = "", depth = 0

@@ -24,24 +24,25 @@ final class DaemonSetController: Sendable {
     }
 
     func run() async {
-        for synced in [daemonSets.waitForSync, pods.waitForSync, nodes.waitForSync] { await synced() }
-        while !Task.isCancelled {
-            let byOwner = Dictionary(grouping: pods.list().filter { $0.controllerUID != nil }, by: { $0.controllerUID! })
+        await ControlLoop.run(after: [daemonSets.waitForSync, pods.waitForSync, nodes.waitForSync]) {
+            let byOwner = Pod.byController(pods.list())
             let allNodes = nodes.list()
             for daemonSet in daemonSets.list() where daemonSet.deletionTimestamp == nil {
-                let plan = DaemonSetPlan(daemonSet, nodes: allNodes, pods: byOwner[daemonSet.uid ?? ""] ?? [])
-                for node in plan.creations {
-                    do { _ = try await kube.create(DaemonSetPlan.pod(for: daemonSet, node: node)) } catch {
-                        logger.debug("cannot create a daemon pod", metadata: ["daemonset": "\(daemonSet.name)", "error": "\(error)"])
-                    }
-                }
-                for pod in plan.deletions { try? await kube.delete(Pod.self, namespace: pod.namespace, name: pod.name, uid: pod.uid) }
-                if daemonSet.raw["status"] != plan.status {
-                    _ = try? await kube.patch(DaemonSet.self, namespace: daemonSet.namespace, name: daemonSet.name, subresource: "status", .merge,
-                                              ["status": plan.status])
-                }
+                await sync(daemonSet, plan: DaemonSetPlan(daemonSet, nodes: allNodes, pods: byOwner[daemonSet.uid ?? ""] ?? []))
             }
-            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    private func sync(_ daemonSet: DaemonSet, plan: DaemonSetPlan) async {
+        for node in plan.creations {
+            do { _ = try await kube.create(DaemonSetPlan.pod(for: daemonSet, node: node)) } catch {
+                logger.debug("cannot create a daemon pod", metadata: ["daemonset": "\(daemonSet.name)", "error": "\(error)"])
+            }
+        }
+        for pod in plan.deletions { try? await kube.delete(Pod.self, namespace: pod.namespace, name: pod.name, uid: pod.uid) }
+        if daemonSet.raw["status"] != plan.status {
+            _ = try? await kube.patch(DaemonSet.self, namespace: daemonSet.namespace, name: daemonSet.name, subresource: "status", .merge,
+                                      ["status": plan.status])
         }
     }
 }

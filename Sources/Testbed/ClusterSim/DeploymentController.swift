@@ -22,14 +22,11 @@ final class DeploymentController: Sendable {
     }
 
     func run() async {
-        await deployments.waitForSync()
-        await replicaSets.waitForSync()
-        while !Task.isCancelled {
-            let byOwner = Dictionary(grouping: replicaSets.list().filter { $0.controllerUID != nil }, by: { $0.controllerUID! })
+        await ControlLoop.run(after: [deployments.waitForSync, replicaSets.waitForSync]) {
+            let byOwner = ReplicaSet.byController(replicaSets.list())
             for deployment in deployments.list() where deployment.deletionTimestamp == nil {
                 await sync(deployment, owned: byOwner[deployment.uid ?? ""] ?? [])
             }
-            try? await Task.sleep(for: .milliseconds(200))
         }
     }
 

@@ -28,11 +28,7 @@ public final class EndpointSliceController: Sendable {
     }
 
     public func run() async {
-        for synced in [services.waitForSync, slices.waitForSync, pods.waitForSync, nodes.waitForSync] { await synced() }
-        while !Task.isCancelled {
-            await syncAll()
-            try? await Task.sleep(for: .milliseconds(200))
-        }
+        await ControlLoop.run(after: [services.waitForSync, slices.waitForSync, pods.waitForSync, nodes.waitForSync]) { await syncAll() }
     }
 
     func syncAll() async {
@@ -158,7 +154,7 @@ struct EndpointSlicePlan {
     }
 
     static func endpoint(for pod: Pod, zones: [String: String]) -> JSONValue {
-        let podReady = (pod.raw.value(at: "status.conditions")?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
+        let podReady = pod.isReady
         let terminating = pod.deletionTimestamp != nil
         var endpoint: JSONValue = [
             "addresses": [.string(pod.podIP ?? "")],

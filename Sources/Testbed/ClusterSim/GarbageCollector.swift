@@ -13,23 +13,26 @@ final class GarbageCollector: Sendable {
     let pods: Informer<Pod>
     let replicaSets: Informer<ReplicaSet>
     let daemonSets: Informer<DaemonSet>
+    let deployments: Informer<Deployment>
     let logger: Logger
 
-    init(kube: KubeClient, pods: Informer<Pod>, replicaSets: Informer<ReplicaSet>, daemonSets: Informer<DaemonSet>, logger: Logger) {
+    init(kube: KubeClient, pods: Informer<Pod>, replicaSets: Informer<ReplicaSet>, daemonSets: Informer<DaemonSet>,
+         deployments: Informer<Deployment>, logger: Logger) {
         self.kube = kube
         self.pods = pods
         self.replicaSets = replicaSets
         self.daemonSets = daemonSets
+        self.deployments = deployments
         self.logger = logger
     }
 
     func run() async {
-        for synced in [pods.waitForSync, replicaSets.waitForSync, daemonSets.waitForSync] { await synced() }
-        while !Task.isCancelled {
+        await ControlLoop.run(after: [pods.waitForSync, replicaSets.waitForSync, daemonSets.waitForSync, deployments.waitForSync],
+                              every: .seconds(1)) {
             // Owners the caches hold are not looked up: only a missing one is.
-            let known = Set(replicaSets.list().compactMap(\.uid) + daemonSets.list().compactMap(\.uid))
+            let known = Set(replicaSets.list().compactMap(\.uid) + daemonSets.list().compactMap(\.uid) + deployments.list().compactMap(\.uid))
             for pod in pods.list() {
-                guard let owner = Self.controller(of: pod), !known.contains(owner.uid) else { continue }
+                guard let owner = pod.controllerOwner, !known.contains(owner.uid) else { continue }
                 let present: Bool
                 switch owner.kind {
                 case "ReplicaSet": present = await exists(ReplicaSet.self, pod.namespace, owner)
@@ -39,19 +42,12 @@ final class GarbageCollector: Sendable {
                 if !present { try? await kube.delete(Pod.self, namespace: pod.namespace, name: pod.name, uid: pod.uid) }
             }
             for set in replicaSets.list() {
-                guard let owner = Self.controller(of: set), owner.kind == "Deployment" else { continue }
+                guard let owner = set.controllerOwner, owner.kind == "Deployment", !known.contains(owner.uid) else { continue }
                 if await !exists(Deployment.self, set.namespace, owner) {
                     try? await kube.delete(ReplicaSet.self, namespace: set.namespace, name: set.name, uid: set.uid)
                 }
             }
-            try? await Task.sleep(for: .seconds(1))
         }
-    }
-
-    static func controller(of object: some KubeObject) -> (kind: String, name: String, uid: String)? {
-        guard let reference = (object.raw.value(at: "metadata.ownerReferences")?.arrayValue ?? []).first(where: { $0["controller"] == .bool(true) }),
-              let kind = reference["kind"]?.stringValue, let name = reference["name"]?.stringValue, let uid = reference["uid"]?.stringValue else { return nil }
-        return (kind, name, uid)
     }
 
     /// Whether the owner exists with the uid the reference names. An error other than "not found" counts as present.

@@ -21,14 +21,11 @@ final class ReplicaSetController: Sendable {
     }
 
     func run() async {
-        await replicaSets.waitForSync()
-        await pods.waitForSync()
-        while !Task.isCancelled {
-            let byOwner = Dictionary(grouping: pods.list().filter { $0.controllerUID != nil }, by: { $0.controllerUID! })
+        await ControlLoop.run(after: [replicaSets.waitForSync, pods.waitForSync]) {
+            let byOwner = Pod.byController(pods.list())
             for replicaSet in replicaSets.list() where replicaSet.deletionTimestamp == nil {
                 await sync(replicaSet, pods: byOwner[replicaSet.uid ?? ""] ?? [])
             }
-            try? await Task.sleep(for: .milliseconds(200))
         }
     }
 

@@ -246,7 +246,7 @@ public final class SimCluster: Sendable {
         }
         background.addTask { [logger] in
             await GarbageCollector(kube: control.kube, pods: world.pods, replicaSets: world.replicaSets, daemonSets: world.daemonSets,
-                                   logger: logger).run()
+                                   deployments: world.deployments, logger: logger).run()
         }
         teardown.add { for kubelet in self.kubelets.withLock({ Array($0.values) }) { await kubelet.stopAll() } }
         return world

@@ -48,9 +48,13 @@ public final class SimScheduler: Sendable {
         guard selector.allSatisfy({ node.labels[$0.key] == $0.value }) else { return false }
         guard let terms = pod.raw.value(at: "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")?.arrayValue,
               !terms.isEmpty else { return true }
+        // A term with an operator the simulator does not know (Gt, Lt) matches no node.
         return terms.contains { term in
-            (term["matchExpressions"]?.arrayValue ?? []).allSatisfy { LabelMatching.matchesExpression($0, value: $0["key"]?.stringValue.flatMap { node.labels[$0] }) }
-                && (term["matchFields"]?.arrayValue ?? []).allSatisfy { $0["key"] == "metadata.name" && LabelMatching.matchesExpression($0, value: node.name) }
+            let fields = term["matchFields"]?.arrayValue ?? []
+            guard fields.allSatisfy({ $0["key"] == "metadata.name" }),
+                  let labels = try? LabelSelector(matchExpressions: term["matchExpressions"]?.arrayValue ?? []),
+                  let names = try? LabelSelector(matchExpressions: fields) else { return false }
+            return labels.matches(node.labels) && names.matches(["metadata.name": node.name])
         }
     }
 

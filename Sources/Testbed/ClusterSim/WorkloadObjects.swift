@@ -45,21 +45,22 @@ extension KubeObject {
         return 0
     }
 
-    /// The uid of the controller that owns this object, if any.
-    var controllerUID: String? {
-        (raw.value(at: "metadata.ownerReferences")?.arrayValue ?? []).first { $0["controller"] == .bool(true) }?["uid"]?.stringValue
+    /// The controller that owns this object, if any (its owner reference with `controller: true`).
+    var controllerOwner: (kind: String, name: String, uid: String)? {
+        guard let reference = (raw.value(at: "metadata.ownerReferences")?.arrayValue ?? []).first(where: { $0["controller"] == .bool(true) }),
+              let kind = reference["kind"]?.stringValue, let name = reference["name"]?.stringValue, let uid = reference["uid"]?.stringValue else { return nil }
+        return (kind, name, uid)
+    }
+
+    /// Objects by the uid of the controller that owns them; those without one are left out.
+    static func byController(_ objects: [Self]) -> [String: [Self]] {
+        Dictionary(grouping: objects.filter { $0.controllerOwner != nil }, by: { $0.controllerOwner!.uid })
     }
 
     /// An owner reference naming this object as the controller of what it makes.
     var controllerReference: JSONValue {
         ["apiVersion": .string(Self.apiVersion), "kind": .string(Self.kind), "name": .string(name), "uid": .string(uid ?? ""),
          "controller": true, "blockOwnerDeletion": true]
-    }
-
-    /// `spec.selector.matchLabels` and `matchExpressions` against a set of labels.
-    func selects(_ labels: [String: String]) -> Bool {
-        guard let selector = raw.value(at: "spec.selector") else { return false }
-        return LabelMatching.matches(selector, labels)
     }
 }
 
@@ -71,25 +72,15 @@ extension Pod {
     var isActive: Bool { deletionTimestamp == nil && !["Succeeded", "Failed"].contains(phase ?? "") }
 }
 
-/// A `LabelSelector` (`matchLabels`, `matchExpressions`) as a JSON value, applied to labels.
-enum LabelMatching {
-    static func matches(_ selector: JSONValue, _ labels: [String: String]) -> Bool {
-        let matchLabels = (selector["matchLabels"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        guard matchLabels.allSatisfy({ labels[$0.key] == $0.value }) else { return false }
-        return (selector["matchExpressions"]?.arrayValue ?? []).allSatisfy { expression in
-            matchesExpression(expression, value: expression["key"]?.stringValue.flatMap { labels[$0] })
-        }
-    }
-
-    /// One requirement (`In`, `NotIn`, `Exists`, `DoesNotExist`) against the value the key has, if any.
-    static func matchesExpression(_ expression: JSONValue, value: String?) -> Bool {
-        let values = Set((expression["values"]?.arrayValue ?? []).compactMap(\.stringValue))
-        switch expression["operator"]?.stringValue ?? "" {
-        case "In": return value.map(values.contains) ?? false
-        case "NotIn": return value.map { !values.contains($0) } ?? true
-        case "Exists": return value != nil
-        case "DoesNotExist": return value == nil
-        default: return false
+/// How the simulated control plane's controllers run: once their caches have synced, one
+/// level-triggered pass over them every `interval`, until cancelled.
+enum ControlLoop {
+    static func run(after syncs: [@Sendable () async -> Void], every interval: Duration = .milliseconds(200),
+                    _ pass: () async -> Void) async {
+        for synced in syncs { await synced() }
+        while !Task.isCancelled {
+            await pass()
+            try? await Task.sleep(for: interval)
         }
     }
 }

@@ -20,6 +20,19 @@ import VPCNetCore
         #expect(throws: SelectorError.self) { try LabelSelector(parsing: selector) }
     }
 
+    @Test func theAPIsObjectFormMeansWhatItsStringFormDoes() throws {
+        let selector = try LabelSelector(matchLabels: ["app": "web"], matchExpressions: [
+            ["key": "tier", "operator": "In", "values": ["frontend", "api"]], ["key": "legacy", "operator": "DoesNotExist"],
+            ["key": "app", "operator": "Exists"], ["key": "tier", "operator": "NotIn", "values": ["db"]],
+        ])
+        #expect(selector.description == "app=web,tier in (api,frontend),!legacy,app,tier notin (db)")
+        let reparsed = try LabelSelector(parsing: selector.description)
+        #expect(selector.matches(labels) && reparsed.matches(labels))
+        let other = try LabelSelector(matchExpressions: [["key": "tier", "operator": "In", "values": ["db"]]])
+        #expect(!other.matches(labels))
+        #expect(throws: SelectorError.self) { try LabelSelector(matchExpressions: [["key": "cpus", "operator": "Gt", "values": ["4"]]]) }
+    }
+
     @Test func fieldSelectors() throws {
         let pod: JSONValue = ["metadata": ["name": "web-1", "namespace": "default"], "spec": ["nodeName": "node-1"],
                               "status": ["phase": "Running"]]
