@@ -186,7 +186,7 @@ let package = Package(
         tests("EC2SimTests", in: "Testbed", ["EC2Sim", "AWSEC2", propertyBased]),
         tests("KubeSimTests", in: "Testbed", ["KubeSim", "Kubernetes", "VPCNetCore", "TestSupport"]),
         tests("ServiceProxyTests", in: "Testbed", ["ServiceProxy", "Kubernetes", "VPCNetCore"]),
-        tests("ClusterSimTests", in: "Testbed", ["ClusterSim", "ServiceProxy", "Kubernetes", "VPCNetCore"]),
+        tests("ClusterSimTests", in: "Testbed", ["ClusterSim", "EC2Sim", "ServiceProxy", "Kubernetes", "VPCNetCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

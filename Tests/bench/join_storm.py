@@ -28,7 +28,7 @@ PER_NODE_ENIS = {"off": 3, "on": 2}
 # The storm's max-pods: with the default (110) 1000 m5.large nodes with prefixes would need 7000
 # /28s, and a VPC (/16) has 4096. At 20 both modes give each node the same 18 pods.
 STORM_MAX_PODS = 20
-SEEDING = ("CreateVpc", "CreateSubnet", "CreateSecurityGroup", "RunInstances")
+SEEDING = ("CreateVpc", "CreateSubnet", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances")
 
 
 def start(*argv):

@@ -446,30 +446,58 @@ def test_deployments_make_service_backends_scale_and_roll_and_a_daemonset_runs_o
              lambda: not json.loads(cluster.kubectl("get", "rs", "-o", "json"))["items"] and not cluster.pods("app=web"), timeout=60)
 
 
-def test_the_fabric_drops_a_pod_address_sent_from_the_wrong_eni(cluster_dir):
-    up(cluster_dir, "--nodes", "1", "--prefix-delegation", "off")
+def test_the_vpc_enforces_security_groups_and_the_source_check(cluster_dir):
+    """Security groups as EC2 applies them, changed through boto3 while pods run: a pod ENI moved
+    into a group `db` that admits TCP 5432 from the cluster's group only; replies pass (stateful),
+    membership follows the ENI's groups, a revoked rule stops new connections. Then the
+    source/destination check: a pod address sent out of the wrong ENI is dropped."""
+    up(cluster_dir, "--nodes", "2", "--prefix-delegation", "off")
     cluster = Cluster(cluster_dir)
-    node = cluster.state["nodes"][0]
-    cluster.create_pods(1, "probe")
-    pod = wait_for("the pod runs", lambda: cluster.running("app=probe"), timeout=60)[0]
-    address = pod["status"]["podIP"]
+    nodes = cluster.state["nodes"]
+    serving = [{"name": "app", "image": "agnhost", "ports": [{"containerPort": 80}, {"containerPort": 5432}]}]
+    cluster.create_pods(1, "probe", nodeName=nodes[0]["name"], containers=serving)
+    cluster.create_pods(1, "db", nodeName=nodes[1]["name"], containers=serving)
+    probe = wait_for("probe runs", lambda: cluster.running("app=probe"), timeout=60)[0]["status"]["podIP"]
+    db = wait_for("db runs", lambda: cluster.running("app=db"), timeout=60)[0]["status"]["podIP"]
+
+    def reaches(pod, target, *flags):
+        return cluster.exec(pod, SIM, "ask", target, "--timeout", "1", *flags, check=False).returncode == 0
+
+    def pings(pod, address):
+        return cluster.exec(pod, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
+
+    wait_for("the pods serve", lambda: reaches("probe-0", f"{db}:80") and reaches("db-0", f"{probe}:80"), timeout=30)
+    ec2 = cluster.ec2()
+    eni = ec2.describe_network_interfaces(Filters=[{"Name": "addresses.private-ip-address", "Values": [db]}])["NetworkInterfaces"][0]
+    cluster_group = [g["GroupId"] for g in eni["Groups"]]
+    group = ec2.create_security_group(GroupName="db", Description="db", VpcId=eni["VpcId"])["GroupId"]
+    rule = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": cluster_group[0]}]}])
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"], Groups=[group])
+    try:
+        wait_for("port 80 is closed by the new group", lambda: not reaches("probe-0", f"{db}:80"), timeout=15)
+        assert reaches("probe-0", f"{db}:5432"), "5432 from the cluster's group, and its replies come back"
+        assert not pings("probe-0", db), "no ICMP rule"
+        assert not reaches("db-0", f"{probe}:80"), "the db ENI left the cluster's group: the probe's group no longer admits it"
+        assert pings("db-0", cluster.state["internetHost"]), "egress is the new group's default, all traffic (SNAT on the node)"
+        ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule["SecurityGroupRules"][0]["SecurityGroupRuleId"]])
+        wait_for("a revoked rule admits no new connection", lambda: not reaches("probe-0", f"{db}:5432"), timeout=15)
+    finally:
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"], Groups=cluster_group)
+    wait_for("back in the cluster's group", lambda: reaches("probe-0", f"{db}:80") and reaches("db-0", f"{probe}:80"), timeout=15)
+
+    node = nodes[0]
     record = json.loads(json.loads(cluster.kubectl("get", "node", node["name"], "-o", "json"))["metadata"]["annotations"]["k8s-vpcnet/node-network"])
-    owner = next(e for e in record["enis"] if address in e["secondaryIPs"])
+    owner = next(e for e in record["enis"] if probe in e["secondaryIPs"])
     other = next(e for e in record["enis"] if e["deviceIndex"] not in (0, owner["deviceIndex"]))
-
-    # The subnet's gateway is in the VPC and off the node: the packet must cross the fabric.
-    def reaches_the_vpc():
-        return cluster.exec("probe-0", "ping", "-c", "1", "-W", "2", owner["gateway"], check=False).returncode == 0
-
-    assert reaches_the_vpc(), "through its own ENI, as vpcnet's policy routing sends it"
     # Steer the pod's traffic out of the other ENI: the VPC's source/destination check drops it.
-    rule = ["prio", "100", "from", address, "lookup", str(7300 + other["deviceIndex"])]
+    rule = ["prio", "100", "from", probe, "lookup", str(7300 + other["deviceIndex"])]
     subprocess.run(["ip", "-n", node["namespace"], "rule", "add", *rule], check=True)
     try:
-        assert not reaches_the_vpc()
+        assert not pings("probe-0", owner["gateway"]) and not reaches("probe-0", f"{db}:80")
     finally:
         subprocess.run(["ip", "-n", node["namespace"], "rule", "del", *rule], check=True)
-    assert reaches_the_vpc()
+    assert pings("probe-0", owner["gateway"]), "the subnet's gateway is in the VPC, off the node: through its own ENI"
 
 
 def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):

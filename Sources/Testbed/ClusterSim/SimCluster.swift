@@ -70,6 +70,7 @@ public final class SimCluster: Sendable {
                 // One /19 subnet per zone.
                 let network = try await control.ec2.createSimulatedNetwork(
                     subnets: spec.zones.enumerated().map { index, zone in ("10.0.\(index * 32).0/19", zone) })
+                try await control.ec2.admitClusterTraffic(groupID: network.groupID)
                 let fabric = try await startFabric(network, background: &background)
                 let vpc = try await serveInsideVPC(control, fabric: fabric, teardown: teardown)
                 startControllers(control)
@@ -129,7 +130,8 @@ public final class SimCluster: Sendable {
     private func startFabric(_ network: SimNetwork, background: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> VPCFabric {
         var subnets: [String: IPv4CIDR] = [:]
         for subnet in network.subnets { subnets[subnet.id] = try IPv4CIDR(parsing: subnet.cidr) }
-        let fabric = VPCFabric(names: names, subnets: subnets)
+        let simulator = self.simulator
+        let fabric = VPCFabric(names: names, subnets: subnets, security: { simulator.securityView })
         try await fabric.create()
         let (events, sink) = AsyncStream.makeStream(of: SimEvent.self)
         simulator.addHook { sink.yield($0) }

@@ -25,6 +25,8 @@ public struct SimNames: Sendable, Hashable {
 ///   down the wire of the ENI that holds it;
 /// - a source/destination check: a packet entering from an ENI with a source that ENI does not
 ///   hold is dropped;
+/// - security groups: each ENI's groups' egress rules for what it sends, ingress rules for what
+///   it receives, stateful (``FabricFirewall``), from the EC2 simulator's rules;
 /// - an internet host behind an internet gateway that lets out only instances' primary addresses
 ///   (the ones with a public mapping);
 /// - the instance metadata address and the control plane's address on the router itself.
@@ -48,13 +50,17 @@ public actor VPCFabric {
 
     public let names: SimNames
     let subnets: [String: IPv4CIDR]
+    private let security: @Sendable () -> SimSecurityView
     private var enis: [String: PlacedENI] = [:]
     private var instances: [String: (namespace: String, primaryIP: IPv4Address)] = [:]
+    private var appliedFirewall = ""
 
-    /// `subnets`: subnet ID → CIDR, for gateways and prefixes.
-    public init(names: SimNames, subnets: [String: IPv4CIDR]) {
+    /// `subnets`: subnet ID → CIDR, for gateways and prefixes; `security`: the groups to enforce
+    /// now (read again after every event, so the fabric follows the latest state).
+    public init(names: SimNames, subnets: [String: IPv4CIDR], security: @escaping @Sendable () -> SimSecurityView) {
         self.names = names
         self.subnets = subnets
+        self.security = security
     }
 
     /// Creates the router and the internet host.
@@ -121,6 +127,8 @@ public actor VPCFabric {
                 placed.addresses.removeAll { addresses.contains($0) && $0 != placed.primaryIP }
                 placed.prefixes.removeAll { prefixes.contains($0) }
                 enis[id] = placed
+            case .securityChanged:
+                break
             case .instanceTerminated(let id):
                 guard let instance = instances.removeValue(forKey: id) else { return nil }
                 for (eniID, placed) in enis where placed.instanceID == id {
@@ -188,6 +196,12 @@ public actor VPCFabric {
         if !current.contains("-A PREROUTING -j VSIM-SOURCE-CHECK") { raw += "-A PREROUTING -j VSIM-SOURCE-CHECK\n" }
         if !current.contains("-A FORWARD -j VSIM-IGW") { filter += "-A FORWARD -j VSIM-IGW\n" }
         try await Shell.inNamespace(names.router, ["iptables-restore", "--noflush"], input: raw + "COMMIT\n" + filter + "COMMIT\n")
+        let ports = enis.map { FabricFirewall.Port(eniID: $0.key, link: $0.value.routerLink, addresses: $0.value.addresses, prefixes: $0.value.prefixes) }
+        let firewall = FabricFirewall.ruleset(ports: ports, security: security())
+        if firewall != appliedFirewall {
+            try await Shell.inNamespace(names.router, ["nft", "-f", "-"], input: firewall)
+            appliedFirewall = firewall
+        }
     }
 
     private func sysctl(_ namespace: String, _ settings: [String]) async throws {

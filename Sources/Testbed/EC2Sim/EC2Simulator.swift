@@ -190,6 +190,14 @@ public final class EC2Simulator: Sendable {
     /// Every ENI, in creation order.
     public var networkInterfaces: [SimENI] { state.withLock { $0.enis.inOrder } }
 
+    /// Every security group rule and the groups of every ENI, as the VPC enforces them now.
+    public var securityView: SimSecurityView {
+        state.withLock { s in
+            SimSecurityView(rules: s.groupRules.values.sorted { $0.id < $1.id },
+                            groupsByENI: Dictionary(uniqueKeysWithValues: s.enis.inOrder.map { ($0.id, $0.groupIDs) }))
+        }
+    }
+
     public var requestCount: Int { requestCounter.load(ordering: .relaxed) }
 
     /// Counts of resources, for tests and the admin endpoint.

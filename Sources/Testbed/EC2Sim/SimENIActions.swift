@@ -49,6 +49,7 @@ enum SimENIActions {
         .client(.modifyNetworkInterfaceAttribute): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")
             var eni = try state.eni(id)
+            var events: [SimEvent] = []
             if let attachmentID = p["Attachment.AttachmentId"] {
                 guard let value = try p.bool("Attachment.DeleteOnTermination") else { throw .missing("Attachment.DeleteOnTermination") }
                 try state.setDeleteOnTermination(eniID: id, attachmentID: attachmentID, value)
@@ -61,11 +62,12 @@ enum SimENIActions {
                 let ids = p.list("SecurityGroupId")
                 try state.checkGroups(ids, vpcID: eni.vpcID)
                 eni.groupIDs = ids
+                events = [.securityChanged]
             } else {
                 throw .missing("an attribute to modify")
             }
             state.enis[id] = eni
-            return SimOutcome(xml: reply.returnTrue)
+            return SimOutcome(xml: reply.returnTrue, events: events)
         },
         .client(.assignPrivateIpAddresses): { p, state, reply throws(SimError) in
             let id = try p.required("NetworkInterfaceId")

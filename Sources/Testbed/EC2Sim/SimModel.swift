@@ -141,22 +141,34 @@ extension SimInstance {
 /// One rule of a security group, as `DescribeSecurityGroupRules` lists it: a direction, a
 /// protocol (`-1` for all) and port range (`-1` when the protocol has none), and one peer — a CIDR
 /// or a group whose members' addresses match.
-struct SimSecurityGroupRule: Sendable, Hashable {
-    var id: String
-    var groupID: String
-    var isEgress: Bool
+public struct SimSecurityGroupRule: Sendable, Hashable {
+    public var id: String
+    public var groupID: String
+    public var isEgress: Bool
     /// `tcp`, `udp`, `icmp`, `-1` (all) or another protocol number.
-    var ipProtocol: String
-    var fromPort: Int
-    var toPort: Int
-    var cidr: IPv4CIDR?
-    var referencedGroupID: String?
-    var description: String?
-    var tags: [SimTag] = []
+    public var ipProtocol: String
+    /// For ICMP, the type and code (`-1`: any).
+    public var fromPort: Int
+    public var toPort: Int
+    public var cidr: IPv4CIDR?
+    public var referencedGroupID: String?
+    public var description: String?
+    public var tags: [SimTag] = []
 
     /// Two rules are the same rule when everything but the ID, description and tags is.
     func sameRule(as other: SimSecurityGroupRule) -> Bool {
         groupID == other.groupID && isEgress == other.isEgress && ipProtocol == other.ipProtocol && fromPort == other.fromPort
             && toPort == other.toPort && cidr == other.cidr && referencedGroupID == other.referencedGroupID
+    }
+}
+
+/// What the VPC needs to enforce security groups: every rule, and the groups of every ENI.
+public struct SimSecurityView: Sendable, Hashable {
+    public var rules: [SimSecurityGroupRule]
+    public var groupsByENI: [String: [String]]
+
+    public init(rules: [SimSecurityGroupRule] = [], groupsByENI: [String: [String]] = [:]) {
+        self.rules = rules
+        self.groupsByENI = groupsByENI
     }
 }

@@ -41,7 +41,7 @@ enum SimNetworkActions {
             return SimOutcome(xml: reply.xml { w in
                 w.element("return", true)
                 w.element("groupId", group.id)
-            })
+            }, events: [.securityChanged])
         },
         .client(.describeSecurityGroups): { p, state, reply throws(SimError) in
             let (page, next) = try SimActions.describe(Array(state.groups.values), p, ids: "GroupId", exists: { state.groups[$0] != nil },

@@ -30,7 +30,7 @@ enum SimSecurityGroupActions {
         return SimOutcome(xml: reply.xml { w in
             w.element("return", true)
             w.list("securityGroupRuleSet", added) { w, rule in ruleXML(&w, rule, owner: state.ownerID) }
-        })
+        }, events: [.securityChanged])
     }
 
     static func revoke(_ p: SimParameters, _ state: inout SimState, _ reply: SimReply, egress: Bool) throws(SimError) -> SimOutcome {
@@ -39,7 +39,7 @@ enum SimSecurityGroupActions {
         let ids = p.list("SecurityGroupRuleId")
         guard !rules.isEmpty || !ids.isEmpty else { throw .missing("IpPermissions") }
         try state.revoke(groupID: groupID, isEgress: egress, rules: rules, ruleIDs: ids)
-        return SimOutcome(xml: reply.returnTrue)
+        return SimOutcome(xml: reply.returnTrue, events: [.securityChanged])
     }
 
     /// `IpPermissions.N`: a protocol and port range with peers (`IpRanges.M.CidrIp`,

@@ -48,6 +48,20 @@ extension EC2Client {
         return SimNetwork(vpcID: vpc, subnets: made, groupID: group)
     }
 
+    /// The rules an EKS cluster's security group has and a cluster behind an internet-facing load
+    /// balancer adds: all traffic among the group's members (nodes and their pods reach each
+    /// other), node ports (TCP and UDP 30000–32767) from anywhere. Egress is the new group's
+    /// default, all traffic out.
+    public func admitClusterTraffic(groupID: String) async throws {
+        var parameters = [("GroupId", groupID), ("IpPermissions.1.IpProtocol", "-1"), ("IpPermissions.1.Groups.1.GroupId", groupID)]
+        for (index, proto) in ["tcp", "udp"].enumerated() {
+            let base = "IpPermissions.\(index + 2)"
+            parameters += [("\(base).IpProtocol", proto), ("\(base).FromPort", "30000"), ("\(base).ToPort", "32767"),
+                           ("\(base).IpRanges.1.CidrIp", "0.0.0.0/0"), ("\(base).IpRanges.1.Description", "node ports")]
+        }
+        _ = try await send(action: "AuthorizeSecurityGroupIngress", parameters)
+    }
+
     /// RunInstances of one instance of `type` in `subnetID`; its ID.
     public func runSimulatedInstance(type: String, subnetID: String, groupID: String) async throws -> String {
         try Self.element("instanceId", of: await send(action: "RunInstances", [

@@ -10,6 +10,9 @@ public enum SimEvent: Sendable, Hashable {
     case addressesAssigned(eniID: String, [IPv4Address], prefixes: [IPv4CIDR])
     case addressesUnassigned(eniID: String, [IPv4Address], prefixes: [IPv4CIDR])
     case instanceTerminated(instanceID: String)
+    /// A security group's rules or an ENI's groups changed: what the VPC admits is
+    /// ``EC2Simulator/securityView`` now.
+    case securityChanged
 }
 
 /// The simulated EC2 region: every resource and every rule of the state machines.
