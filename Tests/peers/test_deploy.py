@@ -89,7 +89,7 @@ def objects(yaml_text):
 def test_manifests_apply_server_side_dry_run_then_for_real(apiserver):
     manifests = os.path.join(DEPLOY, "vpcnet.yaml")
     expected = objects(open(manifests).read())
-    assert {k for k, _, _ in expected} == {"ConfigMap", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+    assert {k for k, _, _ in expected} == {"CustomResourceDefinition", "ConfigMap", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
                                            "Deployment", "PodDisruptionBudget", "DaemonSet"}
     dry = apiserver("apply", "--server-side", "--dry-run=server", "-f", manifests)
     assert dry.stdout.count("serverside-applied (server dry run)") == len(expected), dry.stdout

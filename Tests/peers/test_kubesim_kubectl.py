@@ -1,20 +1,15 @@
 """kubectl, a real Kubernetes client written by others, against vpcnet's API simulator
 (`vpcnet-sim apiserver`). The simulator is trusted only as far as kubectl agrees with it."""
-import base64
 import json
-import shutil
 import os
-import select
 import ssl
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import SIM
+from kubesim_harness import Lines, raw
 
 NODE = """apiVersion: v1
 kind: Node
@@ -38,86 +33,8 @@ spec:
 """
 
 
-def start_sim(*flags):
-    directory = tempfile.mkdtemp(prefix="vpcnet-kubesim-")
-    kubeconfig = os.path.join(directory, "kubeconfig")
-    proc = subprocess.Popen([SIM, "apiserver", "--listen", "127.0.0.1:0", "--kubeconfig", kubeconfig, *flags],
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert line.startswith("listening on "), line
-    return proc, line.split()[-1].rstrip("/"), kubeconfig
-
-
-def tls_context(kubeconfig):
-    """An SSL context with the CA and admin client certificate the simulator wrote into its kubeconfig."""
-    directory = os.path.dirname(kubeconfig)
-    fields = {}
-    for line in open(kubeconfig):
-        key, _, value = line.strip().partition(": ")
-        if key.endswith("-data"):
-            fields[key] = base64.b64decode(value)
-    for key, data in fields.items():
-        with open(os.path.join(directory, key), "wb") as file:
-            file.write(data)
-    context = ssl.create_default_context(cafile=os.path.join(directory, "certificate-authority-data"))
-    context.load_cert_chain(os.path.join(directory, "client-certificate-data"), os.path.join(directory, "client-key-data"))
-    return context
-
-
-@pytest.fixture
-def cluster():
-    """The simulator over HTTPS with its generated CA, a required token, and kubectl using the
-    admin client certificate from the kubeconfig the simulator wrote."""
-    proc, url, kubeconfig = start_sim("--tls", "--token", "peer-token")
-    assert url.startswith("https://")
-    context = tls_context(kubeconfig)
-
-    def kubectl(*args, input=None, check=True):
-        result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], input=input, capture_output=True, text=True, timeout=30)
-        if check:
-            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
-        return result
-
-    yield (url, context), kubectl, kubeconfig
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(os.path.dirname(kubeconfig), ignore_errors=True)
-
-
-class Lines:
-    """Lines from a child's stdout with a deadline on each (never a hang). Reads the raw file
-    descriptor itself, so no line can hide in a buffer that select() cannot see."""
-
-    def __init__(self, stream):
-        self.fd = stream.fileno()
-        self.pending = b""
-
-    def next(self, timeout=15):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.pending:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self.fd], [], [], max(remaining, 0))
-            assert ready, f"no output within {timeout} s"
-            chunk = os.read(self.fd, 4096)
-            assert chunk, "the process closed its output"
-            self.pending += chunk
-        line, self.pending = self.pending.split(b"\n", 1)
-        return line.decode()
-
-
-def raw(server, path, method="GET", body=None, content_type="application/json", headers=None):
-    url, context = server if isinstance(server, tuple) else (server, None)
-    data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": content_type, **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30, context=context) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def test_kubectl_round_trip(cluster):
-    url, kubectl, _ = cluster
+def test_kubectl_round_trip(kubesim):
+    url, kubectl, _ = kubesim
     assert kubectl("create", "-f", "-", input=NODE).stdout.strip() == "node/node-1 created"
     assert kubectl("create", "-f", "-", input=POD).stdout.strip() == "pod/web created"
     assert "node-1" in kubectl("get", "nodes").stdout
@@ -157,8 +74,8 @@ def test_kubectl_round_trip(cluster):
     assert kubectl("get", "nodes", "-o", "name").stdout.strip() == ""
 
 
-def test_kubectl_watch_sees_changes(cluster):
-    _, kubectl, kubeconfig = cluster
+def test_kubectl_watch_sees_changes(kubesim):
+    _, kubectl, kubeconfig = kubesim
     kubectl("create", "-f", "-", input=NODE)
     watcher = subprocess.Popen(["kubectl", "--kubeconfig", kubeconfig, "get", "nodes", "--watch", "--output-watch-events"],
                                stdout=subprocess.PIPE)
@@ -175,8 +92,8 @@ def test_kubectl_watch_sees_changes(cluster):
         watcher.wait(timeout=10)
 
 
-def test_conflicts_and_bad_input_get_status_errors(cluster):
-    url, kubectl, _ = cluster
+def test_conflicts_and_bad_input_get_status_errors(kubesim):
+    url, kubectl, _ = kubesim
     kubectl("create", "-f", "-", input=NODE)
     _, node = raw(url, "/api/v1/nodes/node-1")
     stale = dict(node)
@@ -202,8 +119,8 @@ def test_conflicts_and_bad_input_get_status_errors(cluster):
     assert raw(url, "/api/v1/nodes/node-1")[0] == 200
 
 
-def test_tokens_are_required_when_configured(cluster):
-    server, _, kubeconfig = cluster
+def test_tokens_are_required_when_configured(kubesim):
+    server, _, kubeconfig = kubesim
     # The same kubeconfig without the client certificate: only the token authenticates.
     token_only = kubeconfig + "-token"
     with open(kubeconfig) as source, open(token_only, "w") as target:
@@ -219,8 +136,8 @@ def test_tokens_are_required_when_configured(cluster):
     assert kubectl("--token", "rotated", "get", "namespaces").returncode == 0
 
 
-def test_https_refuses_clients_that_do_not_trust_its_ca(cluster):
-    (url, _), _, kubeconfig = cluster
+def test_https_refuses_clients_that_do_not_trust_its_ca(kubesim):
+    (url, _), _, kubeconfig = kubesim
     with pytest.raises(urllib.error.URLError) as failure:
         urllib.request.urlopen(url + "/api/v1/nodes", timeout=30)
     assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
@@ -231,10 +148,10 @@ def test_https_refuses_clients_that_do_not_trust_its_ca(cluster):
     assert raw((url, context), "/api/v1/nodes", headers={"Authorization": "Bearer peer-token"})[0] == 200
 
 
-def test_kubectl_gets_tables_services_and_scales(cluster):
+def test_kubectl_gets_tables_services_and_scales(kubesim):
     """`kubectl get` asks for server-side Tables: the columns a real API server prints. Services get
     their cluster IP and node ports from the simulator's registry; `kubectl scale` uses the scale subresource."""
-    _, kubectl, _ = cluster
+    _, kubectl, _ = kubesim
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "edge"},
                "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30080}]}}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
@@ -258,11 +175,11 @@ def test_kubectl_gets_tables_services_and_scales(cluster):
     assert taken.returncode != 0 and "provided port is already allocated" in taken.stderr
 
 
-def test_kubectl_generators_send_protobuf_and_a_list_validates(cluster):
+def test_kubectl_generators_send_protobuf_and_a_list_validates(kubesim):
     """kubectl's generator commands send `application/vnd.kubernetes.protobuf` bodies; the
     simulator decodes them into the objects the API server would store. A `List` given to
     `kubectl create -f` validates (kubectl reads /openapi/v2, the server checks each item)."""
-    _, kubectl, _ = cluster
+    _, kubectl, _ = kubesim
     verbose = kubectl("create", "namespace", "team-a", "-v=8").stderr
     assert "Content-Type: application/vnd.kubernetes.protobuf" in verbose, "kubectl still sends protobuf"
     for args in [["create", "deployment", "web", "--image=agnhost", "--replicas=0", "--port=8080"],

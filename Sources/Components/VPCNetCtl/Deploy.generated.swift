@@ -8,6 +8,117 @@ enum DeployFiles {
 # (edit those files, not this one). Set cluster-name in the vpcnet-config ConfigMap below, or
 # render this file with `vpcnetctl manifests --image-tag TAG --cluster-name NAME`.
 ---
+# ---- deploy/base/networkprofile-crd.yaml
+# NetworkProfile: pods in chosen security groups and subnets, by the annotation
+# `k8s-vpcnet/network-profile: NAME` (docs/network-profiles.md). Cluster-scoped: a profile is an
+# operator's decision about the VPC, not a namespace's.
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: networkprofiles.k8s-vpcnet.io
+  labels:
+    app.kubernetes.io/part-of: vpcnet
+spec:
+  group: k8s-vpcnet.io
+  scope: Cluster
+  names:
+    plural: networkprofiles
+    singular: networkprofile
+    kind: NetworkProfile
+    listKind: NetworkProfileList
+    shortNames: [netprof]
+    categories: [vpcnet]
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+      additionalPrinterColumns:
+        - {name: Groups, type: string, jsonPath: .spec.securityGroupIDs}
+        - {name: ENIs, type: integer, jsonPath: .spec.enisPerNode, priority: 1}
+        - {name: Nodes, type: integer, jsonPath: .status.nodes}
+        - {name: Capacity, type: integer, jsonPath: .status.capacity}
+        - {name: Free, type: integer, jsonPath: .status.free}
+        - {name: Ready, type: string, jsonPath: ".status.conditions[0].status"}
+        - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec:
+              type: object
+              required: [securityGroupIDs, subnets]
+              properties:
+                securityGroupIDs:
+                  description: The groups of every ENI of the profile (EC2 allows 5 per ENI by default).
+                  type: array
+                  minItems: 1
+                  maxItems: 16
+                  items: {type: string, pattern: "^sg-[0-9a-f]{8,17}$"}
+                subnets:
+                  description: >-
+                    Where the profile's ENIs go: in each node's zone, the first entry that names a
+                    subnet of that zone, by ID or by tags (all must match; the subnet with the most
+                    free addresses wins). A node in a zone no entry covers does not carry the profile.
+                  type: array
+                  minItems: 1
+                  items:
+                    type: object
+                    properties:
+                      id: {type: string, pattern: "^subnet-[0-9a-f]{8,17}$"}
+                      zone: {type: string, description: "The zone the entry applies to; any zone when absent."}
+                      tags:
+                        type: object
+                        additionalProperties: {type: string}
+                nodeSelector:
+                  description: The nodes that carry the profile (a label selector; every node when absent).
+                  type: object
+                  properties:
+                    matchLabels:
+                      type: object
+                      additionalProperties: {type: string}
+                    matchExpressions:
+                      type: array
+                      items:
+                        type: object
+                        required: [key, operator]
+                        properties:
+                          key: {type: string}
+                          operator: {type: string, enum: [In, NotIn, Exists, DoesNotExist]}
+                          values: {type: array, items: {type: string}}
+                enisPerNode:
+                  description: ENIs each carrying node gives the profile, within the instance type's ENI limit.
+                  type: integer
+                  minimum: 1
+                  maximum: 15
+                  default: 1
+                prefixDelegation:
+                  description: As the controller's prefix-delegation setting, for this profile's ENIs.
+                  type: string
+                  enum: [auto, "on", "off"]
+                  default: auto
+            status:
+              type: object
+              properties:
+                observedGeneration: {type: integer}
+                nodes: {type: integer, description: "Nodes carrying the profile."}
+                capacity: {type: integer, description: "Pod addresses of the profile over all its nodes."}
+                free: {type: integer, description: "Of those, not allocated."}
+                conditions:
+                  type: array
+                  items:
+                    type: object
+                    required: [type, status]
+                    properties:
+                      type: {type: string}
+                      status: {type: string, enum: ["True", "False", "Unknown"]}
+                      reason: {type: string}
+                      message: {type: string}
+                      lastTransitionTime: {type: string}
+                      observedGeneration: {type: integer}
+---
 # ---- deploy/base/config.yaml
 # Settings of the eni-controller and the vpcnet-daemon. Keys are the names of the flags
 # (docs/configuration.md lists each with its default); a flag or a VPCNET_* environment

@@ -11,8 +11,14 @@ struct APIResource: Sendable {
     var namespaced: Bool
     var shortNames: [String]
     var subresources: [String]
+    /// What a CustomResourceDefinition says of a custom resource's version; nil for built-in kinds.
+    var custom: CustomResource? = nil
 
     var groupVersion: String { group.isEmpty ? version : "\(group)/\(version)" }
+    /// Where the store keeps the objects: built-in kinds by their plural, custom ones by
+    /// `plural.group` (as the API server names them in errors), so groups never collide.
+    var storeKey: String { custom == nil ? name : "\(name).\(group)" }
+    var openAPIGroupVersion: String { group.isEmpty ? "api/\(version)" : "apis/\(group)/\(version)" }
 
     static let all: [APIResource] = [
         .init(name: "nodes", singular: "node", kind: "Node", group: "", version: "v1", namespaced: false, shortNames: ["no"], subresources: ["status"]),
@@ -50,24 +56,44 @@ struct APIResource: Sendable {
               shortNames: ["ds"], subresources: ["status"]),
         .init(name: "poddisruptionbudgets", singular: "poddisruptionbudget", kind: "PodDisruptionBudget", group: "policy", version: "v1",
               namespaced: true, shortNames: ["pdb"], subresources: ["status"]),
+        // Custom resources: each CRD's served versions join the catalog (``APICatalog``).
+        .init(name: "customresourcedefinitions", singular: "customresourcedefinition", kind: "CustomResourceDefinition",
+              group: "apiextensions.k8s.io", version: "v1", namespaced: false, shortNames: ["crd", "crds"], subresources: ["status"]),
     ]
+}
 
-    static func find(group: String, version: String, name: String) -> APIResource? {
-        all.first { $0.group == group && $0.version == version && $0.name == name }
+/// The resources the API serves now: the built-in ones and every served version of every
+/// established CustomResourceDefinition, with the discovery and OpenAPI documents kubectl reads.
+struct APICatalog: Sendable {
+    var resources: [APIResource]
+
+    func find(group: String, version: String, name: String) -> APIResource? {
+        resources.first { $0.group == group && $0.version == version && $0.name == name }
+    }
+
+    /// The versions of `group`, the preferred (a CRD's storage version, else the first) first.
+    func versions(of group: String) -> [String] {
+        var seen: [String] = []
+        for resource in resources where resource.group == group && !seen.contains(resource.version) {
+            if resource.custom?.isStorage == true { seen.insert(resource.version, at: 0) } else { seen.append(resource.version) }
+        }
+        return seen
     }
 
     /// `APIResourceList` for one group/version, as `GET /api/v1` returns it.
-    static func resourceList(group: String, version: String) -> JSONValue? {
-        let resources = all.filter { $0.group == group && $0.version == version }
+    func resourceList(group: String, version: String) -> JSONValue? {
+        let resources = resources.filter { $0.group == group && $0.version == version }
         guard !resources.isEmpty else { return nil }
         var entries: [JSONValue] = []
         for resource in resources {
-            entries.append([
+            var entry: JSONValue = [
                 "name": .string(resource.name), "singularName": .string(resource.singular), "namespaced": .bool(resource.namespaced),
                 "kind": .string(resource.kind),
                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
                 "shortNames": .array(resource.shortNames.map(JSONValue.string)),
-            ])
+            ]
+            if let categories = resource.custom?.categories, !categories.isEmpty { entry["categories"] = .array(categories.map(JSONValue.string)) }
+            entries.append(entry)
             for sub in resource.subresources {
                 let verbs: JSONValue = sub == "binding" ? ["create"] : ["get", "patch", "update"]
                 var entry: JSONValue = ["name": .string("\(resource.name)/\(sub)"), "singularName": "", "namespaced": .bool(resource.namespaced),
@@ -82,18 +108,18 @@ struct APIResource: Sendable {
 
     /// `GET /openapi/v3`: one entry per group/version. kubectl reads it to learn that the server
     /// validates fields itself (`fieldValidation`), so it needs no schemas from us.
-    static var openAPIIndex: JSONValue {
+    var openAPIIndex: JSONValue {
         var paths: [String: JSONValue] = [:]
-        for groupVersion in Set(all.map { $0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)" }) {
-            paths[groupVersion] = ["serverRelativeURL": .string("/openapi/v3/\(groupVersion)?hash=vpcnet-sim")]
+        for groupVersion in Set(resources.map(\.openAPIGroupVersion)) {
+            paths[groupVersion] = ["serverRelativeURL": .string("/openapi/v3/\(groupVersion)?hash=vpcnet-sim-\(resources.count)")]
         }
         return ["paths": .object(paths)]
     }
 
     /// `GET /openapi/v3/<group-version>`: the create and patch operations, each declaring the
     /// `fieldValidation` parameter with its group/version/kind.
-    static func openAPIDocument(_ groupVersion: String) -> JSONValue? {
-        let resources = all.filter { ($0.group.isEmpty ? "api/\($0.version)" : "apis/\($0.group)/\($0.version)") == groupVersion }
+    func openAPIDocument(_ groupVersion: String) -> JSONValue? {
+        let resources = resources.filter { $0.openAPIGroupVersion == groupVersion }
         guard !resources.isEmpty else { return nil }
         var paths: [String: JSONValue] = [:]
         for resource in resources {
@@ -113,17 +139,16 @@ struct APIResource: Sendable {
                 "components": ["schemas": [:]]]
     }
 
-    static var groupList: JSONValue {
-        let groups = Set(all.map(\.group)).subtracting([""]).sorted()
-        return ["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(groups.map { group in
-            let version: JSONValue = ["groupVersion": .string("\(group)/v1"), "version": "v1"]
-            return ["name": .string(group), "versions": [version], "preferredVersion": version]
-        })]
+    var groupList: JSONValue {
+        let groups = Set(resources.map(\.group)).subtracting([""]).sorted()
+        return ["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(groups.compactMap(group))]
     }
 
-    static func group(_ name: String) -> JSONValue? {
-        guard all.contains(where: { $0.group == name }) else { return nil }
-        let version: JSONValue = ["groupVersion": .string("\(name)/v1"), "version": "v1"]
-        return ["kind": "APIGroup", "apiVersion": "v1", "name": .string(name), "versions": [version], "preferredVersion": version]
+    func group(_ name: String) -> JSONValue? {
+        let versions = versions(of: name)
+        guard let preferred = versions.first else { return nil }
+        func entry(_ version: String) -> JSONValue { ["groupVersion": .string("\(name)/\(version)"), "version": .string(version)] }
+        return ["kind": "APIGroup", "apiVersion": "v1", "name": .string(name), "versions": .array(versions.map(entry)),
+                "preferredVersion": entry(preferred)]
     }
 }

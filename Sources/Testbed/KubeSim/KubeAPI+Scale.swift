@@ -5,7 +5,7 @@ import VPCNetCore
 /// `spec.replicas` is the workload's (what `kubectl scale` reads and writes).
 extension KubeAPI {
     func scale(_ call: ResourceCall, name: String) throws(KubeStatusError) -> Reply {
-        let resource = call.resource.name
+        let resource = call.resource.storeKey
         switch call.method {
         case "GET":
             return .object(status: 200, Self.scale(of: try store.get(resource, namespace: call.namespace, name: name)))

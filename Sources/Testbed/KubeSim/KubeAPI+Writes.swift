@@ -27,11 +27,10 @@ extension KubeAPI {
 
     /// Validates, admits and stores a new object; the admission is undone if the store refuses it.
     func createAdmitted(_ call: ResourceCall, _ object: JSONValue) throws(KubeStatusError) -> JSONValue {
-        var object = object
-        try KubeValidation.validate(object, as: call.resource)
+        var object = try call.validated(object, old: nil)
         let undo = try admit(&object, old: nil, call: call)
         do {
-            return try store.create(call.resource.name, namespace: call.resource.namespaced ? call.namespace : nil, object: object, dryRun: call.dryRun)
+            return try store.create(call.resource.storeKey, namespace: call.resource.namespaced ? call.namespace : nil, object: object, dryRun: call.dryRun)
         } catch {
             undo()
             throw error
@@ -43,7 +42,12 @@ extension KubeAPI {
     /// (``ServiceRegistry``).
     /// Returns what undoes the allocations' record if the write then fails.
     func admit(_ object: inout JSONValue, old: JSONValue?, call: ResourceCall) throws(KubeStatusError) -> @Sendable () -> Void {
-        WorkloadDefaults.apply(&object, old: old, resource: call.resource.name, subresource: call.subresource)
+        WorkloadDefaults.apply(&object, old: old, resource: call.resource.storeKey, subresource: call.subresource)
+        if call.resource.custom != nil { CustomResourceDefinitions.countGeneration(&object, old: old) }
+        if call.resource.storeKey == CustomResourceDefinitions.resource {
+            CustomResourceDefinitions.admit(&object, old: old, now: Date().formatted(.iso8601))
+            CustomResourceDefinitions.countGeneration(&object, old: old)
+        }
         if call.resource.name == "namespaces", old == nil {
             // The namespace strategy's PrepareForCreate: active, with the `kubernetes` finalizer.
             object["status"] = ["phase": "Active"]
@@ -58,7 +62,7 @@ extension KubeAPI {
                         _ change: (JSONValue) throws(KubeStatusError) -> JSONValue) throws(KubeStatusError) -> JSONValue {
         let undo = Mutex<@Sendable () -> Void>({})
         do {
-            return try store.mutate(call.resource.name, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
+            return try store.mutate(call.resource.storeKey, namespace: call.namespace, name: name, dryRun: call.dryRun) { current throws(KubeStatusError) in
                 var result = try change(current)
                 let admitted = try admit(&result, old: current, call: call)
                 undo.withLock { $0 = admitted }
@@ -74,7 +78,7 @@ extension KubeAPI {
     func bind(_ call: ResourceCall, name: String) throws(KubeStatusError) -> Reply {
         let binding = try call.decodedBody()
         guard let node = binding.value(at: "target.name")?.stringValue, !node.isEmpty else { throw .invalid("target.name: Required value") }
-        _ = try store.mutate(call.resource.name, namespace: call.namespace, name: name) { object throws(KubeStatusError) in
+        _ = try store.mutate(call.resource.storeKey, namespace: call.namespace, name: name) { object throws(KubeStatusError) in
             var pod = Pod(raw: object)
             if let bound = pod.nodeName, !bound.isEmpty {
                 throw KubeStatusError(code: 409, reason: "Conflict", message: "pod \(name) is already assigned to node \"\(bound)\"")
@@ -98,7 +102,7 @@ extension KubeAPI {
         return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             if let expected = object.value(at: "metadata.resourceVersion")?.stringValue, !expected.isEmpty,
                expected != current.value(at: "metadata.resourceVersion")?.stringValue {
-                throw .conflict(call.resource.name, name)
+                throw .conflict(call.resource.storeKey, name)
             }
             var result = object
             result["kind"] = .string(call.resource.kind)
@@ -110,8 +114,7 @@ extension KubeAPI {
                 keep["status"] = object["status"]
                 result = keep
             }
-            try KubeValidation.validate(result, as: call.resource)
-            return result
+            return try call.validated(result, old: current)
         })
     }
 
@@ -138,7 +141,7 @@ extension KubeAPI {
             // A resourceVersion left in the patched document makes the patch conditional.
             if let requested = patched.value(at: "metadata.resourceVersion")?.stringValue, !requested.isEmpty,
                requested != current.value(at: "metadata.resourceVersion")?.stringValue {
-                throw .conflict(resource.name, name)
+                throw .conflict(resource.storeKey, name)
             }
             if hasStatus && sub == nil { patched["status"] = current["status"] }
             if sub == "status" {
@@ -146,8 +149,7 @@ extension KubeAPI {
                 keep["status"] = patched["status"]
                 patched = keep
             }
-            try KubeValidation.validate(patched, as: resource)
-            return patched
+            return try call.validated(patched, old: current)
         })
     }
 
@@ -165,22 +167,21 @@ extension KubeAPI {
         }
         applied["kind"] = .string(call.resource.kind)
         applied["apiVersion"] = .string(call.resource.groupVersion)
-        if (try? store.get(call.resource.name, namespace: call.namespace, name: name)) == nil {
+        if (try? store.get(call.resource.storeKey, namespace: call.namespace, name: name)) == nil {
             applied["metadata"]?["name"] = .string(name)
             return .object(status: 201, try createAdmitted(call, applied))
         }
         return .object(status: 200, try mutateAdmitted(call, name: name) { current throws(KubeStatusError) in
             var merged = current.strategicMergePatched(with: applied)
             if call.resource.subresources.contains("status") { merged["status"] = current["status"] }
-            try KubeValidation.validate(merged, as: call.resource)
-            return merged
+            return try call.validated(merged, old: current)
         })
     }
 
     func delete(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
         guard let name = call.name, call.subresource == nil else { throw call.notSupported }
         if call.dryRun {
-            return .object(status: 200, try store.get(call.resource.name, namespace: call.namespace, name: name))
+            return .object(status: 200, try store.get(call.resource.storeKey, namespace: call.namespace, name: name))
         }
         var uid: String?, version: String?
         if !call.body.isEmpty {
@@ -188,9 +189,40 @@ extension KubeAPI {
             uid = options.value(at: "preconditions.uid")?.stringValue
             version = options.value(at: "preconditions.resourceVersion")?.stringValue
         }
-        let deleted = try store.delete(call.resource.name, namespace: call.namespace, name: name, preconditionUID: uid,
+        let deleted = try store.delete(call.resource.storeKey, namespace: call.namespace, name: name, preconditionUID: uid,
                                        preconditionResourceVersion: version)
         if call.resource.name == "services" { services.release(key: "\(call.namespace ?? "")/\(name)") }
+        if call.resource.storeKey == CustomResourceDefinitions.resource { deleteInstances(of: deleted) }
         return .object(status: 200, deleted)
+    }
+
+    /// A definition's objects go with it (the API server's finalizer deletes them before the
+    /// definition; here at once, after it).
+    private func deleteInstances(of definition: JSONValue) {
+        guard let resource = CustomResourceDefinitions.servedResources(definition).first else { return }
+        for object in (try? store.list(resource.storeKey, namespace: nil).items) ?? [] {
+            guard let name = object.value(at: "metadata.name")?.stringValue else { continue }
+            _ = try? store.delete(resource.storeKey, namespace: object.value(at: "metadata.namespace")?.stringValue, name: name)
+        }
+    }
+}
+
+extension ResourceCall {
+    /// The object as it will be stored, once the API server's checks pass: a custom resource
+    /// defaulted and pruned by its schema (unknown fields refused under `fieldValidation=Strict`,
+    /// as kubectl asks), every kind through ``KubeValidation``.
+    func validated(_ object: JSONValue, old: JSONValue?) throws(KubeStatusError) -> JSONValue {
+        guard let custom = resource.custom else {
+            let more = resource.storeKey == CustomResourceDefinitions.resource ? CustomResourceDefinitions.problems(object, old: old) : []
+            try KubeValidation.validate(object, as: resource, also: more)
+            return object
+        }
+        let outcome = StructuralSchema.check(object, schema: custom.schema)
+        if !outcome.unknown.isEmpty, query["fieldValidation"] == "Strict" {
+            let fields = outcome.unknown.map { "unknown field \"\($0)\"" }.joined(separator: ", ")
+            throw .badRequest("\(resource.kind) in version \"\(resource.version)\" cannot be handled as a \(resource.kind): strict decoding error: \(fields)")
+        }
+        try KubeValidation.validate(outcome.object, as: resource, also: outcome.problems)
+        return outcome.object
     }
 }

@@ -15,6 +15,8 @@ public struct KubeAPI: Sendable {
     public let tokens: SimTokens
     /// Cluster IPs and node ports of Services.
     public let services: ServiceRegistry
+    /// The custom resources the stored definitions serve.
+    let customResources = CustomResourceRegistry()
     /// Largest accepted request body; larger ones get `413`.
     public static let maxBodyBytes = 3 << 20
 
@@ -82,7 +84,8 @@ public struct KubeAPI: Sendable {
             call.methodHasVerb = request != nil
             let reply = try route(call)
             guard KubeTables.wantsTable(caller.accept), let request else { return reply }
-            return KubeTables.asTable(reply, request: request, includeObject: query["includeObject"])
+            let custom = catalog.find(group: request.group, version: request.version, name: request.resource)?.custom
+            return KubeTables.asTable(reply, request: request, includeObject: query["includeObject"], custom: custom)
         } catch {
             return .object(status: error.code, error.status)
         }
@@ -92,7 +95,7 @@ public struct KubeAPI: Sendable {
     /// this server has, in a namespace that exists.
     func route(_ call: ResourceCall) throws(KubeStatusError) -> Reply {
         let request = call.request
-        guard let resource = APIResource.find(group: request.group, version: request.version, name: request.resource) else {
+        guard let resource = catalog.find(group: request.group, version: request.version, name: request.resource) else {
             throw KubeStatusError(code: 404, reason: "NotFound", message: "the server could not find the requested resource")
         }
         var call = call
@@ -120,8 +123,15 @@ public struct KubeAPI: Sendable {
             throw KubeStatusError(code: 405, reason: "MethodNotAllowed", message: "create \(resource.name) in a namespace: /namespaces/NAMESPACE/\(resource.name)")
         }
         guard call.methodHasVerb, let handler = Self.handlers[request.verb] else { throw call.notSupported }
-        return try handler(self, call)
+        let reply = try handler(self, call)
+        if resource.storeKey == CustomResourceDefinitions.resource, !call.dryRun, ["POST", "PUT", "PATCH", "DELETE"].contains(call.method) {
+            customResources.refresh(from: store)
+        }
+        return reply
     }
+
+    /// What the API serves now: the built-in resources and the custom ones.
+    var catalog: APICatalog { APICatalog(resources: APIResource.all + customResources.resources) }
 
     /// One handler per verb (`deletecollection` is not served).
     static let handlers: [ResourceRequest.Verb: @Sendable (KubeAPI, ResourceCall) throws(KubeStatusError) -> Reply] = [

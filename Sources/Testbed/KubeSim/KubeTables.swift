@@ -20,21 +20,48 @@ enum KubeTables {
     }
 
     /// A get's, list's or watch's answer as tables; any other answer (errors included) as it is.
-    static func asTable(_ reply: KubeAPI.Reply, request: ResourceRequest, includeObject: String?) -> KubeAPI.Reply {
+    /// A custom resource's columns are its definition's (`custom`).
+    static func asTable(_ reply: KubeAPI.Reply, request: ResourceRequest, includeObject: String?, custom: CustomResource? = nil) -> KubeAPI.Reply {
         guard request.subresource == nil else { return reply }
+        let columns = custom.map(columns(of:)) ?? columns(of: request.resource)
         if request.verb == .watch, case .watch(let events, let timeout) = reply {
-            return .watch(tables(of: events, resource: request.resource, includeObject: includeObject), timeout: timeout)
+            return .watch(tables(of: events, columns: columns, includeObject: includeObject), timeout: timeout)
         }
         guard [.get, .list].contains(request.verb), case .object(200, let object) = reply else { return reply }
         let objects = request.verb == .list ? object["items"]?.arrayValue ?? [] : [object]
         let metadata: JSONValue = request.verb == .list ? object["metadata"] ?? [:] : ["resourceVersion": object.value(at: "metadata.resourceVersion") ?? ""]
-        return .object(status: 200, table(resource: request.resource, objects: objects, listMetadata: metadata, includeObject: includeObject))
+        return .object(status: 200, table(columns: columns, objects: objects, listMetadata: metadata, includeObject: includeObject))
+    }
+
+    static func columns(of resource: String) -> [Column] { [name] + (printers[resource] ?? [createdAt]) }
+
+    /// A definition's `additionalPrinterColumns` (`Age` alone when it has none), each cell the
+    /// value at its JSONPath (empty when absent), dates shown as ages as kubectl shows them.
+    static func columns(of custom: CustomResource) -> [Column] {
+        guard !custom.printerColumns.isEmpty else { return [name, age] }
+        return [name] + custom.printerColumns.map { definition in
+            let type = definition["type"]?.stringValue ?? "string"
+            let path = JSONPath(definition["jsonPath"]?.stringValue ?? "")
+            var priority = 0
+            if case .int(let value)? = definition["priority"] { priority = Int(value) }
+            return Column(name: definition["name"]?.stringValue ?? "", type: type, format: definition["format"]?.stringValue ?? "", priority: priority) { object, now in
+                guard let value = path?.value(in: object), value != .null else { return type == "date" ? "<unknown>" : .null }
+                if type == "date", case .string(let stamp) = value {
+                    return .string(humanAge(["metadata": ["creationTimestamp": .string(stamp)]], now))
+                }
+                if type == "string", value.stringValue == nil { return .string(value.serialized()) }
+                return value
+            }
+        }
     }
 
     /// The table of `objects` (one for a get, the items for a list), their metadata as
     /// `includeObject` asks (`PartialObjectMetadata` by default, `Object`, or `None`).
     static func table(resource: String, objects: [JSONValue], listMetadata: JSONValue, includeObject: String?, now: Date = Date()) -> JSONValue {
-        let columns = [name] + (printers[resource] ?? [createdAt])
+        table(columns: columns(of: resource), objects: objects, listMetadata: listMetadata, includeObject: includeObject, now: now)
+    }
+
+    static func table(columns: [Column], objects: [JSONValue], listMetadata: JSONValue, includeObject: String?, now: Date = Date()) -> JSONValue {
         let rows: [JSONValue] = objects.map { object in
             var row: JSONValue = ["cells": .array(columns.map { $0.cell(object, now) })]
             switch includeObject ?? "PartialObjectMetadata" {
@@ -52,14 +79,14 @@ enum KubeTables {
 
     /// A watch's events as the API server sends them to a client that asked for tables: each
     /// object a one-row Table, the column definitions in the first only.
-    static func tables(of events: AsyncStream<WatchEvent>, resource: String, includeObject: String?) -> AsyncStream<WatchEvent> {
+    static func tables(of events: AsyncStream<WatchEvent>, columns: [Column], includeObject: String?) -> AsyncStream<WatchEvent> {
         let (stream, continuation) = AsyncStream<WatchEvent>.makeStream()
         let task = Task {
             var first = true
             for await event in events {
                 var converted = event
                 if event.kind != .bookmark && event.kind != .error {
-                    converted.object = table(resource: resource, objects: [event.object],
+                    converted.object = table(columns: columns, objects: [event.object],
                                              listMetadata: ["resourceVersion": event.object.value(at: "metadata.resourceVersion") ?? ""],
                                              includeObject: includeObject)
                     if !first { converted.object["columnDefinitions"] = [] }

@@ -5,7 +5,7 @@ import VPCNetCore
 /// Not the API server's whole validation (there is no schema here), but each rule below is one
 /// of its rules, with its field path in the message.
 enum KubeValidation {
-    static func validate(_ object: JSONValue, as resource: APIResource) throws(KubeStatusError) {
+    static func validate(_ object: JSONValue, as resource: APIResource, also more: [String] = []) throws(KubeStatusError) {
         var problems: [String] = []
         // RBAC names are path segments (`system:node-proxier`); other kinds' are DNS subdomains.
         let rbac = ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"].contains(resource.kind)
@@ -19,6 +19,7 @@ enum KubeValidation {
         case "PodDisruptionBudget": problems += disruptionBudget(object)
         default: break
         }
+        problems += more
         guard problems.isEmpty else {
             let name = object.value(at: "metadata.name")?.stringValue ?? ""
             throw .invalid("\(resource.kind) \"\(name)\" is invalid: \(problems.joined(separator: ", "))")

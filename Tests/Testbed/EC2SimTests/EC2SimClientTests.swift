@@ -109,8 +109,9 @@ import VPCNetCore
         let configuration = EC2Simulator.Configuration(attachDelay: .milliseconds(1500), detachDelay: .milliseconds(1500))
         try await withSimulator(configuration) { simulator, client in
             let events = Mutex<[SimEvent]>([])
-            simulator.addHook { event in events.withLock { $0.append(event) } }
             let (subnet, group, instanceID) = try await network(client)
+            // Hooked after the network exists: creating its group is an event of its own.
+            simulator.addHook { event in events.withLock { $0.append(event) } }
             let eni = try await client.createNetworkInterface(.init(subnetID: subnet, securityGroupIDs: [group], secondaryPrivateIPAddressCount: 2))
             let attachment = try await client.attachNetworkInterface(id: eni.id, instanceID: instanceID, deviceIndex: 1)
             #expect(try await client.describeNetworkInterfaces(ids: [eni.id]).first?.attachment?.status == "attaching")

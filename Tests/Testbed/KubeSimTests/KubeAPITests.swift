@@ -19,7 +19,7 @@ import VPCNetCore
         #expect(Set(["nodes", "nodes/status", "pods", "pods/status", "pods/binding", "events", "configmaps", "namespaces"]).isSubset(of: names))
         #expect(await call("GET", "/apis/coordination.k8s.io/v1").1["resources"]?.arrayValue?.first?["name"] == "leases")
         let groups = await call("GET", "/apis").1["groups"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
-        #expect(Set(groups) == ["coordination.k8s.io", "rbac.authorization.k8s.io", "apps", "policy", "discovery.k8s.io"])
+        #expect(Set(groups) == ["apiextensions.k8s.io", "coordination.k8s.io", "rbac.authorization.k8s.io", "apps", "policy", "discovery.k8s.io"])
         #expect(await call("GET", "/api/v2").0 == 404)
         #expect(await call("GET", "/api/v1/namespaces").1["items"]?.arrayValue?.count == 4, "the standard namespaces exist")
     }
