@@ -500,6 +500,79 @@ def test_the_vpc_enforces_security_groups_and_the_source_check(cluster_dir):
     assert pings("probe-0", owner["gateway"]), "the subnet's gateway is in the VPC, off the node: through its own ENI"
 
 
+def test_network_profiles_put_pods_in_their_subnets_and_groups(cluster_dir):
+    """Profiles `db` (its own subnet and group, which admits 5432 only from group `db-clients`) and
+    `db-clients`, each on one node: a `db-clients` pod reaches the `db` pod on 5432, a pod without
+    a profile does not; the `db` pod's address is in the `db` subnet on an ENI with the `db` group;
+    new groups on the profile reach the existing ENI; an unknown profile is a clear refusal."""
+    # Prefix delegation leaves the node's own pods one ENI of an m5.large's three: room for a profile's.
+    up(cluster_dir, "--nodes", "2", "--zones", "us-east-1a")
+    cluster = Cluster(cluster_dir)
+    app, data = [n["name"] for n in cluster.state["nodes"]]
+    ec2 = cluster.ec2()
+    instance = ec2.describe_instances(InstanceIds=[cluster.state["nodes"][0]["instanceID"]])["Reservations"][0]["Instances"][0]
+    vpc, cluster_group = instance["VpcId"], instance["SecurityGroups"][0]["GroupId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+               for cidr in ("10.0.200.0/24", "10.0.201.0/24")]
+    clients = ec2.create_security_group(GroupName="db-clients", Description="db clients", VpcId=vpc)["GroupId"]
+    db = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": clients}]}])
+    cluster.kubectl("label", "node", app, "role=app")
+    cluster.kubectl("label", "node", data, "role=db")
+
+    def profile(name, group, subnet, role):
+        return {"apiVersion": "k8s-vpcnet.io/v1alpha1", "kind": "NetworkProfile", "metadata": {"name": name},
+                "spec": {"securityGroupIDs": [group], "subnets": [{"id": subnet}], "nodeSelector": {"matchLabels": {"role": role}},
+                         "prefixDelegation": "off"}}
+    cluster.kubectl("apply", "-f", "-", input="\n".join(json.dumps(p) for p in [profile("db", db, subnets[0], "db"),
+                                                                               profile("db-clients", clients, subnets[1], "app")]))
+
+    def ready(name):
+        status = json.loads(cluster.kubectl("get", "netprof", name, "-o", "json")).get("status", {})
+        return status.get("nodes") == 1 and status.get("capacity") == 9 and status["conditions"][0]["status"] == "True"
+    wait_for("both profiles are on their node", lambda: ready("db") and ready("db-clients"), timeout=120)
+    table = cluster.kubectl("get", "networkprofiles").splitlines()
+    assert table[0].split()[:6] == ["NAME", "GROUPS", "NODES", "CAPACITY", "FREE", "READY"] and table[1].split()[2:4] == ["1", "9"], table
+
+    serving = [{"name": "app", "image": "agnhost", "ports": [{"containerPort": 5432}]}]
+    selecting = lambda name: {"k8s-vpcnet/network-profile": name}
+    cluster.kubectl("apply", "-f", "-", input="\n".join(json.dumps(d) for d in [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db-0", "labels": {"app": "db"}, "annotations": selecting("db")},
+         "spec": {"nodeName": data, "containers": serving}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client-0", "labels": {"app": "client"}, "annotations": selecting("db-clients")},
+         "spec": {"nodeName": app, "containers": serving}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain-0", "labels": {"app": "plain"}},
+         "spec": {"nodeName": app, "containers": serving}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lost-0", "labels": {"app": "lost"}, "annotations": selecting("nope")},
+         "spec": {"nodeName": app, "containers": serving}}]))
+    address = {name: wait_for(f"{name} runs", lambda: cluster.running(f"app={name}"), timeout=90)[0]["status"]["podIP"]
+               for name in ("db", "client", "plain")}
+    assert address["db"].startswith("10.0.200.") and address["client"].startswith("10.0.201."), address
+    assert not address["plain"].startswith("10.0.20"), "a pod without a profile keeps the node's own addresses"
+    eni = ec2.describe_network_interfaces(Filters=[{"Name": "addresses.private-ip-address", "Values": [address["db"]]}])["NetworkInterfaces"][0]
+    assert eni["SubnetId"] == subnets[0] and [g["GroupId"] for g in eni["Groups"]] == [db]
+    assert {"Key": "k8s-vpcnet/profile", "Value": "db"} in eni["TagSet"]
+
+    def reaches(pod, target):
+        return cluster.exec(pod, SIM, "ask", target, "--timeout", "1", check=False).returncode == 0
+    wait_for("a db client reaches the database", lambda: reaches("client-0", f"{address['db']}:5432"), timeout=30)
+    assert not reaches("plain-0", f"{address['db']}:5432"), "the db group admits only db-clients"
+    wait_for("the pod of an unknown profile is told why", lambda: any(
+        e.get("reason") == "NetworkProfileNotOnNode" and e["involvedObject"]["name"] == "lost-0" and '"nope"' in e.get("message", "")
+        for e in json.loads(cluster.kubectl("get", "events", "-o", "json"))["items"]), timeout=60)
+    assert not cluster.running("app=lost")
+
+    # New groups on the profile reach the ENI it already has: the cluster's group admits every member.
+    cluster.kubectl("patch", "netprof", "db", "--type=merge", "-p", json.dumps({"spec": {"securityGroupIDs": [db, cluster_group]}}))
+    wait_for("the db ENI has the new groups", lambda: [g["GroupId"] for g in ec2.describe_network_interfaces(
+        NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]["Groups"]] == [db, cluster_group], timeout=60)
+    wait_for("and a pod without a profile now reaches the database", lambda: reaches("plain-0", f"{address['db']}:5432"), timeout=30)
+    status = json.loads(cluster.kubectl("get", "--raw", f"/api/v1/nodes/{data}"))
+    record = json.loads(status["metadata"]["annotations"]["k8s-vpcnet/node-network"])
+    assert record["version"] == 3 and [e["profile"] for e in record["enis"] if "profile" in e] == ["db"]
+
+
 def test_full_nodes_leave_pods_pending_until_addresses_free(cluster_dir):
     # t3.small: 3 ENIs × 4 addresses → 6 pod addresses.
     up(cluster_dir, "--nodes", "1", "--instance-type", "t3.small", "--prefix-delegation", "off", "--daemon-args=--cooldown 2s")
@@ -612,6 +685,7 @@ UNEXERCISED = {
     "vpcnet-eni-controller": {
         ("", "events", "patch"): "a repeated Event is counted on the first (none repeats in this run)",
         ("", "nodes", "update"): "tainting a node that registered without the no-interface-configured taint (simulated nodes register with it)",
+        ("k8s-vpcnet.io", "networkprofiles/status", "patch"): "a profile's status (this run has no profile; test_network_profiles has)",
     },
 }
 

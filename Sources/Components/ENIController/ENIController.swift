@@ -17,13 +17,18 @@ public final class ENIController: Sendable {
     public let provisioner: NodeProvisioner
     public let configuration: ControllerConfiguration
     public let informer: Informer<Node>
+    /// NetworkProfiles (docs/network-profiles.md): which nodes get which extra ENIs.
+    public let profiles: Informer<NetworkProfile>
+    let profileStatus: ProfileStatusWriter
     let queue: WorkQueue<String>
     let events: EventRecorder
     let logger: Logger
     let metrics: ControllerMetrics
     private let nodeStates = Mutex<[String: NodeState]>([:])
-    /// When each node was last checked against EC2 (lost on restart, which only means checking again).
-    private let verifiedAt = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// When each node was last checked against EC2, and for which profiles (their names and
+    /// generations): a node whose profiles changed is checked again at once. Lost on restart,
+    /// which only means checking again.
+    private let verifiedAt = Mutex<[String: (at: ContinuousClock.Instant, profiles: [String])]>([:])
     /// The record last written per node (with the Node's uid): our own writes re-queue the node
     /// before the informer has seen them, and that pass must not redo the EC2 work.
     private let written = Mutex<[String: (uid: String?, json: String, at: ContinuousClock.Instant)]>([:])
@@ -50,8 +55,10 @@ public final class ENIController: Sendable {
                                                                               subnetTags: configuration.subnetTags,
                                                                               subnetBackoff: configuration.subnetBackoff), logger: logger)
         informer = Informer<Node>(client: kube, resyncPeriod: configuration.verifyPeriod, logger: logger)
+        profiles = Informer<NetworkProfile>(client: kube, resyncPeriod: nil, logger: logger)
         queue = WorkQueue(backoff: configuration.queueBackoff)
         events = EventRecorder(client: kube, component: "vpcnet-eni-controller", logger: logger)
+        profileStatus = ProfileStatusWriter(kube: kube, events: events, logger: logger)
         metrics = ControllerMetrics()
     }
 
@@ -59,8 +66,21 @@ public final class ENIController: Sendable {
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.informer.run { event in await self.handle(event) } }
+            group.addTask { await self.profiles.run { event in await self.profileChanged(event) } }
+            group.addTask { await self.profileStatus.run(profiles: self.profiles, invalid: Self.invalidReason) }
             group.addTask {
                 await self.informer.waitForSync()
+                // Profiles reserve device indexes: wait for them, but not for ever, and not at all
+                // where the API does not serve them (a cluster installed before the CRD; the
+                // informer keeps trying and says why it cannot list).
+                if await self.profilesServed() {
+                    await withTaskGroup(of: Void.self) { wait in
+                        wait.addTask { await self.profiles.waitForSync() }
+                        wait.addTask { try? await Task.sleep(for: .seconds(10)) }
+                        await wait.next()
+                        wait.cancelAll()
+                    }
+                }
                 self.logger.info("node cache synced; starting workers", metadata: ["workers": "\(self.configuration.workers)"])
                 await withTaskGroup(of: Void.self) { workers in
                     for _ in 0..<max(1, self.configuration.workers) { workers.addTask { await self.work() } }
@@ -89,8 +109,42 @@ public final class ENIController: Sendable {
         }
     }
 
+    /// Whether the API serves NetworkProfiles (false only for a clear 404).
+    func profilesServed() async -> Bool {
+        let probe: Result<Int, KubeError>
+        do { probe = .success(try await kube.list(NetworkProfile.self).items.count) } catch { probe = .failure(error) }
+        if case .failure(let error) = probe { return !error.isNotFound }
+        return true
+    }
+
+    /// A profile changed: the nodes it selects (before or after) or that carry it look again.
+    func profileChanged(_ event: InformerEvent<NetworkProfile>) async {
+        var involved: [ProfileSpec] = []
+        switch event {
+        case .updated(let old, let new): involved = [old, new].compactMap { try? ProfileSpec($0) }
+        default: involved = [event.object].compactMap { try? ProfileSpec($0) }
+        }
+        let name = event.object.name
+        for node in informer.list() {
+            let carries = node.annotations[WellKnown.Annotations.nodeNetwork]?.contains("\"profile\":\"\(name)\"") ?? false
+            if carries || involved.contains(where: { $0.selects(labels: node.labels) }) { await queue.add(node.name) }
+        }
+    }
+
+    /// Why a profile's spec cannot be used, or nil.
+    @Sendable static func invalidReason(_ profile: NetworkProfile) -> String? {
+        do { _ = try ProfileSpec(profile) } catch { return error.description }
+        return nil
+    }
+
+    /// The usable profiles that select `node`, sorted by name.
+    func profiles(selecting node: Node) -> [ProfileSpec] {
+        profiles.list().compactMap { try? ProfileSpec($0) }.filter { $0.selects(labels: node.labels) }.sorted { $0.name < $1.name }
+    }
+
     static func relevantChange(_ old: Node, _ new: Node) -> Bool {
         old.providerID != new.providerID
+            || old.labels != new.labels  // profiles select nodes by label
             || old.annotations[WellKnown.Annotations.nodeNetwork] != new.annotations[WellKnown.Annotations.nodeNetwork]
             || old.labels[WellKnown.Labels.instanceID] != new.labels[WellKnown.Labels.instanceID]
             || old.labels[WellKnown.Labels.podCapacity] != new.labels[WellKnown.Labels.podCapacity]
@@ -200,17 +254,26 @@ public final class ENIController: Sendable {
             setState(name, .failed)
             return .done  // fixing the label is an update, which requeues the node
         }
+        let selected = profiles(selecting: node)
+        let fingerprint = selected.map { "\($0.name)@\($0.generation)" }
         let lastVerified = verifiedAt.withLock { $0[name] }
-        if current, labelsMatch(node, existing!, sizing), let lastVerified, ContinuousClock.now - lastVerified < configuration.verifyPeriod * 0.9 {
+        if current, labelsMatch(node, existing!, sizing), let lastVerified, lastVerified.profiles == fingerprint,
+           ContinuousClock.now - lastVerified.at < configuration.verifyPeriod * 0.9 {
             return .done
         }
 
         setState(name, current ? nodeState(name) ?? .provisioned : .provisioning)
         let outcome: NodeProvisioner.Outcome
         do {
-            outcome = try await provisioner.provision(nodeName: name, instanceID: instanceID, sizing: sizing)
+            outcome = try await provisioner.provision(nodeName: name, instanceID: instanceID, sizing: sizing, profiles: selected)
         } catch {
             return await failed(node, error)
+        }
+        profileStatus.ledger.withLock {
+            $0.report(node: name, record: outcome.record, selected: selected.map(\.name), problems: outcome.profileProblems)
+        }
+        for (profile, problem) in outcome.profileProblems.sorted(by: { $0.key < $1.key }) {
+            logger.warning("a network profile could not be given to the node", metadata: ["node": "\(name)", "profile": "\(profile)", "error": "\(problem)"])
         }
         if !outcome.created.isEmpty {
             await events.record(node, .normal, reason: "ENIsCreated", message: "created and attached \(outcome.created.joined(separator: ", "))")
@@ -251,7 +314,9 @@ public final class ENIController: Sendable {
         logger.info("node provisioned", metadata: ["node": "\(name)", "instance": "\(instanceID)", "enis": "\(record.podENIs.count)"])
         // Not verified while short: the rest is asked for once the subnet's backoff has passed.
         if outcome.shortfall != nil { return .recheck(after: provisioner.settings.subnetBackoff * Double.random(in: 1.0...1.1)) }
-        verifiedAt.withLock { $0[name] = .now }
+        // A profile that failed here is tried again with the queue's growing backoff (an operator may fix it).
+        if !outcome.profileProblems.isEmpty { return .backOff }
+        verifiedAt.withLock { $0[name] = (.now, fingerprint) }
         return .done
     }
 
@@ -310,6 +375,7 @@ public final class ENIController: Sendable {
     /// cache must never cost a live node its interfaces.
     private func nodeGone(_ name: String) async -> Decision {
         setState(name, nil)
+        profileStatus.ledger.withLock { $0.nodeGone(name) }
         verifiedAt.withLock { _ = $0.removeValue(forKey: name) }
         written.withLock { _ = $0.removeValue(forKey: name) }
         waitingSince.withLock { _ = $0.removeValue(forKey: name) }

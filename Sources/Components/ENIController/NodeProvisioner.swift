@@ -112,45 +112,72 @@ public final class NodeProvisioner: Sendable {
         /// Set when the node starts with fewer addresses than it needs (at least
         /// ``PodSizing/minimumAddresses``): provisioning goes on when the subnet has addresses again.
         public var shortfall: Shortfall?
+        /// Profiles the node could not be given (by name): a missing subnet or group, no room for
+        /// their ENIs. The node and its other profiles go ahead without them.
+        public var profileProblems: [String: String] = [:]
     }
 
-    /// Brings the instance to the addresses `sizing` gives its type and returns the record of it.
-    /// Throws ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions.
-    public func provision(nodeName: String, instanceID: InstanceID, sizing: PodSizing) async throws(ProvisioningError) -> Outcome {
+    /// Brings the instance to the addresses `sizing` gives its type, and to the ENIs of each of
+    /// `profiles` (those that select the node), and returns the record of it. Throws
+    /// ``ProvisioningError/inProgress(_:)`` while EC2 finishes transitions. A profile's own
+    /// failure is reported in ``Outcome/profileProblems`` and stops nothing else.
+    public func provision(nodeName: String, instanceID: InstanceID, sizing: PodSizing,
+                          profiles: [ProfileSpec] = []) async throws(ProvisioningError) -> Outcome {
         var created: [String] = [], attached: [String] = [], fallbacks: [PrefixFallback] = []
         // The instance is read once: its type, subnet, groups and primary ENI do not change, and
         // what later passes must see (our ENIs' attachments) comes from DescribeNetworkInterfaces.
         let instance = try await describeInstance(instanceID)
         let limits = try await limits(for: instance.instanceType)
-        guard let target = sizing.target(for: limits) else {
+        // The device indexes the node's profiles need stay theirs, whether or not their ENIs exist
+        // yet: the node's own ENIs stop short of them.
+        var ownSizing = sizing
+        let reserved = profiles.reduce(0) { $0 + $1.enisPerNode }
+        if reserved > 0 { ownSizing.maxENIs = max(1, sizing.maxENIs(limits) - reserved) }
+        guard let target = ownSizing.target(for: limits) else {
             throw .noPrefixDelegation(instance.instanceType, hypervisor: limits.hypervisor.rawValue)
         }
+        var profileWork = ProfileWork(profiles: profiles)
         // DeleteOnTermination set in this call but not yet reported back (EC2 is eventually
         // consistent; moto never reports it) does not hold up the record.
         var deleteOnTerminationSet: Set<String> = []
         for _ in 0..<4 {
-            let owned = try await ownedENIs(instanceID: instanceID.rawValue)
+            let all = try await ownedENIs(instanceID: instanceID.rawValue)
+            let owned = all.filter { $0.profile == nil }
             // Device indexes count per network card; vpcnet uses the default card (0) only.
             let occupied = Set(instance.networkInterfaces.compactMap { eni -> Int? in
                 guard let attachment = eni.attachment, (attachment.networkCardIndex ?? 0) == 0,
-                      !owned.contains(where: { $0.eni.id == eni.id }) else { return nil }
+                      !all.contains(where: { $0.eni.id == eni.id }) else { return nil }
                 return attachment.deviceIndex
             } + [0])
-            var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: sizing.maxENIs(limits),
-                                             target: target, occupiedByOthers: occupied, owned: owned.map(\.summary))
+            let profileIndexes = Set(all.filter { $0.profile != nil }.compactMap(\.summary.attachment?.deviceIndex))
+            var plan = ProvisioningPlan.make(instanceID: instanceID.rawValue, maxENIs: ownSizing.maxENIs(limits),
+                                             target: target, occupiedByOthers: occupied.union(profileIndexes), owned: owned.map(\.summary))
             plan.actions.removeAll { action in
                 if case .setDeleteOnTermination(let id, _) = action { return deleteOnTerminationSet.contains(id) }
                 return false
             }
-            if plan.isComplete {
-                let record = try await record(instance: instance, owned: owned.map(\.eni))
-                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks)
+            let profilePlans = profileWork.plan(instanceID: instanceID.rawValue, maxENIs: sizing.maxENIs(limits), limits: limits,
+                                                occupied: occupied, own: plan, owned: all, skippingDeleteOnTermination: deleteOnTerminationSet)
+            if plan.isComplete && profilePlans.allSatisfy(\.plan.isComplete) {
+                let record = try await record(instance: instance, owned: all.map(\.eni))
+                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks,
+                               profileProblems: profileWork.problems)
             }
-            if plan.actions.isEmpty { throw .inProgress("ENIs \(plan.waitingFor.joined(separator: ", ")) are in transition") }
-            let subnets = Dictionary(owned.map { ($0.eni.id, $0.eni.subnetID) }, uniquingKeysWith: { a, _ in a })
+            if plan.actions.isEmpty && profilePlans.allSatisfy(\.plan.actions.isEmpty) {
+                let waiting = plan.waitingFor + profilePlans.flatMap(\.plan.waitingFor)
+                throw .inProgress("ENIs \(waiting.joined(separator: ", ")) are in transition")
+            }
+            let subnets = Dictionary(all.map { ($0.eni.id, $0.eni.subnetID) }, uniquingKeysWith: { a, _ in a })
+            for step in profilePlans where !step.plan.actions.isEmpty {
+                let applied = await applyProfile(step, nodeName: nodeName, instance: instance, subnets: subnets, work: &profileWork)
+                created += applied.created
+                attached += applied.attached
+                fallbacks += applied.fallbacks
+                deleteOnTerminationSet.formUnion(applied.deleteOnTerminationSet)
+            }
             let result: Applied
             do {
-                result = try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
+                result = plan.actions.isEmpty ? Applied() : try await apply(plan.actions, nodeName: nodeName, instance: instance, subnets: subnets)
             } catch {
                 result = Applied(failure: error)
             }
@@ -162,7 +189,8 @@ public final class NodeProvisioner: Sendable {
                 guard case .noFreeAddresses(let subnetID) = failure else { throw failure }
                 let (record, shortfall) = try await short(of: subnetID, instance: instance, sizing: sizing, target: target,
                                                           fallbacks: fallbacks)
-                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks, shortfall: shortfall)
+                return Outcome(record: record, created: created, attached: attached, fallbacks: fallbacks, shortfall: shortfall,
+                               profileProblems: profileWork.problems)
             }
         }
         throw .notConverging("EC2 did not reflect the changes after four passes")
@@ -174,7 +202,7 @@ public final class NodeProvisioner: Sendable {
                        fallbacks: [PrefixFallback]) async throws(ProvisioningError) -> (NodeNetworkRecord, Shortfall) {
         let owned = try await ownedENIs(instanceID: instance.id).map(\.eni)
         let record = try await record(instance: instance, owned: owned)
-        let shortfall = Shortfall(subnetID: subnetID, got: record.podAddresses.count,
+        let shortfall = Shortfall(subnetID: subnetID, got: record.podENIs(profile: nil).flatMap(\.podAddresses).count,
                                   needs: min(sizing.neededAddresses, target.podAddresses), minimum: sizing.minimumAddresses,
                                   fallbacks: fallbacks)
         guard shortfall.got > 0, shortfall.got >= shortfall.minimum, shortfall.minimum < shortfall.needs else {
@@ -212,6 +240,8 @@ public final class NodeProvisioner: Sendable {
     struct Found: Sendable {
         var eni: NetworkInterface
         var summary: OwnedENI
+        /// The NetworkProfile the ENI is for (its tag); nil: the node's own.
+        var profile: String? { eni.tags.first { $0.key == WellKnown.ENITags.profile }?.value }
     }
 
     /// Our ENIs for this instance, found by tag: the only memory the controller needs survives in EC2.
@@ -284,15 +314,18 @@ public final class NodeProvisioner: Sendable {
     /// Runs the plan's steps concurrently; each ENI's steps run in order. The first error comes
     /// back in ``Applied/failure`` after every step has finished, with what the others did.
     /// `subnets`: the subnet of each ENI of ours, for the fallback of an assignment.
+    /// `placement`: where new ENIs go and with which groups (a profile's); nil: the node's own subnet choice and the instance's groups.
     func apply(_ actions: [ProvisioningAction], nodeName: String, instance: Instance,
-               subnets: [String: String]) async throws(ProvisioningError) -> Applied {
+               subnets: [String: String], placement: Placement? = nil) async throws(ProvisioningError) -> Applied {
         let needsSubnet = actions.contains { if case .createAndAttach = $0 { true } else { false } }
-        let subnetID = needsSubnet ? try await subnetForNewENI(instance: instance) : ""
+        var chosen = placement ?? Placement(subnetID: "", groups: instance.securityGroups.map(\.id), profile: nil)
+        if needsSubnet && placement == nil { chosen.subnetID = try await subnetForNewENI(instance: instance) }
+        let target = chosen
         let results = await withTaskGroup(of: Result<Applied, ProvisioningError>.self) { group in
             for action in actions {
                 group.addTask {
                     do throws(ProvisioningError) {
-                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, subnetID: subnetID,
+                        return .success(try await self.apply(action, nodeName: nodeName, instance: instance, placement: target,
                                                              subnets: subnets))
                     } catch {
                         return .failure(error)
@@ -319,16 +352,17 @@ public final class NodeProvisioner: Sendable {
     }
 
     private func apply(_ action: ProvisioningAction, nodeName: String, instance: Instance,
-                       subnetID: String, subnets: [String: String]) async throws(ProvisioningError) -> Applied {
+                       placement: Placement, subnets: [String: String]) async throws(ProvisioningError) -> Applied {
         switch action {
         case .createAndAttach(let deviceIndex, let addresses):
-            let tags = [Tag(key: WellKnown.ENITags.cluster, value: settings.clusterName),
+            var tags = [Tag(key: WellKnown.ENITags.cluster, value: settings.clusterName),
                         Tag(key: WellKnown.ENITags.nodeName, value: nodeName),
                         Tag(key: WellKnown.ENITags.instanceID, value: instance.id),
                         Tag(key: WellKnown.ENITags.createdAt, value: ISO8601DateFormatter().string(from: Date()))]
-            let groups = instance.securityGroups.map(\.id)
+            // Tagged in the create call itself: an ENI of a profile is never, even for a moment, one of the node's own.
+            if let profile = placement.profile { tags.append(Tag(key: WellKnown.ENITags.profile, value: profile)) }
             let request = EC2Client.CreateNetworkInterfaceRequest(
-                subnetID: subnetID, securityGroupIDs: groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags)
+                subnetID: placement.subnetID, securityGroupIDs: placement.groups, description: WellKnown.eniDescriptionPrefix + nodeName, tags: tags)
             let (eni, fallback) = try await createENI(request, addresses)
             logger.info("created ENI", metadata: ["node": "\(nodeName)", "eni": "\(eni.id)", "deviceIndex": "\(deviceIndex)"])
             var applied = try await attach(eni.id, deviceIndex: deviceIndex, instanceID: instance.id)
@@ -347,6 +381,11 @@ public final class NodeProvisioner: Sendable {
             return Applied(fallbacks: fallback.map { [$0] } ?? [])
         case .delete(let eniID):
             try await call(.deleteNetworkInterface) { () async throws(EC2Error) in try await self.ec2.deleteNetworkInterface(id: eniID) }
+            return Applied()
+        case .setSecurityGroups(let eniID, let groups):
+            try await call(.modifyNetworkInterfaceAttribute) { () async throws(EC2Error) in
+                try await self.ec2.modifyNetworkInterfaceAttribute(id: eniID, .securityGroups(groups))
+            }
             return Applied()
         }
     }
@@ -384,7 +423,8 @@ public final class NodeProvisioner: Sendable {
                     gateway: cidr.awsGateway, securityGroupIDs: try eni.groups.map { try SecurityGroupID(parsing: $0.id) },
                     primaryIP: try IPv4Address(parsing: eni.privateIPAddress),
                     secondaryIPs: attachment.deviceIndex == 0 ? [] : try eni.secondaryIPAddresses.map { try IPv4Address(parsing: $0) },
-                    ipv4Prefixes: attachment.deviceIndex == 0 ? [] : try eni.ipv4Prefixes.map { try IPv4CIDR(parsing: $0) }))
+                    ipv4Prefixes: attachment.deviceIndex == 0 ? [] : try eni.ipv4Prefixes.map { try IPv4CIDR(parsing: $0) },
+                    profile: attachment.deviceIndex == 0 ? nil : eni.tags.first { $0.key == WellKnown.ENITags.profile }?.value))
             } catch {
                 throw .ec2(.invalidResponse(status: 200, detail: "ENI \(eni.id): \(error)"), action: .describeNetworkInterfaces)
             }

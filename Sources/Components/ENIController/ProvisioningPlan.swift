@@ -69,6 +69,8 @@ public enum ProvisioningAction: Hashable, Sendable {
     case assignAddresses(eniID: String, AddressRequest)
     /// An unattached ENI of ours that no device index needs.
     case delete(eniID: String)
+    /// Give a profile's ENI the profile's groups (they changed since it was created).
+    case setSecurityGroups(eniID: String, [String])
 }
 
 /// The pure decision at the heart of the controller: from EC2's current truth about one instance,

@@ -46,9 +46,10 @@ public actor AddressManager {
         return dropped
     }
 
-    public func add(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = []) throws -> (Allocation, AddressSource) {
+    /// Allocates for `pod` from the ENIs of `profile` (nil: the node's own).
+    public func add(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = [], profile: String? = nil) throws -> (Allocation, AddressSource) {
         var next = pool
-        let (allocation, source, changed) = try next.allocate(key, pod: pod, hostPorts: hostPorts, now: now())
+        let (allocation, source, changed) = try next.allocate(key, pod: pod, hostPorts: hostPorts, profile: profile, now: now())
         if changed { try store.save(next, now: now()) }
         pool = next
         return (allocation, source)
@@ -82,9 +83,18 @@ public actor AddressManager {
     /// Every usable address with its ENI and state (see ``AddressPool/addressStates(now:)``).
     public var addressStates: [AddressState] { pool.addressStates(now: now()) }
 
-    public var status: Status {
+    /// The addresses of pods without a profile: what the no-free-ips taint and the node's
+    /// capacity are about.
+    public var status: Status { status(profile: nil) }
+
+    /// The addresses of one profile's ENIs (nil: the node's own).
+    public func status(profile: String?) -> Status {
         let time = now()
-        return Status(configured: pool.isConfigured, total: pool.total, allocated: pool.allocatedCount, free: pool.freeCount(now: time),
-                      coolingDown: pool.coolingDown(now: time), nextFreeAt: pool.nextFreeAt(now: time))
+        return Status(configured: pool.isConfigured, total: pool.total(profile: profile), allocated: pool.allocatedCount(profile: profile),
+                      free: pool.freeCount(now: time, profile: profile), coolingDown: pool.coolingDown(now: time, profile: profile),
+                      nextFreeAt: pool.nextFreeAt(now: time))
     }
+
+    /// Each profile the node carries, with its addresses.
+    public var profileStatuses: [(profile: String, status: Status)] { pool.profiles.map { ($0, status(profile: $0)) } }
 }

@@ -7,6 +7,8 @@ public struct AddressSource: Hashable, Sendable {
     /// The ENI's primary address: the pod's gateway (the `ptp` plugin puts it on the host veth).
     public var gateway: IPv4Address
     public var prefixLength: Int
+    /// The NetworkProfile the address is for; nil: pods without one.
+    public var profile: String? = nil
 }
 
 public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -16,6 +18,10 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case notConfigured
     /// Another attachment on this node holds a `hostPort` the attachment asks for.
     case hostPortTaken(HostPort, by: Allocation)
+    /// The pod asks for a profile this node has no ENI of (`carried`: the profiles it has).
+    case profileNotOnNode(String, carried: [String])
+    /// Every address of the profile's ENIs is allocated or cooling down.
+    case profileExhausted(String, total: Int, coolingDown: Int)
 
     public var description: String {
         switch self {
@@ -25,6 +31,11 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .hostPortTaken(let port, let holder):
             "hostPort \(port) is already taken on this node by "
                 + (holder.pod.isEmpty ? "attachment \(holder.key)" : "pod \(holder.pod.namespace)/\(holder.pod.name)")
+        case .profileNotOnNode(let profile, let carried):
+            "this node carries no ENI of network profile \"\(profile)\" ("
+                + (carried.isEmpty ? "it carries no profile" : "it carries \(carried.map { "\"\($0)\"" }.joined(separator: ", "))") + ")"
+        case .profileExhausted(let profile, let total, let cooling):
+            "no free address of network profile \"\(profile)\" on this node: \(total - cooling) of \(total) in use, \(cooling) cooling down before reuse"
         }
     }
 }
@@ -65,7 +76,8 @@ public struct AddressPool: Hashable, Sendable {
             for address in eni.podAddresses {
                 known.insert(address)
                 guard usable?.contains(eni.id) ?? true else { continue }
-                sources[address] = AddressSource(eniID: eni.id, gateway: eni.primaryIP, prefixLength: eni.subnetCIDR.prefixLength)
+                sources[address] = AddressSource(eniID: eni.id, gateway: eni.primaryIP, prefixLength: eni.subnetCIDR.prefixLength,
+                                                 profile: eni.profile)
             }
         }
         self.sources = sources
@@ -85,7 +97,9 @@ public struct AddressPool: Hashable, Sendable {
     /// address the pool may not hand out now (its ENI's interface is missing) gets `notConfigured`.
     /// `hostPorts` are the node ports its `hostPort`s take: refused (`hostPortTaken`, nothing
     /// allocated) when another attachment holds one, since `portmap` itself does not check.
-    public mutating func allocate(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = [],
+    /// `profile` chooses the ENIs the address comes from (nil: the node's own); an attachment
+    /// that already holds an address keeps it whatever it asks now.
+    public mutating func allocate(_ key: AttachmentKey, pod: PodReference, hostPorts: [HostPort] = [], profile: String? = nil,
                                   now: Int64) throws(PoolError) -> (allocation: Allocation, source: AddressSource, changed: Bool) {
         guard isConfigured else { throw .notConfigured }
         if let existing = allocations[key] {
@@ -97,8 +111,13 @@ public struct AddressPool: Hashable, Sendable {
                 throw .hostPortTaken(port, by: holder)
             }
         }
-        guard let address = bestFree(now: now), let source = sources[address] else {
-            throw .exhausted(total: sources.count, coolingDown: coolingDown(now: now))
+        if let profile, !sources.values.contains(where: { $0.profile == profile }) {
+            throw .profileNotOnNode(profile, carried: profiles)
+        }
+        guard let address = bestFree(now: now, profile: profile), let source = sources[address] else {
+            let total = total(profile: profile), cooling = coolingDown(now: now, profile: profile)
+            if let profile { throw .profileExhausted(profile, total: total, coolingDown: cooling) }
+            throw .exhausted(total: total, coolingDown: cooling)
         }
         let allocation = Allocation(key: key, pod: pod, address: address, allocatedAt: now, hostPorts: hostPorts.sorted())
         allocations[key] = allocation
@@ -120,18 +139,25 @@ public struct AddressPool: Hashable, Sendable {
         return stale.compactMap { release($0, now: now) }
     }
 
-    public var total: Int { sources.count }
+    /// The profiles whose addresses the pool hands out.
+    public var profiles: [String] { Set(sources.values.compactMap(\.profile)).sorted() }
+
+    /// Usable addresses for pods of `profile` (nil: pods without one).
+    public func total(profile: String? = nil) -> Int { sources.values.count { $0.profile == profile } }
     public var allocatedCount: Int { allocations.count }
 
-    /// Usable addresses resting after a release.
-    public func coolingDown(now: Int64) -> Int {
+    /// Allocations on addresses for pods of `profile`.
+    public func allocatedCount(profile: String?) -> Int { allocations.values.count { sources[$0.address].map { $0.profile == profile } ?? false } }
+
+    /// Usable addresses of `profile` resting after a release.
+    public func coolingDown(now: Int64, profile: String? = nil) -> Int {
         let used = Set(allocations.values.map(\.address))
-        return releasedAt.count { sources[$0.key] != nil && !used.contains($0.key) && now - $0.value < cooldownMilliseconds }
+        return releasedAt.count { sources[$0.key]?.profile == profile && sources[$0.key] != nil && !used.contains($0.key)
+            && now - $0.value < cooldownMilliseconds }
     }
 
-    public func freeCount(now: Int64) -> Int {
-        let usedHere = allocations.values.count { sources[$0.address] != nil }
-        return max(0, total - usedHere - coolingDown(now: now))
+    public func freeCount(now: Int64, profile: String? = nil) -> Int {
+        max(0, total(profile: profile) - allocatedCount(profile: profile) - coolingDown(now: now, profile: profile))
     }
 
     /// When the next cooling address becomes free (nil when none is cooling).
@@ -154,10 +180,10 @@ public struct AddressPool: Hashable, Sendable {
         }
     }
 
-    private func bestFree(now: Int64) -> IPv4Address? {
+    private func bestFree(now: Int64, profile: String?) -> IPv4Address? {
         let used = Set(allocations.values.map(\.address))
         var best: (address: IPv4Address, released: Int64)?
-        for address in sources.keys where !used.contains(address) {
+        for (address, source) in sources where source.profile == profile && !used.contains(address) {
             let released = releasedAt[address] ?? Int64.min
             if released != Int64.min && now - released < cooldownMilliseconds { continue }
             if let current = best, (current.released, current.address.rawValue) <= (released, address.rawValue) { continue }

@@ -180,10 +180,17 @@ rules:
   - apiGroups: [""]
     resources: ["nodes"]
     verbs: ["get", "list", "watch", "update", "patch"]
-  # Events about nodes (repeats are counted by patching the first).
+  # Events about nodes and network profiles (repeats are counted by patching the first).
   - apiGroups: [""]
     resources: ["events"]
     verbs: ["create", "patch"]
+  # Network profiles: which nodes get which extra ENIs (watched), and their status (written).
+  - apiGroups: ["k8s-vpcnet.io"]
+    resources: ["networkprofiles"]
+    verbs: ["list", "watch"]
+  - apiGroups: ["k8s-vpcnet.io"]
+    resources: ["networkprofiles/status"]
+    verbs: ["patch"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -402,11 +409,13 @@ rules:
   - apiGroups: [""]
     resources: ["nodes"]
     verbs: ["get", "list", "watch", "update"]
-  # Pods on its node, to release addresses of pods that are gone; get and delete only with
-  # delete-pods-without-ips (rescheduling a controller-owned pod that found no address).
+  # Pods on its node: list to release addresses of pods that are gone, watch for each pod's
+  # network profile (so an ADD need not ask), get for a pod not seen yet and for Events about
+  # it; delete only with delete-pods-without-ips (rescheduling a controller-owned pod that found
+  # no address).
   - apiGroups: [""]
     resources: ["pods"]
-    verbs: ["get", "list", "delete"]
+    verbs: ["get", "list", "watch", "delete"]
   # Events about its node and pods; list for `vpcnetctl diagnose` run in the daemon's pod.
   - apiGroups: [""]
     resources: ["events"]

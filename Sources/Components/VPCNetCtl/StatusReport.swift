@@ -41,6 +41,10 @@ public enum StatusReport {
         lines.append(pool.configured
             ? "addresses: \(pool.total) usable, \(pool.allocated) allocated, \(pool.free) free, \(pool.coolingDown) cooling down"
             : "addresses: not configured yet")
+        for profile in status.profiles ?? [] {
+            let pool = profile.pool
+            lines.append("profile \(profile.name): \(pool.total) usable, \(pool.allocated) allocated, \(pool.free) free, \(pool.coolingDown) cooling down")
+        }
         let prefixes = status.enis.reduce(0) { $0 + ($1.prefixes?.count ?? 0) }
         let singles = status.enis.reduce(0) { $0 + ($1.singleAddresses?.count ?? 0) }
         lines.append("pod ENIs: \(status.enis.count), with \(prefixes) /28 prefixes and \(singles) single addresses")
@@ -48,11 +52,11 @@ public enum StatusReport {
             lines.append("instance: \(record.instanceID) \(record.instanceType) in \(record.availabilityZone), \(record.vpcID)")
         }
         lines.append("")
-        var enis = [["ENI", "DEVICE", "SUBNET", "PRIMARY", "PREFIXES", "SINGLES", "ALLOCATED", "FREE", "COOLING"]]
+        var enis = [["ENI", "DEVICE", "PROFILE", "SUBNET", "PRIMARY", "PREFIXES", "SINGLES", "ALLOCATED", "FREE", "COOLING"]]
         for eni in status.enis {
             let count = { (state: AddressState.State) in String(eni.addresses.count { $0.state == state }) }
             let prefixes = eni.prefixes.map { $0.isEmpty ? "-" : $0.map(\.description).joined(separator: ",") } ?? "?"
-            enis.append([eni.id.rawValue, String(eni.deviceIndex), "\(eni.subnetID) \(eni.subnetCIDR)", eni.primaryIP.description,
+            enis.append([eni.id.rawValue, String(eni.deviceIndex), eni.profile ?? "-", "\(eni.subnetID) \(eni.subnetCIDR)", eni.primaryIP.description,
                          prefixes, eni.singleAddresses.map { String($0.count) } ?? "?",
                          count(.allocated), count(.free), count(.coolingDown)])
         }

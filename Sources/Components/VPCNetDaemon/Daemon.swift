@@ -64,8 +64,9 @@ public enum Daemon {
         let nodeName = configuration.nodeName
         let taint = FreeAddressTaint(kube: kube, nodeName: nodeName, manager: manager, rescheduler: rescheduler, logger: logger,
                                      cachedNode: { agent.informer.get(nodeName) })
+        let profiles = PodProfiles(kube: kube, nodeName: nodeName, logger: logger)
         let server = try IPAMServer(socketPath: configuration.socketPath,
-                                    services: [IPAMService(manager: manager, observer: taint), HealthService(manager: manager)])
+                                    services: [IPAMService(manager: manager, observer: taint, profiles: profiles), HealthService(manager: manager)])
         let collector = AllocationCollector(kube: kube, nodeName: configuration.nodeName, manager: manager,
                                             grace: configuration.collectGrace, logger: logger)
         do {
@@ -78,6 +79,7 @@ public enum Daemon {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
             group.addTask { await agent.run() }
+            group.addTask { await profiles.run() }
             group.addTask { await collector.run(interval: configuration.collectInterval) }
             group.addTask { await PoolGauges(manager: manager, record: { agent.record }).run() }
             group.addTask {

@@ -19,10 +19,13 @@ public protocol ExhaustionObserver: Sendable {
 public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
     let manager: AddressManager
     let observer: (any ExhaustionObserver)?
+    /// Where a pod's NetworkProfile is learned; nil: every pod gets the node's own addresses.
+    let profiles: (any PodProfileSource)?
 
-    public init(manager: AddressManager, observer: (any ExhaustionObserver)?) {
+    public init(manager: AddressManager, observer: (any ExhaustionObserver)?, profiles: (any PodProfileSource)? = nil) {
         self.manager = manager
         self.observer = observer
+        self.profiles = profiles
     }
 
     public func add(request: Vpcnet_Ipam_V1_AddRequest, context: ServerContext) async throws -> Vpcnet_Ipam_V1_AddResponse {
@@ -30,8 +33,17 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
         let pod = PodReference(namespace: request.pod.namespace, name: request.pod.name, uid: request.pod.uid)
         let hostPorts = try Self.hostPorts(request.hostPorts)
         let started = ContinuousClock.now
+        var profile: String?
+        if let profiles, !pod.namespace.isEmpty, !pod.name.isEmpty {
+            do {
+                profile = try await profiles.profile(of: pod)
+            } catch {
+                Self.count("add", "pod_unknown")
+                throw RPCError(code: .unavailable, message: "cannot learn the network profile of pod \(pod.namespace)/\(pod.name): \(error)")
+            }
+        }
         do {
-            let (allocation, source) = try await manager.add(key, pod: pod, hostPorts: hostPorts)
+            let (allocation, source) = try await manager.add(key, pod: pod, hostPorts: hostPorts, profile: profile)
             Metrics.Timer(label: "vpcnet_ipam_allocation_duration_seconds", preferredDisplayUnit: .seconds).record(duration: ContinuousClock.now - started)
             Self.count("add", "ok")
             return .with {
@@ -52,6 +64,14 @@ public struct IPAMService: Vpcnet_Ipam_V1_IPAM.SimpleServiceProtocol {
             case .hostPortTaken:
                 Self.count("add", "host_port_taken")
                 throw RPCError(code: .alreadyExists, message: error.description)
+            case .profileNotOnNode:
+                Self.count("add", "profile_not_on_node")
+                profiles?.refused(pod, reason: "NetworkProfileNotOnNode", message: error.description)
+                throw RPCError(code: .failedPrecondition, message: error.description)
+            case .profileExhausted:
+                Self.count("add", "no_free_profile_address")
+                profiles?.refused(pod, reason: "NoFreeProfileAddress", message: error.description)
+                throw RPCError(code: .resourceExhausted, message: error.description)
             }
         } catch {
             Self.count("add", "error")

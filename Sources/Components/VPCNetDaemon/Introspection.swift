@@ -17,12 +17,18 @@ public struct Introspection: Sendable {
         let enis = (record?.podENIs ?? []).map { eni in
             NodeStatus.ENI(id: eni.id, deviceIndex: eni.deviceIndex, macAddress: eni.macAddress, subnetID: eni.subnetID,
                            subnetCIDR: eni.subnetCIDR, primaryIP: eni.primaryIP, prefixes: eni.ipv4Prefixes,
-                           singleAddresses: eni.secondaryIPs, addresses: byENI[eni.id] ?? [])
+                           singleAddresses: eni.secondaryIPs, addresses: byENI[eni.id] ?? [], profile: eni.profile,
+                           securityGroupIDs: eni.securityGroupIDs)
+        }
+        let profiles = await manager.profileStatuses.map { entry in
+            NodeStatus.ProfilePool(name: entry.profile, pool: .init(configured: entry.status.configured, total: entry.status.total,
+                                                                   allocated: entry.status.allocated, free: entry.status.free,
+                                                                   coolingDown: entry.status.coolingDown))
         }
         return NodeStatus(nodeName: nodeName, generatedAt: Date(), ready: agent.isReady, lastPass: agent.lastPass,
                           pool: .init(configured: pool.configured, total: pool.total, allocated: pool.allocated, free: pool.free,
                                       coolingDown: pool.coolingDown),
-                          enis: enis, allocations: await manager.allocations, record: record)
+                          profiles: profiles, enis: enis, allocations: await manager.allocations, record: record)
     }
 
     public func json() async -> [UInt8] {

@@ -38,9 +38,14 @@ public struct NodeStatus: Codable, Sendable {
         /// Its single secondary addresses.
         public var singleAddresses: [IPv4Address]?
         public var addresses: [AddressState]
+        /// The NetworkProfile the ENI serves; absent: the node's own pods.
+        public var profile: String?
+        /// Its security groups (absent from daemons before profiles).
+        public var securityGroupIDs: [SecurityGroupID]?
 
         public init(id: NetworkInterfaceID, deviceIndex: Int, macAddress: MACAddress, subnetID: SubnetID, subnetCIDR: IPv4CIDR,
-                    primaryIP: IPv4Address, prefixes: [IPv4CIDR] = [], singleAddresses: [IPv4Address] = [], addresses: [AddressState]) {
+                    primaryIP: IPv4Address, prefixes: [IPv4CIDR] = [], singleAddresses: [IPv4Address] = [], addresses: [AddressState],
+                    profile: String? = nil, securityGroupIDs: [SecurityGroupID] = []) {
             self.id = id
             self.deviceIndex = deviceIndex
             self.macAddress = macAddress
@@ -50,6 +55,19 @@ public struct NodeStatus: Codable, Sendable {
             self.prefixes = prefixes
             self.singleAddresses = singleAddresses
             self.addresses = addresses
+            self.profile = profile
+            self.securityGroupIDs = securityGroupIDs
+        }
+    }
+
+    /// One NetworkProfile's addresses on the node.
+    public struct ProfilePool: Codable, Sendable {
+        public var name: String
+        public var pool: Pool
+
+        public init(name: String, pool: Pool) {
+            self.name = name
+            self.pool = pool
         }
     }
 
@@ -59,14 +77,18 @@ public struct NodeStatus: Codable, Sendable {
     /// no-interface-configured taint gone (a failed pass clears it; waiting does not).
     public var ready: Bool
     public var lastPass: PassReport?
+    /// The addresses of pods without a profile.
     public var pool: Pool
+    /// Each profile the node carries (absent from daemons before profiles).
+    public var profiles: [ProfilePool]?
     public var enis: [ENI]
     public var allocations: [Allocation]
     /// The node network record the host is configured for (nil until the controller wrote one).
     public var record: NodeNetworkRecord?
 
-    public init(nodeName: String, generatedAt: Date, ready: Bool, lastPass: PassReport?, pool: Pool, enis: [ENI],
-                allocations: [Allocation], record: NodeNetworkRecord?) {
+    public init(nodeName: String, generatedAt: Date, ready: Bool, lastPass: PassReport?, pool: Pool, profiles: [ProfilePool] = [],
+                enis: [ENI], allocations: [Allocation], record: NodeNetworkRecord?) {
+        self.profiles = profiles
         self.nodeName = nodeName
         self.generatedAt = generatedAt
         self.ready = ready

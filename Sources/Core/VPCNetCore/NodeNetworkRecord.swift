@@ -22,9 +22,12 @@ import Foundation
 ///   which is a pod address. Fields named `ipv6…` are reserved for the IPv6 family (a delegated
 ///   /80 per ENI): a reader that configures no IPv6 ignores them, so dual-stack records need no
 ///   new version for readers that stay IPv4-only.
+/// - Version 3: a pod ENI may belong to a NetworkProfile (`profile`): its addresses go only to
+///   pods that select that profile. A node with no profile ENI is written as version 1 or 2, so a
+///   rolling upgrade breaks no older daemon until profiles are used.
 public struct NodeNetworkRecord: Hashable, Sendable {
-    public static let currentVersion = 2
-    public static let supportedVersions: ClosedRange<Int> = 1...2
+    public static let currentVersion = 3
+    public static let supportedVersions: ClosedRange<Int> = 1...3
     /// The prefix length of a delegated IPv4 prefix.
     public static let ipv4PrefixLength = 28
 
@@ -51,10 +54,12 @@ public struct NodeNetworkRecord: Hashable, Sendable {
         public var secondaryIPs: [IPv4Address]
         /// For pod ENIs, delegated /28 prefixes whose every address is a pod address (version 2).
         public var ipv4Prefixes: [IPv4CIDR]
+        /// The NetworkProfile whose pods this ENI's addresses are for; nil: the node's own (version 3).
+        public var profile: String?
 
         public init(id: NetworkInterfaceID, macAddress: MACAddress, deviceIndex: Int, subnetID: SubnetID,
                     subnetCIDR: IPv4CIDR, gateway: IPv4Address, securityGroupIDs: [SecurityGroupID],
-                    primaryIP: IPv4Address, secondaryIPs: [IPv4Address], ipv4Prefixes: [IPv4CIDR] = []) {
+                    primaryIP: IPv4Address, secondaryIPs: [IPv4Address], ipv4Prefixes: [IPv4CIDR] = [], profile: String? = nil) {
             self.id = id
             self.macAddress = macAddress
             self.deviceIndex = deviceIndex
@@ -65,6 +70,7 @@ public struct NodeNetworkRecord: Hashable, Sendable {
             self.primaryIP = primaryIP
             self.secondaryIPs = secondaryIPs
             self.ipv4Prefixes = ipv4Prefixes
+            self.profile = profile
         }
 
         /// Every pod address of the ENI: its single addresses, then those of its prefixes.
@@ -72,7 +78,7 @@ public struct NodeNetworkRecord: Hashable, Sendable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case id, macAddress = "mac", deviceIndex, subnetID, subnetCIDR, gateway
-            case securityGroupIDs = "securityGroups", primaryIP, secondaryIPs, ipv4Prefixes
+            case securityGroupIDs = "securityGroups", primaryIP, secondaryIPs, ipv4Prefixes, profile
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -88,6 +94,7 @@ public struct NodeNetworkRecord: Hashable, Sendable {
             try c.encode(secondaryIPs, forKey: .secondaryIPs)
             // Absent rather than empty, so a record without prefixes is byte-for-byte version 1.
             if !ipv4Prefixes.isEmpty { try c.encode(ipv4Prefixes, forKey: .ipv4Prefixes) }
+            try c.encodeIfPresent(profile, forKey: .profile)
         }
 
         public init(from decoder: any Decoder) throws {
@@ -103,6 +110,7 @@ public struct NodeNetworkRecord: Hashable, Sendable {
             primaryIP = try c.decode(IPv4Address.self, forKey: .primaryIP)
             secondaryIPs = try c.decode([IPv4Address].self, forKey: .secondaryIPs)
             ipv4Prefixes = try c.decodeIfPresent([IPv4CIDR].self, forKey: .ipv4Prefixes) ?? []
+            profile = try c.decodeIfPresent(String.self, forKey: .profile)
         }
     }
 
@@ -119,14 +127,23 @@ public struct NodeNetworkRecord: Hashable, Sendable {
     /// The host's ENI (device index 0).
     public var primaryENI: ENI? { enis.first { $0.deviceIndex == 0 } }
 
-    /// The ENIs whose secondary addresses are handed to pods.
+    /// The ENIs whose secondary addresses are handed to pods (profiles' included).
     public var podENIs: [ENI] { enis.filter { $0.deviceIndex != 0 } }
+
+    /// The pod ENIs of one profile; nil: the node's own (pods without a profile).
+    public func podENIs(profile: String?) -> [ENI] { podENIs.filter { $0.profile == profile } }
+
+    /// The profiles the node carries, by name.
+    public var profiles: [String] { Set(podENIs.compactMap(\.profile)).sorted() }
 
     /// Every pod address of the node, in ENI order.
     public var podAddresses: [IPv4Address] { podENIs.flatMap(\.podAddresses) }
 
     /// The oldest record version that holds this record: what ``jsonString()`` writes.
-    public var version: Int { enis.contains { !$0.ipv4Prefixes.isEmpty } ? 2 : 1 }
+    public var version: Int {
+        if enis.contains(where: { $0.profile != nil }) { return 3 }
+        return enis.contains { !$0.ipv4Prefixes.isEmpty } ? 2 : 1
+    }
 }
 
 // MARK: - JSON
@@ -153,6 +170,10 @@ extension NodeNetworkRecord: Codable {
         if version < 2, let i = enis.firstIndex(where: { !$0.ipv4Prefixes.isEmpty }) {
             throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.enis, AnyCodingKey(intValue: i)!, ENI.CodingKeys.ipv4Prefixes],
                                                     debugDescription: "prefixes need record version 2"))
+        }
+        if version < 3, let i = enis.firstIndex(where: { $0.profile != nil }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.enis, AnyCodingKey(intValue: i)!, ENI.CodingKeys.profile],
+                                                    debugDescription: "profiles need record version 3"))
         }
     }
 
@@ -243,12 +264,26 @@ extension NodeNetworkRecord {
             try hold(eni.primaryIP, "\(path).primaryIP")
             for (j, ip) in eni.secondaryIPs.enumerated() { try hold(ip, "\(path).secondaryIPs[\(j)]") }
             if eni.deviceIndex == 0, !eni.ipv4Prefixes.isEmpty { throw fail("\(path).ipv4Prefixes", "the primary ENI lends no prefixes to pods") }
+            if let profile = eni.profile {
+                if eni.deviceIndex == 0 { throw fail("\(path).profile", "the primary ENI belongs to the host, not to a profile") }
+                if !Self.isProfileName(profile) { throw fail("\(path).profile", "\"\(profile)\" is not a NetworkProfile name (a DNS subdomain)") }
+            }
             for (j, prefix) in eni.ipv4Prefixes.enumerated() {
                 let field = "\(path).ipv4Prefixes[\(j)]"
                 guard prefix.prefixLength == Self.ipv4PrefixLength else { throw fail(field, "\(prefix) is not a /\(Self.ipv4PrefixLength)") }
                 for ip in prefix.addresses { try hold(ip, field) }
             }
         }
+    }
+}
+
+extension NodeNetworkRecord {
+    /// A NetworkProfile's name, as Kubernetes names cluster-scoped objects: a DNS subdomain
+    /// (lowercase letters, digits, '-' and '.', at most 253, alphanumeric at both ends).
+    public static func isProfileName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, let last = name.utf8.last, name.utf8.count <= 253 else { return false }
+        let alphanumeric = { (c: UInt8) in (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) }
+        return alphanumeric(first) && alphanumeric(last) && name.utf8.allSatisfy { alphanumeric($0) || $0 == 0x2d || $0 == 0x2e }
     }
 }
 

@@ -26,6 +26,9 @@ public enum WellKnown {
         /// On a Node, written by the eni-controller and read by the daemon: the JSON
         /// ``NodeNetworkRecord`` describing the node's ENIs and addresses.
         public static let nodeNetwork = "k8s-vpcnet/node-network"
+        /// On a Pod, set by its author: the NetworkProfile (docs/network-profiles.md) whose ENIs
+        /// give the pod its address. Absent: the node's own ENIs.
+        public static let networkProfile = "k8s-vpcnet/network-profile"
     }
 
     public enum Taints {
@@ -47,6 +50,8 @@ public enum WellKnown {
         public static let instanceID = "k8s-vpcnet/instance-id"
         /// RFC 3339 creation time, used by the leak sweep's grace period.
         public static let createdAt = "k8s-vpcnet/created-at"
+        /// On an ENI of a NetworkProfile: the profile's name (absent on the node's own pod ENIs).
+        public static let profile = "k8s-vpcnet/profile"
     }
 
     /// The prefix of the description of every ENI the controller creates (followed by the node name).

@@ -122,16 +122,15 @@ public final class SimCluster: Sendable {
         let kube = try KubeClient(connection: kubeServer.connection())
         teardown.add { try? await kube.shutdown() }
         try await KubernetesService.create(kube)
+        try await CustomResources.install(kube)
         return ControlPlane(api: api, ec2Server: ec2Server, kubeServer: kubeServer, kubeconfig: kubeconfig, ec2: ec2Server.client(http: http),
                             kube: kube)
     }
 
     /// The VPC's namespaces, following every hardware change EC2 completes.
     private func startFabric(_ network: SimNetwork, background: inout ThrowingDiscardingTaskGroup<any Error>) async throws -> VPCFabric {
-        var subnets: [String: IPv4CIDR] = [:]
-        for subnet in network.subnets { subnets[subnet.id] = try IPv4CIDR(parsing: subnet.cidr) }
         let simulator = self.simulator
-        let fabric = VPCFabric(names: names, subnets: subnets, security: { simulator.securityView })
+        let fabric = VPCFabric(names: names, subnets: { simulator.subnetCIDR($0) }, security: { simulator.securityView })
         try await fabric.create()
         let (events, sink) = AsyncStream.makeStream(of: SimEvent.self)
         simulator.addHook { sink.yield($0) }

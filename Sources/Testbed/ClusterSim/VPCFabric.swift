@@ -49,15 +49,16 @@ public actor VPCFabric {
     }
 
     public let names: SimNames
-    let subnets: [String: IPv4CIDR]
+    /// A subnet's CIDR by ID, from the EC2 simulator (subnets created after start included).
+    let subnets: @Sendable (String) -> IPv4CIDR?
     private let security: @Sendable () -> SimSecurityView
     private var enis: [String: PlacedENI] = [:]
     private var instances: [String: (namespace: String, primaryIP: IPv4Address)] = [:]
     private var appliedFirewall = ""
 
     /// `subnets`: subnet ID → CIDR, for gateways and prefixes; `security`: the groups to enforce
-    /// now (read again after every event, so the fabric follows the latest state).
-    public init(names: SimNames, subnets: [String: IPv4CIDR], security: @escaping @Sendable () -> SimSecurityView) {
+    /// now (both read when needed, so the fabric follows the latest state).
+    public init(names: SimNames, subnets: @escaping @Sendable (String) -> IPv4CIDR?, security: @escaping @Sendable () -> SimSecurityView) {
         self.names = names
         self.subnets = subnets
         self.security = security
@@ -85,7 +86,7 @@ public actor VPCFabric {
     /// A launched instance: its namespace, with the primary ENI as `eth0`, configured as the
     /// instance's OS would (address, default route through the subnet's gateway).
     public func addInstance(id: String, namespace: String, primary: SimENI) async throws {
-        guard let subnet = subnets[primary.subnetID] else { throw CommandError(command: "addInstance", status: "unknown subnet", output: primary.subnetID) }
+        guard let subnet = subnets(primary.subnetID) else { throw CommandError(command: "addInstance", status: "unknown subnet", output: primary.subnetID) }
         try await Shell.run(["ip", "netns", "add", namespace])
         try await Shell.ip(namespace, "link", "set", "lo", "up")
         instances[id] = (namespace, primary.primaryIP)
@@ -160,7 +161,7 @@ public actor VPCFabric {
 
     /// Wires an ENI between the router and its instance's namespace.
     private func plug(_ eni: SimENI, deviceIndex: Int, instanceID: String) async throws {
-        guard let instance = instances[instanceID], let subnet = subnets[eni.subnetID] else { return }
+        guard let instance = instances[instanceID], let subnet = subnets(eni.subnetID) else { return }
         let link = SimNames.routerLink(eni.id)
         try await Shell.ip(names.router, "link", "add", link, "type", "veth", "peer", "name", "eth\(deviceIndex)",
                            "address", eni.macAddress, "netns", instance.namespace)

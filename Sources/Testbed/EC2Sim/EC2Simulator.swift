@@ -190,6 +190,9 @@ public final class EC2Simulator: Sendable {
     /// Every ENI, in creation order.
     public var networkInterfaces: [SimENI] { state.withLock { $0.enis.inOrder } }
 
+    /// A subnet's CIDR block (nil: no such subnet): subnets may be created while a cluster runs.
+    public func subnetCIDR(_ id: String) -> IPv4CIDR? { state.withLock { $0.subnets[id]?.cidr } }
+
     /// Every security group rule and the groups of every ENI, as the VPC enforces them now.
     public var securityView: SimSecurityView {
         state.withLock { s in

@@ -31,6 +31,35 @@ import VPCNetCore
         #expect(throws: PoolError.self) { try pool.allocate(Self.key("one-too-many"), pod: PodReference(), now: 0) }
     }
 
+    @Test func aProfilesAddressesGoOnlyToItsPodsAndAreCountedApart() throws {
+        var record = try SampleNode.record()
+        let second = record.enis.firstIndex { $0.deviceIndex == 2 }!
+        record.enis[second].profile = "db"
+        var pool = AddressPool(cooldownMilliseconds: 1000)
+        pool.configure(record: record)
+        let dbAddresses = Set(record.podENIs(profile: "db").flatMap(\.podAddresses))
+        let own = Set(record.podENIs(profile: nil).flatMap(\.podAddresses))
+        #expect(pool.profiles == ["db"] && pool.total(profile: "db") == dbAddresses.count && pool.total() == own.count)
+        let db = try pool.allocate(Self.key("db-0"), pod: PodReference(namespace: "ns", name: "db-0"), profile: "db", now: 0)
+        #expect(dbAddresses.contains(db.allocation.address) && db.source.profile == "db")
+        #expect(pool.freeCount(now: 0, profile: "db") == dbAddresses.count - 1 && pool.freeCount(now: 0) == own.count, "each pool counts its own")
+        for n in 0..<own.count {
+            #expect(own.contains(try pool.allocate(Self.key("web-\(n)"), pod: PodReference(), now: 0).allocation.address))
+        }
+        #expect(throws: PoolError.exhausted(total: own.count, coolingDown: 0), "pods without a profile never take the profile's addresses") {
+            try pool.allocate(Self.key("web-extra"), pod: PodReference(), now: 0)
+        }
+        for n in 1..<dbAddresses.count { _ = try pool.allocate(Self.key("db-\(n)"), pod: PodReference(), profile: "db", now: 0) }
+        #expect(throws: PoolError.profileExhausted("db", total: dbAddresses.count, coolingDown: 0)) {
+            try pool.allocate(Self.key("db-extra"), pod: PodReference(), profile: "db", now: 0)
+        }
+        #expect(throws: PoolError.profileNotOnNode("cache", carried: ["db"])) {
+            try pool.allocate(Self.key("cache-0"), pod: PodReference(), profile: "cache", now: 0)
+        }
+        #expect(PoolError.profileNotOnNode("cache", carried: []).description == "this node carries no ENI of network profile \"cache\" (it carries no profile)")
+        #expect(pool.allocatedCount == own.count + dbAddresses.count, "nothing allocated by the refusals")
+    }
+
     @Test func addIsIdempotentAndAddressesComeWithTheirENI() throws {
         var pool = try Self.pool()
         let (first, allocatedFrom, changed) = try pool.allocate(Self.key("a"), pod: PodReference(namespace: "ns", name: "p", uid: "u"), now: 0)
@@ -67,7 +96,7 @@ import VPCNetCore
         let b = try pool.allocate(Self.key("b"), pod: PodReference(), now: 0).allocation.address
         _ = pool.release(Self.key("b"), now: 100)
         let states = pool.addressStates(now: 500)
-        #expect(states.map(\.address) == states.map(\.address).sorted() && states.count == pool.total)
+        #expect(states.map(\.address) == states.map(\.address).sorted() && states.count == pool.total())
         #expect(states.first { $0.address == a } == AddressState(address: a, eniID: pool.source(of: a)!.eniID, state: .allocated,
                                                                   attachment: Self.key("a")))
         #expect(states.first { $0.address == b }?.state == .coolingDown && states.first { $0.address == b }?.freeAt == 1100)
@@ -90,7 +119,7 @@ import VPCNetCore
         var record = try SampleNode.record()
         record.enis.removeAll { $0.deviceIndex == 2 }
         let dropped = pool.configure(record: record)
-        #expect(dropped.map(\.address.description) == ["10.0.2.1"] && pool.total == 2 && pool.allocatedCount == 2)
+        #expect(dropped.map(\.address.description) == ["10.0.2.1"] && pool.total() == 2 && pool.allocatedCount == 2)
     }
 
     @Test func gcReleasesOnlyTheNetworksAttachmentsNotInTheValidList() throws {
@@ -140,7 +169,7 @@ import VPCNetCore
                 }
                 #expect(Set(pool.allocations.values.map(\.address)).count == pool.allocatedCount)
                 #expect(pool.allocatedCount == held.count)
-                #expect(pool.freeCount(now: Int64(time)) + pool.coolingDown(now: Int64(time)) + pool.allocatedCount == pool.total)
+                #expect(pool.freeCount(now: Int64(time)) + pool.coolingDown(now: Int64(time)) + pool.allocatedCount == pool.total())
             }
         }
     }
@@ -253,7 +282,7 @@ import VPCNetCore
         let dropped = pool.configure(record: record, usable: Set(record.podENIs.map(\.id)).subtracting([late.id]))
         #expect(dropped.isEmpty, "nothing is dropped for an interface that is only late")
         #expect(pool.allocation(for: AddressPoolTests.key("c")) != nil)
-        #expect(pool.total == 2 && pool.freeCount(now: 5000) == 1)
+        #expect(pool.total() == 2 && pool.freeCount(now: 5000) == 1)
         #expect(try pool.allocate(AddressPoolTests.key("d"), pod: PodReference(), now: 5000).allocation.address.description == "10.0.1.2")
         _ = pool.release(AddressPoolTests.key("c"), now: 5000)
         #expect(throws: PoolError.self, "the late ENI's address is not lent") {

@@ -68,6 +68,7 @@ import VPCNetCore
             nodeName: "node-1", generatedAt: Date(timeIntervalSince1970: 0), ready: true,
             lastPass: PassReport(finishedAt: Date(timeIntervalSince1970: 60), durationSeconds: 0.012, result: "ready", detail: "3 pod addresses on 1 ENIs"),
             pool: .init(configured: true, total: 3, allocated: 1, free: 1, coolingDown: 1),
+            profiles: [.init(name: "db", pool: .init(configured: true, total: 16, allocated: 0, free: 0, coolingDown: 0))],
             enis: [.init(id: eni, deviceIndex: 1, macAddress: try #require(MACAddress("02:00:00:00:00:01")), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
                          subnetCIDR: try IPv4CIDR(parsing: "10.0.16.0/20"), primaryIP: try IPv4Address(parsing: "10.0.16.10"),
                          singleAddresses: [a, b, c],
@@ -78,17 +79,18 @@ import VPCNetCore
                    .init(id: try NetworkInterfaceID(parsing: "eni-0123456789abcdef1"), deviceIndex: 2,
                          macAddress: try #require(MACAddress("02:00:00:00:00:02")), subnetID: try SubnetID(parsing: "subnet-0123456789abcdef0"),
                          subnetCIDR: try IPv4CIDR(parsing: "10.0.16.0/20"), primaryIP: try IPv4Address(parsing: "10.0.16.20"),
-                         prefixes: [try IPv4CIDR(parsing: "10.0.16.32/28")], addresses: [])],
+                         prefixes: [try IPv4CIDR(parsing: "10.0.16.32/28")], addresses: [], profile: "db")],
             allocations: [Allocation(key: key, pod: PodReference(namespace: "default", name: "web-1", uid: "u"), address: a, allocatedAt: 1000,
                                      hostPorts: [HostPort(port: 8080, protocol: "tcp"), HostPort(port: 53, protocol: "udp", hostIP: "10.0.16.10")])],
             record: nil)
         let table = StatusReport.table(status)
         #expect(table.contains("node node-1: ready; last pass 1970-01-01T00:01:00Z ready (3 pod addresses on 1 ENIs) in 0.012 s"))
         #expect(table.contains("addresses: 3 usable, 1 allocated, 1 free, 1 cooling down"))
+        #expect(table.contains("profile db: 16 usable, 0 allocated, 0 free, 0 cooling down"), "each profile's addresses apart")
         let rows = table.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
         #expect(table.contains("pod ENIs: 2, with 1 /28 prefixes and 3 single addresses"))
-        #expect(rows.contains(["eni-0123456789abcdef0", "1", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "-", "3", "1", "1", "1"]))
-        #expect(rows.contains(["eni-0123456789abcdef1", "2", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.20", "10.0.16.32/28", "0", "0", "0", "0"]))
+        #expect(rows.contains(["eni-0123456789abcdef0", "1", "-", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "-", "3", "1", "1", "1"]))
+        #expect(rows.contains(["eni-0123456789abcdef1", "2", "db", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.20", "10.0.16.32/28", "0", "0", "0", "0"]))
         #expect(rows.contains(["10.0.16.11", "eni-0123456789abcdef0", "allocated", "default/web-1", "c0ffee012345", "eth0", "8080/tcp,10.0.16.10:53/udp",
                                "1970-01-01T00:00:01Z"]), "the pod's hostPorts, as the daemon holds them")
         #expect(rows.contains(["10.0.16.12", "eni-0123456789abcdef0", "cooling_down", "free", "at", "1970-01-01T00:02:30Z"]))
@@ -101,6 +103,6 @@ import VPCNetCore
         old["enis"] = (old["enis"] as? [[String: Any]])?.map { $0.filter { $0.key != "prefixes" && $0.key != "singleAddresses" } }
         let fromOld = try NodeStatus.decoder.decode(NodeStatus.self, from: try JSONSerialization.data(withJSONObject: old))
         let oldRows = StatusReport.table(fromOld).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(oldRows.contains(["eni-0123456789abcdef0", "1", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "?", "?", "1", "1", "1"]))
+        #expect(oldRows.contains(["eni-0123456789abcdef0", "1", "-", "subnet-0123456789abcdef0", "10.0.16.0/20", "10.0.16.10", "?", "?", "1", "1", "1"]))
     }
 }

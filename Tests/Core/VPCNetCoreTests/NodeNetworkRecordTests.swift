@@ -48,8 +48,8 @@ import VPCNetCore
     }
 
     @Test func unknownAndMissingVersionsAreClearErrors() throws {
-        try expectFailure(.unsupportedVersion(3, supported: 1...2)) { $0["version"] = 3 }
-        try expectFailure(.unsupportedVersion(0, supported: 1...2)) { $0["version"] = 0 }
+        try expectFailure(.unsupportedVersion(4, supported: 1...3)) { $0["version"] = 4 }
+        try expectFailure(.unsupportedVersion(0, supported: 1...3)) { $0["version"] = 0 }
         try expectFailure(.missingVersion) { $0["version"] = nil }
         try expectFailure(.invalid(path: "version", reason: "expected Int")) { $0["version"] = "1" }
         #expect(NodeNetworkRecordError.unsupportedVersion(2, supported: 1...1).description.contains("upgrade vpcnet"))
@@ -81,6 +81,33 @@ import VPCNetCore
         #expect(throws: NodeNetworkRecordError.invalid(path: "enis[2].ipv4Prefixes", reason: "prefixes need record version 2")) {
             try NodeNetworkRecord(json: try JSONObject.serialize(object))
         }
+    }
+
+    @Test func profilesNeedVersionThreeAndOnlyPodENIsHaveThem() throws {
+        var record = Self.withPrefixes
+        let i = record.enis.firstIndex { $0.deviceIndex == 1 }!
+        record.enis[i].profile = "db"
+        let json = record.jsonString()
+        #expect(record.version == 3 && json.contains(#""version":3"#) && json.contains(#""profile":"db""#))
+        let decoded = try NodeNetworkRecord(json: json)
+        #expect(decoded == record && decoded.profiles == ["db"])
+        #expect(decoded.podENIs(profile: "db").map(\.deviceIndex) == [1] && decoded.podENIs(profile: nil).map(\.deviceIndex) == [2])
+        #expect(!Self.withPrefixes.jsonString().contains("profile"), "no profile: the record stays version 2")
+        // An older version carrying a profile is refused: its reader would give the profile's addresses to any pod.
+        var object = try JSONObject.parse(json)
+        object["version"] = 2
+        #expect(throws: NodeNetworkRecordError.invalid(path: "enis[1].profile", reason: "profiles need record version 3")) {
+            try NodeNetworkRecord(json: try JSONObject.serialize(object))
+        }
+        var primary = Self.sample
+        primary.enis[primary.enis.firstIndex { $0.deviceIndex == 0 }!].profile = "db"
+        #expect(throws: NodeNetworkRecordError.self) { try primary.validate() }
+        var badName = Self.sample
+        badName.enis[i].profile = "DB_clients"
+        #expect(throws: NodeNetworkRecordError.invalid(path: "enis[1].profile", reason: "\"DB_clients\" is not a NetworkProfile name (a DNS subdomain)")) {
+            try badName.validate()
+        }
+        #expect(NodeNetworkRecord.isProfileName("db-clients.v2") && !NodeNetworkRecord.isProfileName("-db") && !NodeNetworkRecord.isProfileName(""))
     }
 
     @Test func prefixesAreCheckedLikeAddresses() throws {
